@@ -1,0 +1,1 @@
+"""The agent, episode records, benchmark runner, CLI, replay and ROS 2 node."""

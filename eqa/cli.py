@@ -1,0 +1,39 @@
+"""The `eqa` command: one entry point, one module per subcommand in `eqa/commands/`."""
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+import warnings
+
+# Subcommand modules; each defines `register(subparsers)` adding its parser with `func` set.
+COMMAND_MODULES = [
+    "eqa.commands.sim",
+]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="eqa", description="Confident EQA: explore until confident.")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMAND_MODULES:
+        importlib.import_module(name).register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    # numba probes TBB and warns when it is too old; the workqueue/omp layers are used instead.
+    warnings.filterwarnings("ignore", message="The TBB threading layer")
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args.func(args) or 0)
+    except (ValueError, FileNotFoundError) as err:
+        print(f"eqa {args.command}: error: {err}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,45 @@
+"""pip and colcon (ament_python) install of Confident EQA; console script `eqa`."""
+from glob import glob
+
+from setuptools import find_packages, setup
+
+PACKAGE = "confident_eqa"
+
+setup(
+    name=PACKAGE,
+    version="0.1.0",
+    description="Embodied question answering: explore until confident (conformal stopping).",
+    packages=find_packages(include=["mapping*", "vlm*", "nav*", "sim*", "eqa*"]),
+    package_data={"": ["*.json", "*.ttf", "*.pt", "*.md"]},
+    data_files=[
+        ("share/ament_index/resource_index/packages", [f"resource/{PACKAGE}"]),
+        (f"share/{PACKAGE}", ["package.xml"]),
+        (f"share/{PACKAGE}/launch", glob("launch/*.py")),
+        (f"share/{PACKAGE}/configs", glob("configs/*.yaml")),
+    ],
+    python_requires=">=3.10",
+    install_requires=[
+        "numpy>=1.26,<3",
+        "scipy>=1.11",
+        "open3d-cpu==0.20.0; platform_machine=='x86_64'",
+        "open3d==0.20.0; platform_machine!='x86_64'",
+        "scikit-image>=0.24",
+        "pillow>=10",
+        "pyyaml>=6",
+        "tqdm>=4.66",
+        "numba>=0.60",
+        "matplotlib>=3.8",
+    ],
+    extras_require={
+        "test": ["pytest>=8"],
+        "rerun": ["rerun-sdk>=0.20"],
+        "torch": ["torch==2.14.1", "torchvision==0.29.1"],
+        "hf": ["torch==2.14.1", "torchvision==0.29.1", "transformers>=4.50"],
+        "clip": ["torch==2.14.1", "torchvision==0.29.1", "open_clip_torch>=2.24"],
+        "ros": ["rosbags>=0.10"],
+        "ray": ["ray[default]>=2.9"],
+        "habitat": [],  # habitat-sim is installed with conda; see README
+    },
+    entry_points={"console_scripts": ["eqa = eqa.cli:main"]},
+    zip_safe=False,
+)

@@ -1,0 +1,1 @@
+"""Built-in procedural house simulator, Habitat adapter, question generation."""

@@ -1,0 +1,81 @@
+"""The `eqa` CLI and typed YAML configs with command-line overrides."""
+import json
+import subprocess
+import sys
+from dataclasses import dataclass, field
+
+import pytest
+from PIL import Image
+
+from eqa.cli import build_parser, main
+from eqa.config import apply_overrides, find_config, from_dict, load_config
+from sim.config import SimConfig
+
+
+def test_every_subcommand_has_help(capsys):
+    parser = build_parser()
+    sub_actions = [a for a in parser._actions if a.__class__.__name__ == "_SubParsersAction"]
+    names = list(sub_actions[0].choices)
+    assert "sim" in names
+    for name in names:
+        with pytest.raises(SystemExit) as exit_info:
+            main([name, "--help"])
+        assert exit_info.value.code == 0
+        assert "usage: eqa " + name in capsys.readouterr().out
+
+
+def test_console_script_runs():
+    out = subprocess.run([sys.executable, "-m", "eqa.cli", "--help"], capture_output=True, text=True, check=True)
+    assert "Confident EQA" in out.stdout
+
+
+def test_default_yaml_matches_dataclass_defaults():
+    assert load_config(SimConfig, "sim") == SimConfig()
+
+
+def test_overrides_are_typed_and_validated():
+    cfg = load_config(SimConfig, "sim", ["camera.hfov_deg=90", "robot.radius=0.25", "house.max_rooms=6"])
+    assert cfg.camera.hfov_deg == 90.0 and isinstance(cfg.camera.hfov_deg, float)
+    assert cfg.robot.radius == 0.25 and cfg.house.max_rooms == 6
+    with pytest.raises(ValueError, match="hfov"):
+        load_config(SimConfig, "sim", ["camera.hfov_deg=200"])
+    with pytest.raises(ValueError, match="unknown config key"):
+        load_config(SimConfig, "sim", ["camera.fov=90"])
+    with pytest.raises(ValueError, match="must be int"):
+        load_config(SimConfig, "sim", ["camera.width=abc"])
+    with pytest.raises(ValueError, match="key.sub=value"):
+        apply_overrides({}, ["camera.width"])
+    with pytest.raises(FileNotFoundError, match="not found"):
+        find_config("no-such-config")
+
+
+def test_nested_lists_and_optionals():
+    @dataclass
+    class Inner:
+        xs: list[float] = field(default_factory=list)
+        name: str | None = None
+
+    @dataclass
+    class Outer:
+        inner: Inner = field(default_factory=Inner)
+        flag: bool = False
+
+    cfg = from_dict(Outer, {"inner": {"xs": [1, 2], "name": None}, "flag": "true"})
+    assert cfg.inner.xs == [1.0, 2.0] and cfg.flag is True and cfg.inner.name is None
+
+
+def test_sim_show_writes_a_plan_a_contact_sheet_and_the_scene(tmp_path, capsys):
+    assert main(["sim", "show", "--seed", "3", "--out", str(tmp_path), "--views", "2", "camera.width=160",
+                 "camera.height=120"]) == 0
+    plan = Image.open(tmp_path / "plan.png")
+    views = Image.open(tmp_path / "views.png")
+    assert plan.size[0] > 400
+    assert views.size == (3 * 160, 2 * 120)
+    scene = json.loads((tmp_path / "scene.json").read_text())
+    assert scene["seed"] == 3 and len(scene["rooms"]) >= 4
+    assert "wrote" in capsys.readouterr().out
+
+
+def test_cli_reports_bad_config_clearly(tmp_path, capsys):
+    assert main(["sim", "show", "--out", str(tmp_path), "camera.hfov_deg=0"]) == 2
+    assert "hfov_deg" in capsys.readouterr().err
