@@ -9,6 +9,7 @@ import warnings
 # Subcommand modules; each defines `register(subparsers)` adding its parser with `func` set.
 COMMAND_MODULES = [
     "eqa.commands.sim",
+    "eqa.commands.explore",
 ]
 
 

@@ -78,14 +78,21 @@ class HouseConfig:
 
 @dataclass
 class SimConfig:
-    """Everything the built-in simulator needs; `grid_resolution` is the true free-space grid (m/cell)."""
+    """Everything the built-in simulator needs.
+
+    grid_resolution: the true free-space grid (m/cell). capture_spacing: while driving, a frame
+    is captured every this many metres, facing the direction of travel (0 = only at the end).
+    """
 
     camera: CameraConfig = field(default_factory=CameraConfig)
     robot: RobotConfig = field(default_factory=RobotConfig)
     house: HouseConfig = field(default_factory=HouseConfig)
     grid_resolution: float = 0.05
+    capture_spacing: float = 1.0
 
     def __post_init__(self) -> None:
+        if self.capture_spacing < 0:
+            raise ValueError(f"capture_spacing must be >= 0 m, got {self.capture_spacing}")
         if not 0.01 <= self.grid_resolution <= 0.2:
             raise ValueError(f"grid_resolution must be in [0.01, 0.2] m, got {self.grid_resolution}")
 

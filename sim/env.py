@@ -90,7 +90,7 @@ class SimEnv:
         return self._capture()
 
     def observe(self) -> list[Frame]:
-        """Frames captured since the last call (one after every move and turn)."""
+        """Frames captured since the last call: along and after every move, after every turn."""
         frames, self._pending = self._pending, []
         return frames
 
@@ -130,6 +130,7 @@ class SimEnv:
             pts[-1] = (gx, gy)
         travelled, walked, heading, complete = _walk(pts, max_distance, s.yaw)
         end = walked[-1]
+        self._capture_along(walked, s.stamp)
         reached = complete and goal_ok
         s.x, s.y = float(end[0]), float(end[1])
         s.yaw = float(wrap_angle(gyaw)) if reached else heading
@@ -169,6 +170,21 @@ class SimEnv:
         x, y = fs.grid.cell_to_world(cells[int(rng.integers(len(cells)))])
         return float(x), float(y), float(rng.uniform(-math.pi, math.pi))
 
+    def _capture_along(self, walked: np.ndarray, stamp0: float) -> None:
+        """Frames every `capture_spacing` metres along the driven polyline (not at its end), facing the travel."""
+        spacing = self.config.capture_spacing
+        if spacing <= 0 or len(walked) < 2:
+            return
+        seg = np.diff(walked, axis=0)
+        lengths = np.hypot(seg[:, 0], seg[:, 1])
+        cum = np.concatenate([[0.0], np.cumsum(lengths)])
+        for d in np.arange(spacing, cum[-1] - 1e-6, spacing):
+            k = min(int(np.searchsorted(cum, d, side="right")) - 1, len(seg) - 1)
+            p = walked[k] + (d - cum[k]) / max(lengths[k], 1e-12) * seg[k]
+            yaw = math.atan2(seg[k, 1], seg[k, 0])
+            T_world_base = base_pose(float(p[0]), float(p[1]), yaw)
+            self._pending.append(self._render_frame(T_world_base, stamp0 + d / self.config.robot.linear_speed))
+
     def _require_state(self) -> _RobotState:
         if self._state is None:
             raise RuntimeError("call reset() before using the environment")
@@ -176,10 +192,12 @@ class SimEnv:
 
     def _capture(self) -> Frame:
         s = self._require_state()
-        T_world_base = base_pose(s.x, s.y, s.yaw)
+        return self._render_frame(base_pose(s.x, s.y, s.yaw), s.stamp)
+
+    def _render_frame(self, T_world_base: np.ndarray, stamp: float) -> Frame:
         T_world_cam = T_world_base @ self.T_base_cam
         rgb, depth, ids = self.renderer.render(T_world_cam)
-        return Frame(rgb=rgb, depth=depth, intrinsics=self.intrinsics, T_world_cam=T_world_cam, stamp=s.stamp,
+        return Frame(rgb=rgb, depth=depth, intrinsics=self.intrinsics, T_world_cam=T_world_cam, stamp=stamp,
                      semantic=ids, T_world_base=T_world_base)
 
 

@@ -21,6 +21,8 @@ from sim.scene import STRUCTURE_ID_BASE, Room, Scene, SceneObject, Wall
 SIDE_YAW = {"west": 0.0, "south": math.pi / 2, "east": math.pi, "north": -math.pi / 2}
 MAX_FURNISH_TRIES = 10
 MAX_LAYOUT_TRIES = 10
+# Passages must admit the robot disc grown by this much (metres), so that maps at 0.1 m cells see them open.
+PASSAGE_MARGIN = 0.1
 
 
 def generate_house(seed: int, n_rooms: Optional[int] = None, config: Optional[HouseConfig] = None,
@@ -40,7 +42,7 @@ def generate_house(seed: int, n_rooms: Optional[int] = None, config: Optional[Ho
             scene = _furnished(seed, layout, rooms, walls, cfg, rng)
             if scene is None:
                 break  # a room too small for its required objects: lay out again
-            if all_rooms_reachable(scene, robot):
+            if all_rooms_reachable(scene, robot, clearance=PASSAGE_MARGIN):
                 return scene
     raise RuntimeError(f"house {seed}: could not furnish with every room reachable")
 
@@ -62,9 +64,9 @@ def _furnished(seed: int, layout: Layout, rooms: list[Room], walls: list[Wall], 
     return Scene(seed=seed, rooms=rooms, walls=walls, objects=objects, wall_height=cfg.wall_height)
 
 
-def all_rooms_reachable(scene: Scene, robot: RobotConfig, resolution: float = 0.05) -> bool:
-    """True when one connected navigable component reaches every room."""
-    fs = FreeSpace(scene, robot.radius, robot.height, resolution)
+def all_rooms_reachable(scene: Scene, robot: RobotConfig, resolution: float = 0.05, clearance: float = 0.0) -> bool:
+    """True when one connected navigable component reaches every room, for the robot disc grown by `clearance` m."""
+    fs = FreeSpace(scene, robot.radius + clearance, robot.height, resolution)
     labels_per_room = []
     xs, ys = fs.grid.cell_centres()
     pts = np.stack([xs, ys], axis=-1)
@@ -111,7 +113,10 @@ def _doors(layout: Layout, walls: list[Wall], cfg: HouseConfig, rng: np.random.G
             yaw = 0.0 if door.axis == "x" else math.pi / 2
             state, room_id = "closed", None
         else:
+            # Leaves swing into rooms, never into hallways (they would narrow the passage).
             into = door.a if rng.uniform() < 0.5 else door.b
+            if layout.kinds[into] == "hallway":
+                into = door.b if into == door.a else door.a
             rect = layout.rects[into]
             # Swing into `into`: the leaf stands perpendicular to the wall at the hinge end.
             hinge = door.centre + (cfg.door_width / 2 - 0.03) * (1 if rng.uniform() < 0.5 else -1)

@@ -6,6 +6,7 @@ import pytest
 
 from mapping.frame import base_pose, pose_xy_yaw
 from sim.catalog import build_parts
+from sim.config import SimConfig
 from sim.env import SimEnv, SimEpisode
 from sim.house import generate_house
 from sim.scene import SceneObject
@@ -55,7 +56,7 @@ def test_move_to_into_a_wall_stops_before_it():
 
 
 def test_move_respects_max_distance_and_reports_progress():
-    env = SimEnv(room_scene(width=4.0, depth=3.0))
+    env = SimEnv(room_scene(width=4.0, depth=3.0), SimConfig(capture_spacing=0.0))
     env.reset(SimEpisode(start=(-1.5, 0.0, 0.0)))
     result = env.move_to(base_pose(1.5, 0.0, 0.0), max_distance=1.0)
     assert result.distance == pytest.approx(1.0)
@@ -84,7 +85,7 @@ def test_a_path_around_an_obstacle_is_followed():
 
 
 def test_motion_never_leaves_free_space_in_a_house():
-    env = SimEnv(generate_house(2))
+    env = SimEnv(generate_house(2), SimConfig(capture_spacing=0.0))
     env.reset(SimEpisode(seed=7))
     rng = np.random.default_rng(0)
     xmin, ymin, xmax, ymax = env.scene.bounds()
@@ -111,3 +112,15 @@ def test_random_start_is_seeded_and_navigable():
     b = env.random_start(np.random.default_rng(4), clearance=0.5)
     assert a == b
     assert env.freespace.is_navigable(np.array(a[:2]))
+
+
+def test_frames_are_captured_along_the_driven_path():
+    env = SimEnv(room_scene(width=6.0, depth=3.0), SimConfig(capture_spacing=1.0))
+    env.reset(SimEpisode(start=(-2.5, 0.0, 0.0)))
+    env.move_to(base_pose(2.2, 0.0, math.pi / 2), max_distance=10.0)
+    frames = env.observe()
+    xs = [f.T_world_base[0, 3] for f in frames]
+    assert xs[:-1] == pytest.approx([-1.5, -0.5, 0.5, 1.5], abs=0.01)  # every metre along the path
+    assert all(abs(pose_xy_yaw(f.T_world_base)[2]) < 0.05 for f in frames[:-1])  # facing the travel
+    assert pose_xy_yaw(frames[-1].T_world_base)[2] == pytest.approx(math.pi / 2)
+    assert [f.stamp for f in frames] == sorted(f.stamp for f in frames)

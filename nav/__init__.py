@@ -1,0 +1,1 @@
+"""Navigation: frontier scoring and selection, goals, grid path planning, stop policies."""

@@ -1,0 +1,206 @@
+"""Frontier planner: score frontiers, commit to a goal, plan a path on the map, emit one waypoint.
+
+Inputs are a scene map (`navigable()`, `explored`, `free`, `spec`, `frontiers()`), an optional
+semantic value map and the robot pose (x, y metres, yaw radians, world frame).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Optional
+
+import numpy as np
+
+from mapping.grid import GridSpec
+from nav.config import PlannerConfig
+from nav.planning import astar, distance_field, truncate_path
+from nav.scoring import FrontierFactors, frontier_factors, frontier_scores, select
+
+
+@dataclass
+class Commitment:
+    """The frontier being pursued: its centroid and the goal pose (x, y, yaw) backed off from it."""
+
+    frontier_xy: np.ndarray
+    goal: tuple[float, float, float]
+
+
+@dataclass
+class PlanResult:
+    """One decision of the planner.
+
+    action: "move" (waypoint given), "turn" (recovery: turn in place by `turn_angle`),
+    or "done" (no reachable frontier left).
+    """
+
+    action: str
+    waypoint: Optional[tuple[float, float, float]] = None
+    goal: Optional[tuple[float, float, float]] = None
+    chosen: Optional[int] = None
+    committed: bool = False
+    turn_angle: float = 0.0
+    frontiers: list = field(default_factory=list)
+    factors: Optional[FrontierFactors] = None
+    scores: Optional[np.ndarray] = None
+    path: Optional[np.ndarray] = None
+
+    def record(self) -> dict:
+        """JSON-ready summary: every frontier with its factors and score, the choice and the goal."""
+        rows = self.factors.as_rows() if self.factors is not None else []
+        fronts = []
+        for i, f in enumerate(self.frontiers):
+            row = {"centroid": [round(float(v), 3) for v in f.centroid], "normal": [round(float(v), 3) for v in f.normal],
+                   "size": round(float(f.size), 3)}
+            if i < len(rows):
+                row.update({k: (round(v, 4) if isinstance(v, float) and math.isfinite(v) else v) for k, v in rows[i].items()})
+                s = float(self.scores[i])
+                row["score"] = round(s, 4) if math.isfinite(s) else None
+                if row.get("distance") is not None and not math.isfinite(row["distance"]):
+                    row["distance"] = None
+            fronts.append(row)
+        return {"action": self.action, "chosen": self.chosen, "committed": self.committed,
+                "goal": None if self.goal is None else [round(float(v), 3) for v in self.goal],
+                "waypoint": None if self.waypoint is None else [round(float(v), 3) for v in self.waypoint],
+                "turn_angle": self.turn_angle, "frontiers": fronts}
+
+
+def _nearest_reachable(dist: np.ndarray, spec: GridSpec, xy) -> Optional[np.ndarray]:
+    """(row, col) of the reachable cell (finite distance) nearest world xy, None if there is none."""
+    cells = np.argwhere(np.isfinite(dist))
+    if len(cells) == 0:
+        return None
+    centres = spec.cell_to_world(cells)
+    return cells[int(np.argmin(((centres - np.asarray(xy)[None]) ** 2).sum(axis=1)))]
+
+
+class FrontierPlanner:
+    """Chooses frontiers and turns them into waypoints at most `max_move_per_step` metres away."""
+
+    def __init__(self, config: Optional[PlannerConfig] = None, rng: Optional[np.random.Generator] = None):
+        self.config = config or PlannerConfig()
+        self.rng = rng if rng is not None else np.random.default_rng(0)
+        self.commitment: Optional[Commitment] = None
+        self.blacklist: list[np.ndarray] = []
+        self._no_progress = 0
+
+    def reset(self, rng: np.random.Generator) -> None:
+        self.rng = rng
+        self.commitment = None
+        self.blacklist = []
+        self._no_progress = 0
+
+    # ---- feedback ----
+    def report_motion(self, moved: float) -> None:
+        """Tell the planner how far (metres) the last waypoint moved the robot."""
+        if moved < self.config.stuck_min_progress:
+            self._no_progress += 1
+        else:
+            self._no_progress = 0
+
+    # ---- decisions ----
+    def plan(self, scene_map, robot_xy, robot_yaw: float, value_map=None) -> PlanResult:
+        cfg = self.config
+        if self._no_progress >= cfg.stuck_decisions:
+            # Recovery: give up on the current target and look the other way.
+            if self.commitment is not None:
+                self.blacklist.append(np.asarray(self.commitment.frontier_xy))
+            self.commitment = None
+            self._no_progress = 0
+            return PlanResult(action="turn", turn_angle=math.pi)
+        spec: GridSpec = scene_map.spec
+        nav = scene_map.navigable()
+        robot_xy = np.asarray(robot_xy, dtype=float)
+        rc = spec.world_to_cell(robot_xy)
+        start = rc if (spec.in_bounds(rc) and nav[rc[0], rc[1]]) else _nearest_cell(nav, spec, robot_xy)
+        if start is None:
+            return PlanResult(action="done")
+        dist = distance_field(nav, start) * spec.resolution
+        frontiers = [f for f in scene_map.frontiers() if not self._blacklisted(f.centroid)]
+        if not frontiers:
+            self.commitment = None
+            return PlanResult(action="done")
+        goal_cells = spec.world_to_cell(np.array([f.goal for f in frontiers]))
+        inside = spec.in_bounds(goal_cells)
+        goal_cells = np.where(inside[:, None], goal_cells, 0)
+        path_dist = np.where(inside, dist[goal_cells[:, 0], goal_cells[:, 1]], np.inf)
+        factors = frontier_factors(frontiers, scene_map.explored, scene_map.free, spec, robot_xy, robot_yaw,
+                                   cfg.scoring, path_dist, value_map)
+        scores = frontier_scores(factors, cfg.scoring)
+        chosen, committed = self._keep_commitment(frontiers, robot_xy, dist, spec)
+        if chosen is None:
+            chosen = select(scores, cfg.scoring, self.rng)
+            if chosen is None:
+                self.commitment = None
+                return PlanResult(action="done", frontiers=frontiers, factors=factors, scores=scores)
+            goal = self._goal_pose(frontiers[chosen], dist, spec)
+            if goal is None:
+                self.blacklist.append(np.asarray(frontiers[chosen].centroid))
+                return PlanResult(action="turn", turn_angle=math.pi, frontiers=frontiers, factors=factors, scores=scores)
+            self.commitment = Commitment(np.asarray(frontiers[chosen].centroid), goal)
+        goal = self.commitment.goal
+        waypoint, path = self._waypoint(nav, spec, start, goal, robot_xy)
+        if waypoint is None:
+            self.blacklist.append(self.commitment.frontier_xy)
+            self.commitment = None
+            return PlanResult(action="turn", turn_angle=math.pi, frontiers=frontiers, factors=factors, scores=scores)
+        return PlanResult(action="move", waypoint=waypoint, goal=goal, chosen=chosen, committed=committed,
+                          frontiers=frontiers, factors=factors, scores=scores, path=path)
+
+    def _blacklisted(self, xy) -> bool:
+        return any(np.hypot(*(np.asarray(xy) - b)) < self.config.blacklist_radius for b in self.blacklist)
+
+    def _keep_commitment(self, frontiers, robot_xy, dist, spec) -> tuple[Optional[int], bool]:
+        """Index of the frontier still matching the commitment, or None when it is reached or invalid."""
+        c = self.commitment
+        if c is None:
+            return None, False
+        gx, gy, _ = c.goal
+        if math.hypot(gx - robot_xy[0], gy - robot_xy[1]) <= self.config.goal_reached_tol:
+            self.commitment = None
+            return None, False
+        goal_rc = spec.world_to_cell(np.array([gx, gy]))
+        if not spec.in_bounds(goal_rc) or not np.isfinite(dist[goal_rc[0], goal_rc[1]]):
+            self.commitment = None
+            return None, False
+        centroids = np.array([f.centroid for f in frontiers])
+        gaps = np.hypot(*(centroids - c.frontier_xy[None]).T)
+        k = int(np.argmin(gaps))
+        if gaps[k] > self.config.commit_match_radius:
+            self.commitment = None  # the frontier was explored away
+            return None, False
+        self.commitment = Commitment(np.asarray(frontiers[k].centroid), c.goal)
+        return k, True
+
+    def _goal_pose(self, frontier, dist, spec) -> Optional[tuple[float, float, float]]:
+        """A reachable pose backed off from the frontier into navigable space, facing the frontier."""
+        target = np.asarray(frontier.goal) - self.config.backoff * np.asarray(frontier.normal)
+        cell = _nearest_reachable(dist, spec, target)
+        if cell is None:
+            return None
+        x, y = spec.cell_to_world(cell)
+        cx, cy = frontier.centroid
+        yaw = math.atan2(cy - y, cx - x) if math.hypot(cx - x, cy - y) > 1e-6 else math.atan2(*frontier.normal[::-1])
+        return float(x), float(y), float(yaw)
+
+    def _waypoint(self, nav, spec, start, goal, robot_xy):
+        goal_rc = spec.world_to_cell(np.array(goal[:2]))
+        _, cells = astar(nav, start, goal_rc)
+        if cells is None:
+            return None, None
+        pts = spec.cell_to_world(cells)
+        pts[0] = robot_xy
+        pts[-1] = goal[:2]
+        prefix = truncate_path(pts, self.config.max_move_per_step)
+        end = prefix[-1]
+        if np.allclose(end, goal[:2]):
+            return (float(end[0]), float(end[1]), goal[2]), pts
+        d = prefix[-1] - prefix[-2] if len(prefix) >= 2 else np.array([math.cos(goal[2]), math.sin(goal[2])])
+        return (float(end[0]), float(end[1]), math.atan2(d[1], d[0])), pts
+
+
+def _nearest_cell(nav: np.ndarray, spec: GridSpec, xy) -> Optional[np.ndarray]:
+    cells = np.argwhere(nav)
+    if len(cells) == 0:
+        return None
+    centres = spec.cell_to_world(cells)
+    return cells[int(np.argmin(((centres - np.asarray(xy)[None]) ** 2).sum(axis=1)))]
