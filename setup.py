@@ -10,7 +10,7 @@ setup(
     version="0.1.0",
     description="Embodied question answering: explore until confident (conformal stopping).",
     packages=find_packages(include=["mapping*", "vlm*", "nav*", "sim*", "eqa*"]),
-    package_data={"": ["*.json", "*.ttf", "*.pt", "*.md"]},
+    package_data={"": ["*.json", "*.ttf", "*.pt", "*.md", "assets/*", "weights/*"]},
     data_files=[
         ("share/ament_index/resource_index/packages", [f"resource/{PACKAGE}"]),
         (f"share/{PACKAGE}", ["package.xml"]),
@@ -31,13 +31,13 @@ setup(
         "matplotlib>=3.8",
     ],
     extras_require={
-        "test": ["pytest>=8"],
+        "test": ["pytest>=8", "rerun-sdk>=0.20", "ray>=2.9"],
         "rerun": ["rerun-sdk>=0.20"],
         "torch": ["torch==2.14.1", "torchvision==0.29.1"],
-        "hf": ["torch==2.14.1", "torchvision==0.29.1", "transformers>=4.50"],
-        "clip": ["torch==2.14.1", "torchvision==0.29.1", "open_clip_torch>=2.24"],
+        "hf": ["torch==2.14.1", "torchvision==0.29.1", "transformers>=5.0,<6"],
+        "clip": ["torch==2.14.1", "torchvision==0.29.1", "open_clip_torch>=3.0,<4"],
         "ros": ["rosbags>=0.10"],
-        "ray": ["ray[default]>=2.9"],
+        "ray": ["ray>=2.9"],
         "habitat": [],  # habitat-sim is installed with conda; see README
     },
     entry_points={"console_scripts": ["eqa = eqa.cli:main"]},

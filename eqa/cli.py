@@ -10,6 +10,10 @@ import warnings
 COMMAND_MODULES = [
     "eqa.commands.sim",
     "eqa.commands.explore",
+    "eqa.commands.bench",
+    "eqa.commands.report",
+    "eqa.commands.serve_vlm",
+    "eqa.commands.dataset",
 ]
 
 

@@ -33,6 +33,15 @@ class SceneMesh:
     emissive: np.ndarray  # (T,) bool
     pattern: np.ndarray  # (T,) int8, PATTERNS value
 
+    def save(self, path) -> None:
+        """Write every array to one compressed .npz (vertices, triangles, per-triangle instance ids, ...)."""
+        np.savez_compressed(path, **{k: getattr(self, k) for k in self.__dataclass_fields__})
+
+    @classmethod
+    def load(cls, path) -> "SceneMesh":
+        with np.load(path) as data:
+            return cls(**{k: data[k] for k in cls.__dataclass_fields__})
+
 
 class _MeshBuilder:
     def __init__(self) -> None:

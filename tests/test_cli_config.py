@@ -73,6 +73,11 @@ def test_sim_show_writes_a_plan_a_contact_sheet_and_the_scene(tmp_path, capsys):
     assert views.size == (3 * 160, 2 * 120)
     scene = json.loads((tmp_path / "scene.json").read_text())
     assert scene["seed"] == 3 and len(scene["rooms"]) >= 4
+    from sim.mesh import SceneMesh
+    mesh = SceneMesh.load(tmp_path / "mesh.npz")
+    assert mesh.triangles.shape[0] == mesh.instance.shape[0] > 1000
+    object_ids = {o["instance_id"] for o in scene["objects"]}
+    assert object_ids <= set(mesh.instance.tolist())
     assert "wrote" in capsys.readouterr().out
 
 

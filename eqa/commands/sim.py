@@ -10,7 +10,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser("sim", help="built-in simulator tools", description="Built-in procedural house simulator.")
     sim_sub = parser.add_subparsers(dest="sim_command", metavar="SIM_COMMAND", required=True)
     show = sim_sub.add_parser("show", help="write a plan PNG, a contact sheet and the scene JSON of a house",
-                              description="Generate the house for SEED and write plan.png, views.png, scene.json.")
+                              description="Generate the house for SEED and write plan.png, views.png, scene.json "
+                                          "and mesh.npz (triangles with per-triangle instance ids).")
     show.add_argument("--seed", type=int, default=0, help="house seed (default 0)")
     show.add_argument("--rooms", type=int, default=None, help="number of rooms (default: drawn from the seed)")
     show.add_argument("--out", type=Path, required=True, help="output folder")
@@ -31,6 +32,7 @@ def run_show(args: argparse.Namespace) -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     env.scene.save(out / "scene.json")
+    env.renderer.mesh.save(out / "mesh.npz")
     plan_png(env.scene, out / "plan.png")
     poses = contact_sheet(env, out / "views.png", n_views=args.views, seed=args.seed)
     summary = {"seed": args.seed, "rooms": [r.kind for r in env.scene.rooms], "objects": len(env.scene.objects),
@@ -38,6 +40,6 @@ def run_show(args: argparse.Namespace) -> int:
     (out / "summary.json").write_text(json.dumps(summary, indent=1))
     print(f"house {args.seed}: {len(env.scene.rooms)} rooms ({', '.join(summary['rooms'])}), "
           f"{summary['objects']} objects, {summary['floor_area_m2']} m^2")
-    for name in ("plan.png", "views.png", "scene.json"):
+    for name in ("plan.png", "views.png", "scene.json", "mesh.npz"):
         print(f"  wrote {out / name}")
     return 0

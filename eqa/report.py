@@ -1,0 +1,97 @@
+"""`eqa report`: a Markdown report with tables and PNG plots comparing benchmark runs side by side."""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+from eqa.metrics import success_curves, summarize
+from eqa.records import read_records
+from eqa.runner import episodes_dir, load_summaries
+
+
+def load_run(folder: str | Path) -> tuple[str, list[dict], list[tuple[dict, list[dict]]]]:
+    """(method name, summaries, [(summary, record rows)]) of one benchmark folder."""
+    folder = Path(folder)
+    summaries = load_summaries(folder)
+    if not summaries:
+        raise ValueError(f"{folder}: no finished episodes under {episodes_dir(folder)}")
+    episodes = [(s, read_records(episodes_dir(folder) / s["episode_id"] / "record.jsonl")) for s in summaries]
+    name = summaries[0].get("method", folder.name)
+    return f"{name} ({folder.name})", summaries, episodes
+
+
+def _pct(r: dict) -> str:
+    if not r["n"]:
+        return "n/a"
+    lo, hi = r["ci95"]
+    return f"{r['rate']:.1%} [{lo:.1%}, {hi:.1%}] (n={r['n']})"
+
+
+def _num(x: float, fmt: str = ".2f") -> str:
+    return "n/a" if x is None or (isinstance(x, float) and math.isnan(x)) else format(x, fmt)
+
+
+def write_report(folders: list[str | Path], out: str | Path) -> Path:
+    """Write report.md (+ PNG plots) into `out`; returns the Markdown path."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    runs = [load_run(f) for f in folders]
+    metrics = [(name, summarize(s)) for name, s, _ in runs]
+    lines = ["# Benchmark report", "", "Success: answered episodes whose answer is the true one, with 95 % Wilson "
+             "intervals. Normalised steps: decisions / budget.", "",
+             "| method | episodes | success | normalised steps | path (m) | VLM calls / ep | VLM s / ep | "
+             "answerable view reached | steps to first answerable |", "|---|---|---|---|---|---|---|---|---|"]
+    for name, m in metrics:
+        lines.append(f"| {name} | {m['episodes']} | {_pct(m['success'])} | {_num(m['normalized_steps'])} | "
+                     f"{_num(m['path_length_m'], '.1f')} | {_num(m['vlm_calls_per_episode'], '.1f')} | "
+                     f"{_num(m['vlm_seconds_per_episode'], '.2f')} | {_pct(m['answerable_view_reached'])} | "
+                     f"{_num(m['steps_to_first_answerable'], '.1f')} |")
+    cats = sorted({c for _, m in metrics for c in m["success_by_category"]})
+    if cats:
+        lines += ["", "## Success by category", "", "| method | " + " | ".join(cats) + " |",
+                  "|---|" + "---|" * len(cats)]
+        for name, m in metrics:
+            row = [(_pct(m["success_by_category"][c]) if c in m["success_by_category"] else "n/a") for c in cats]
+            lines.append(f"| {name} | " + " | ".join(row) + " |")
+    fig, ax = plt.subplots(figsize=(6.5, 4.5), dpi=110)
+    plotted = False
+    for name, _, episodes in runs:
+        for rule, points in success_curves(episodes).items():
+            xs = [p["normalized_steps"] for p in points if p["n"]]
+            ys = [p["rate"] for p in points if p["n"]]
+            if xs:
+                ax.plot(xs, ys, marker="o", markersize=3, label=f"{name}: {rule}")
+                plotted = True
+    if plotted:
+        ax.set_xlabel("normalised steps (decisions / budget)")
+        ax.set_ylabel("success rate")
+        ax.set_title("Success vs normalised steps (stopping rules replayed offline)")
+        ax.legend(fontsize=6)
+        fig.tight_layout()
+        fig.savefig(out / "success_vs_steps.png")
+        lines += ["", "## Success versus normalised steps", "",
+                  "Stopping rules replayed on the recorded per-step VLM outputs (runs made with stopping disabled "
+                  "give the full curves).", "", "![success vs steps](success_vs_steps.png)"]
+    else:
+        lines += ["", "No run recorded per-step VLM outputs, so no success-versus-steps curve."]
+    plt.close(fig)
+    fig, ax = plt.subplots(figsize=(6.5, 4), dpi=110)
+    for name, summaries, _ in runs:
+        steps = sorted(s["first_answerable_step"] / s["budget"] for s in summaries
+                       if s["first_answerable_step"] is not None)
+        if steps:
+            ax.step(steps, [(i + 1) / len(summaries) for i in range(len(steps))], where="post", label=name)
+    ax.set_xlabel("normalised steps")
+    ax.set_ylabel("fraction of episodes with an answerable view")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(out / "answerable_vs_steps.png")
+    plt.close(fig)
+    lines += ["", "## Reaching an answerable view", "", "![answerable vs steps](answerable_vs_steps.png)", ""]
+    path = out / "report.md"
+    path.write_text("\n".join(lines))
+    return path

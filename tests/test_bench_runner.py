@@ -1,0 +1,124 @@
+"""The benchmark harness: parallel resumable runner (also after kill -9), Ray, metrics and report."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from eqa.config import load_config, to_dict
+from eqa.metrics import budget_fraction_rule, relevance_rule, replay, summarize, wilson_interval
+from eqa.question_episode import MethodConfig
+from eqa.report import write_report
+from eqa.runner import Job, finished_ids, load_summaries, run_jobs
+from sim.questions import QuestionConfig, generate_questions, save_jsonl
+
+SMALL = ["sim.camera.width=160", "sim.camera.height=120", "agent.default_budget=6", "agent.budget_factor=0.6"]
+WORKER = "eqa.question_episode:question_job"
+
+
+@pytest.fixture(scope="module")
+def questions(tmp_path_factory):
+    qs = generate_questions("test", 4, 7, QuestionConfig(n_rooms=4, questions_per_house=2))
+    path = tmp_path_factory.mktemp("ds") / "q.jsonl"
+    save_jsonl(qs, path)
+    return qs, path
+
+
+def _method():
+    return to_dict(load_config(MethodConfig, "fbe-eqa", SMALL))
+
+
+def _stable(summaries):
+    return [{k: v for k, v in s.items() if k not in ("wall_time_s",)} for s in summaries]
+
+
+@pytest.fixture(scope="module")
+def reference(questions, tmp_path_factory):
+    qs, _ = questions
+    out = tmp_path_factory.mktemp("ref")
+    return run_jobs([Job(q.id, q.to_json()) for q in qs], WORKER, _method(), out, workers=2, progress=False)
+
+
+def test_parallel_run_writes_one_complete_folder_per_episode(questions, reference, tmp_path):
+    qs, _ = questions
+    assert [s["question_id"] for s in reference] == sorted(q.id for q in qs)
+    for s in reference:
+        assert s["decisions"] <= s["budget"] and s["success"] is None  # no VLM: nothing answered
+    # Serial and parallel runs agree.
+    serial = run_jobs([Job(q.id, q.to_json()) for q in qs[:2]], WORKER, _method(), tmp_path, workers=1, progress=False)
+    assert _stable(serial) == _stable([s for s in reference if s["question_id"] in {q.id for q in qs[:2]}])
+
+
+def test_resume_after_kill_9_gives_the_same_results(questions, reference, tmp_path):
+    _, path = questions
+    out = tmp_path / "run"
+    cmd = [sys.executable, "-m", "eqa.cli", "bench", "--dataset", str(path), "--out", str(out), "--workers", "1",
+           *SMALL]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.time() + 120
+    while time.time() < deadline and len(finished_ids(out)) < 1:
+        time.sleep(0.05)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    done_before = finished_ids(out)
+    assert 1 <= len(done_before) < 4, "the kill should land mid-run"
+    stamps = {i: (out / "episodes" / i / "summary.json").stat().st_mtime_ns for i in done_before}
+    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    assert not list((out / "episodes").glob(".tmp-*"))
+    for i, stamp in stamps.items():  # finished episodes were not re-run
+        assert (out / "episodes" / i / "summary.json").stat().st_mtime_ns == stamp
+    assert _stable(load_summaries(out)) == _stable(reference)
+    runner = json.loads((out / "runner.json").read_text())
+    assert runner["ran"] == 4 - len(done_before)
+
+
+def test_ray_local_cluster_gives_the_same_results(questions, reference, tmp_path):
+    pytest.importorskip("ray")
+    qs, _ = questions
+    got = run_jobs([Job(q.id, q.to_json()) for q in qs], WORKER, _method(), tmp_path, workers=2, ray_address="local",
+                   progress=False)
+    assert _stable(got) == _stable(reference)
+
+
+def test_method_mismatch_is_refused(questions, tmp_path):
+    _, path = questions
+    from eqa.cli import main
+    assert main(["bench", "--dataset", str(path), "--out", str(tmp_path), "--limit", "1", *SMALL]) == 0
+    assert main(["bench", "--dataset", str(path), "--out", str(tmp_path), "--limit", "1", *SMALL,
+                 "agent.planner.backoff=0.3"]) == 2
+
+
+def test_wilson_interval():
+    lo, hi = wilson_interval(8, 10)
+    assert lo == pytest.approx(0.4902, abs=1e-3) and hi == pytest.approx(0.9433, abs=1e-3)
+    assert wilson_interval(0, 10)[0] == 0.0 and wilson_interval(10, 10)[1] == 1.0
+
+
+def _episode(truth, rels, ps, budget):
+    rows = [{"p_answer": p, "relevance": r} for r, p in zip(rels, ps)]
+    return {"truth": truth, "budget": budget}, rows
+
+
+def test_offline_stopping_rules():
+    ep = _episode(1, [0.1, 0.9, 0.2, 0.95], [[0.6, 0.4], [0.2, 0.8], [0.5, 0.5], [0.9, 0.1]], budget=4)
+    early = replay([ep], budget_fraction_rule(0.5))  # stops after step 2, most relevant = step 2 -> B
+    assert early["rate"] == 1.0 and early["normalized_steps"] == 0.5
+    late = replay([ep], budget_fraction_rule(1.0))  # most relevant is step 4 -> A (wrong)
+    assert late["rate"] == 0.0 and late["normalized_steps"] == 1.0
+    rel = replay([ep], relevance_rule(0.5, 0.7))  # first step with R > 0.5 and max p > 0.7 is step 2
+    assert rel["rate"] == 1.0 and rel["normalized_steps"] == 0.5
+
+
+def test_summarize_and_report(reference, tmp_path):
+    m = summarize(reference)
+    assert m["episodes"] == 4 and m["answered"] == 0
+    assert 0 < m["normalized_steps"] <= 1
+    out = tmp_path / "report"
+    qs = generate_questions("test", 2, 7, QuestionConfig(n_rooms=4, questions_per_house=2))
+    run_jobs([Job(q.id, q.to_json()) for q in qs], WORKER, _method(), tmp_path / "run", progress=False)
+    path = write_report([tmp_path / "run"], out)
+    text = path.read_text()
+    assert "| fbe (run) | 2 |" in text and (out / "answerable_vs_steps.png").is_file()

@@ -1,0 +1,177 @@
+"""OpenAI-compatible chat-completions client (vLLM, SGLang, Ollama, llama.cpp, hosted APIs, eqa serve-vlm).
+
+Images travel as PNG data URLs; probabilities come from `logprobs` / `top_logprobs` of the first
+generated token. The API key is read from the environment variable whose NAME is configured and is
+only ever placed in the Authorization header (never in messages, records or reprs). Standard library
+HTTP only. Declared fallback (logprobs_mode='sample'): sample_k replies per query, label frequencies.
+"""
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import socket
+import time
+import urllib.error
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+from typing import Optional, Sequence
+
+import numpy as np
+
+from vlm.config import OpenAIConfig
+from vlm.errors import VLMConnectionError, VLMResponseError
+from vlm.imaging import image_hash, to_data_url
+from vlm.probs import candidate_logprobs, fill_missing, sampled_logprobs
+from vlm.scoring import NextToken, PromptRequest
+
+_RETRY_STATUS = {408, 429, 500, 502, 503, 504}
+
+
+def chat_messages(req: PromptRequest, image_url: Optional[str] = None) -> list[dict]:
+    """OpenAI message list for one request: optional system turn, then image (data URL) and text.
+    image_url: the request image's data URL when already encoded."""
+    messages: list[dict] = []
+    if req.system:
+        messages.append({"role": "system", "content": req.system})
+    content: list[dict] = []
+    if req.image is not None:
+        content.append({"type": "image_url", "image_url": {"url": image_url or to_data_url(req.image)}})
+    content.append({"type": "text", "text": req.text})
+    messages.append({"role": "user", "content": content})
+    return messages
+
+
+def parse_top_logprobs(body: dict) -> tuple[list[tuple[str, float]], Optional[tuple[str, float]], int]:
+    """(top tokens, chosen token, prompt tokens) from a chat-completion body; VLMResponseError if malformed
+    or without log-probabilities."""
+    try:
+        choice = body["choices"][0]
+    except (KeyError, IndexError, TypeError):
+        raise VLMResponseError(f"malformed chat completion (no choices): {_snippet(body)}") from None
+    logprobs = choice.get("logprobs") if isinstance(choice, dict) else None
+    content = logprobs.get("content") if isinstance(logprobs, dict) else None
+    if not content:
+        raise VLMResponseError("the server answered without log-probabilities (choices[0].logprobs.content is "
+                               "empty); use a server that supports logprobs or set openai.logprobs_mode: sample")
+    first = content[0]
+    try:
+        top = [(str(t["token"]), float(t["logprob"])) for t in first.get("top_logprobs") or []]
+        chosen = (str(first["token"]), float(first["logprob"]))
+    except (KeyError, TypeError, ValueError, AttributeError):
+        raise VLMResponseError(f"malformed logprobs entry: {_snippet(first)}") from None
+    if not top:
+        top = [chosen]
+    usage = body.get("usage") or {}
+    return top, chosen, int(usage.get("prompt_tokens") or 0)
+
+
+def _snippet(obj, n: int = 300) -> str:
+    text = obj if isinstance(obj, str) else json.dumps(obj, default=str)
+    return text if len(text) <= n else text[:n] + "..."
+
+
+class OpenAIScorer:
+    """TokenScorer over an OpenAI-compatible server; a view's queries are sent concurrently."""
+
+    backend = "openai"
+
+    def __init__(self, config: OpenAIConfig) -> None:
+        self.config = config
+        self._api_key = os.environ.get(config.api_key_env) if config.api_key_env else None
+        self.url = config.base_url.rstrip("/") + "/chat/completions"
+        self.model_id = f"{config.model}@{config.base_url.rstrip('/')}"
+        self.probability_method = ("logprobs" if config.logprobs_mode == "required"
+                                   else f"sampled(k={config.sample_k})")
+
+    def __repr__(self) -> str:
+        return f"OpenAIScorer(url={self.url!r}, model={self.config.model!r})"
+
+    # -- HTTP -------------------------------------------------------------------------------------
+    def _post(self, payload: dict) -> dict:
+        """POST with bounded retries and exponential backoff on connection errors, timeouts, 429 and 5xx."""
+        data = json.dumps(payload).encode()
+        headers = {"Content-Type": "application/json"}
+        if self._api_key:
+            headers["Authorization"] = f"Bearer {self._api_key}"
+        cfg = self.config
+        last = ""
+        for attempt in range(cfg.max_retries + 1):
+            if attempt:
+                time.sleep(min(cfg.backoff_max_s, cfg.backoff_s * 2 ** (attempt - 1)))
+            req = urllib.request.Request(self.url, data=data, headers=headers, method="POST")
+            try:
+                with urllib.request.urlopen(req, timeout=cfg.timeout_s) as resp:
+                    raw = resp.read()
+            except urllib.error.HTTPError as err:
+                detail = _error_message(err)
+                if err.code in _RETRY_STATUS:
+                    last = f"HTTP {err.code}: {detail}"
+                    continue
+                raise VLMResponseError(
+                    f"VLM server {self.url} rejected the request: HTTP {err.code}: {detail}") from None
+            except (urllib.error.URLError, http.client.HTTPException, socket.timeout, ConnectionError,
+                    TimeoutError) as err:
+                last = f"{type(err).__name__}: {getattr(err, 'reason', err)}"
+                continue
+            try:
+                body = json.loads(raw)
+            except (json.JSONDecodeError, UnicodeDecodeError):
+                text = raw[:300].decode("utf-8", "replace")
+                raise VLMResponseError(f"VLM server {self.url} answered with invalid JSON: {_snippet(text)}") from None
+            if not isinstance(body, dict):
+                raise VLMResponseError(f"VLM server {self.url} answered with a non-object: {_snippet(body)}")
+            return body
+        raise VLMConnectionError(f"VLM server {self.url} unavailable after {cfg.max_retries + 1} attempts "
+                                 f"(timeout {cfg.timeout_s} s): {last}")
+
+    # -- scoring ----------------------------------------------------------------------------------
+    def _score_one(self, req: PromptRequest, top_k: int, image_url: Optional[str] = None) -> NextToken:
+        cfg = self.config
+        base = {"model": cfg.model, "messages": chat_messages(req, image_url), "max_tokens": 1}
+        if cfg.logprobs_mode == "sample":
+            return self._sample(req, base)
+        k = max(cfg.top_logprobs, top_k)
+        body = self._post({**base, "temperature": 0.0, "logprobs": True, "top_logprobs": k})
+        top, chosen, n_in = parse_top_logprobs(body)
+        cand, notes = fill_missing(candidate_logprobs(top, req.candidates, req.casefold), min(lp for _, lp in top))
+        return NextToken(candidate_logprobs=cand, top=top[:top_k] if top_k else [], greedy=chosen,
+                         tokens_in=n_in, tokens_out=1, method="logprobs", notes=notes)
+
+    def _sample(self, req: PromptRequest, base: dict) -> NextToken:
+        cfg = self.config
+        replies, n_in = [], 0
+        for _ in range(cfg.sample_k):
+            body = self._post({**base, "max_tokens": 3, "temperature": cfg.sample_temperature})
+            try:
+                replies.append(str(body["choices"][0]["message"]["content"] or ""))
+            except (KeyError, IndexError, TypeError):
+                raise VLMResponseError(f"malformed chat completion: {_snippet(body)}") from None
+            n_in += int((body.get("usage") or {}).get("prompt_tokens") or 0)
+        cand = sampled_logprobs(replies, req.candidates, req.casefold)
+        notes = ("no label sampled; uniform",) if not np.isfinite(cand).any() else ()
+        return NextToken(candidate_logprobs=cand, tokens_in=n_in, tokens_out=cfg.sample_k,
+                         method=self.probability_method, notes=notes)
+
+    def score(self, requests: Sequence[PromptRequest], top_k: int = 0) -> list[NextToken]:
+        """One chat completion per request, up to max_concurrency in flight; a shared image is encoded once."""
+        urls: dict[str, str] = {}
+        for r in requests:
+            if r.image is not None:
+                key = image_hash(r.image)
+                if key not in urls:
+                    urls[key] = to_data_url(r.image)
+        url_of = [urls[image_hash(r.image)] if r.image is not None else None for r in requests]
+        if len(requests) == 1 or self.config.max_concurrency == 1:
+            return [self._score_one(r, top_k, u) for r, u in zip(requests, url_of)]
+        with ThreadPoolExecutor(max_workers=min(self.config.max_concurrency, len(requests))) as pool:
+            return list(pool.map(lambda ru: self._score_one(ru[0], top_k, ru[1]), zip(requests, url_of)))
+
+
+def _error_message(err: urllib.error.HTTPError) -> str:
+    try:
+        body = json.loads(err.read())
+        msg = body.get("error", {}).get("message") if isinstance(body.get("error"), dict) else body.get("error")
+        return str(msg or _snippet(body))
+    except Exception:  # noqa: BLE001 - any unreadable error body
+        return err.reason if isinstance(err.reason, str) else "no details"

@@ -1,0 +1,194 @@
+"""The VLM interface: the four queries of DESIGN.md section 3, one-call-per-view batching,
+the on-disk response cache and per-call accounting. Backends implement `_prepare` and `_score`."""
+from __future__ import annotations
+
+import time
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import Any, Optional, Sequence
+
+import numpy as np
+
+from vlm import prompts
+from vlm.accounting import Accounting
+from vlm.cache import ResponseCache, cache_key
+from vlm.imaging import check_image, image_hash
+from vlm.probs import restricted_softmax
+from vlm.queries import (ANSWER, DIRECTION, RELEVANCE, WORTH_EXPLORING, CallRecord, Query, QueryOutput,
+                         ViewResult)
+
+
+@dataclass(frozen=True)
+class VLMInfo:
+    """What a backend is and how it gets probabilities.
+
+    probability_method: 'logprobs' (restricted softmax over candidate-token log-probabilities),
+    'sampled(k=..)' (declared fallback: label frequencies over k sampled replies) or
+    'clip-similarity' (softmax of image-text similarities).
+    """
+
+    backend: str
+    model_id: str
+    probability_method: str
+    prompt_version: str = prompts.PROMPT_VERSION
+    fallback: Optional[str] = None
+
+    def to_record(self) -> dict:
+        return {"backend": self.backend, "model_id": self.model_id, "probability_method": self.probability_method,
+                "prompt_version": self.prompt_version, "fallback": self.fallback}
+
+
+@dataclass
+class Prepared:
+    """A query made concrete: candidate labels, the exact prompt text and the image actually sent."""
+
+    query: Query
+    labels: tuple[str, ...]
+    prompt: str
+    image: np.ndarray
+    image_sha: str
+    casefold: bool = False
+    payload: Any = None
+
+
+@dataclass
+class Scored:
+    """Backend output for one Prepared query: unnormalised log-domain scores per label."""
+
+    scores: np.ndarray
+    method: str
+    notes: tuple[str, ...] = ()
+    tokens_in: int = 0
+    tokens_out: int = 0
+
+
+class VLM(ABC):
+    """Base class: validation, caching, batching of a view's queries into one backend call, accounting."""
+
+    def __init__(self, info: VLMInfo, cache: Optional[ResponseCache] = None) -> None:
+        self.info = info
+        self.cache = cache
+        self.accounting = Accounting()
+
+    # -- the four queries -------------------------------------------------------------------------
+    def answer(self, image: np.ndarray, question: str, choices: Sequence[str]) -> np.ndarray:
+        """p over choices (restricted softmax over the choice letters)."""
+        return self.run(image, [Query(ANSWER, question, tuple(choices))])[0][0].probs
+
+    def relevance(self, image: np.ndarray, question: str) -> float:
+        """P(the view lets me answer the question)."""
+        return float(self.run(image, [Query(RELEVANCE, question)])[0][0].probs[0])
+
+    def direction_scores(self, image: np.ndarray, question: str, points_px: Sequence[Sequence[float]]) -> np.ndarray:
+        """p over the (u, v) pixel points: which is most worth exploring."""
+        return self.run(image, [Query(DIRECTION, question, points_px=_points(points_px))])[0][0].probs
+
+    def worth_exploring(self, image: np.ndarray, question: str) -> float:
+        """P(yes, something in this view is worth exploring)."""
+        return float(self.run(image, [Query(WORTH_EXPLORING, question)])[0][0].probs[0])
+
+    def query_view(self, image: np.ndarray, question: str, choices: Optional[Sequence[str]] = None,
+                   points_px: Optional[Sequence[Sequence[float]]] = None,
+                   kinds: Sequence[str] = (ANSWER, RELEVANCE, DIRECTION, WORTH_EXPLORING)) -> ViewResult:
+        """All requested queries for one view in one backend call. `answer` is skipped without
+        choices and `direction` without points."""
+        queries = []
+        for kind in kinds:
+            if kind == ANSWER:
+                if choices:
+                    queries.append(Query(ANSWER, question, tuple(choices)))
+            elif kind == DIRECTION:
+                if points_px is not None and len(points_px) > 0:
+                    queries.append(Query(DIRECTION, question, points_px=_points(points_px)))
+            else:
+                queries.append(Query(kind, question))
+        outputs, record = self.run(image, queries)
+        by_kind = {o.kind: o for o in outputs}
+        yes = lambda k: float(by_kind[k].probs[0]) if k in by_kind else None  # noqa: E731
+        return ViewResult(
+            answer=by_kind[ANSWER].probs if ANSWER in by_kind else None,
+            relevance=yes(RELEVANCE),
+            direction=by_kind[DIRECTION].probs if DIRECTION in by_kind else None,
+            worth_exploring=yes(WORTH_EXPLORING),
+            outputs=by_kind, call=record)
+
+    # -- machinery --------------------------------------------------------------------------------
+    def run(self, image: np.ndarray, queries: Sequence[Query]) -> tuple[list[QueryOutput], CallRecord]:
+        """Answer queries about one image: cache hits first, then one batched backend call for the rest."""
+        t0 = time.perf_counter()
+        image = check_image(image)
+        if not queries:
+            raise ValueError("no queries to run")
+        kinds = [q.kind for q in queries]
+        if len(set(kinds)) != len(kinds):
+            raise ValueError(f"one query per kind per call, got {kinds}")
+        for q in queries:
+            q.validate(image.shape)
+        sha = image_hash(image)
+        prepared = [self._prepare(image, sha, q) for q in queries]
+        outputs: list[Optional[QueryOutput]] = [None] * len(prepared)
+        keys: list[Optional[str]] = [None] * len(prepared)
+        todo: list[int] = []
+        n_cached = 0
+        for i, p in enumerate(prepared):
+            if len(p.labels) == 1:  # a single candidate needs no model call
+                outputs[i] = QueryOutput(p.query.kind, p.labels, np.ones(1), p.prompt, "single-candidate")
+                continue
+            if self.cache is not None:
+                keys[i] = cache_key(f"{self.info.backend}:{self.info.probability_method}", self.info.model_id,
+                                    p.image_sha, p.prompt, p.labels)
+                hit = self._from_cache(p, self.cache.get(keys[i]))
+                if hit is not None:
+                    outputs[i] = hit
+                    n_cached += 1
+                    continue
+            todo.append(i)
+        tokens_in = tokens_out = 0
+        if todo:
+            scored = self._score([prepared[i] for i in todo])
+            if len(scored) != len(todo):
+                raise RuntimeError(f"backend returned {len(scored)} results for {len(todo)} queries")
+            for i, s in zip(todo, scored):
+                p = prepared[i]
+                probs = restricted_softmax(s.scores)
+                outputs[i] = QueryOutput(p.query.kind, p.labels, probs, p.prompt, s.method, False, tuple(s.notes))
+                tokens_in += s.tokens_in
+                tokens_out += s.tokens_out
+                if self.cache is not None:
+                    self.cache.put(keys[i], {"labels": list(p.labels), "probs": [float(x) for x in probs],
+                                             "method": s.method, "notes": list(s.notes), "prompt": p.prompt})
+        record = CallRecord(tuple(kinds), len(queries), n_cached, time.perf_counter() - t0, tokens_in, tokens_out)
+        self.accounting.add(record)
+        return [o for o in outputs if o is not None], record
+
+    @staticmethod
+    def _from_cache(p: Prepared, entry: Optional[dict]) -> Optional[QueryOutput]:
+        if not entry or entry.get("labels") != list(p.labels) or entry.get("prompt") != p.prompt:
+            return None
+        probs = np.asarray(entry.get("probs", []), dtype=np.float64)
+        if probs.shape != (len(p.labels),) or not np.all(np.isfinite(probs)):
+            return None
+        return QueryOutput(p.query.kind, p.labels, probs, p.prompt, str(entry.get("method")), True,
+                           tuple(entry.get("notes", ())))
+
+    def prompt_manifest(self) -> dict:
+        """Backend info plus the versioned prompt templates, for the episode record header."""
+        return {"vlm": self.info.to_record(), "prompts": prompts.manifest()}
+
+    @abstractmethod
+    def _prepare(self, image: np.ndarray, image_sha: str, query: Query) -> Prepared:
+        """Build labels, exact prompt and the image to send for one validated query."""
+
+    @abstractmethod
+    def _score(self, prepared: Sequence[Prepared]) -> list[Scored]:
+        """Score all prepared queries in as few model calls as the backend allows."""
+
+    def close(self) -> None:
+        """Release backend resources (default: nothing)."""
+
+
+def _points(points_px: Sequence[Sequence[float]]) -> tuple[tuple[float, float], ...]:
+    arr = np.asarray(points_px, dtype=np.float64)
+    if arr.ndim != 2 or arr.shape[1] != 2:
+        raise ValueError(f"points_px must be (N, 2) pixel (u, v) pairs, got shape {arr.shape}")
+    return tuple((float(u), float(v)) for u, v in arr)

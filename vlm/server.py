@@ -1,0 +1,322 @@
+"""The project's OpenAI-compatible VLM server: exposes any local TokenScorer (hf, builtin) with
+log-probabilities over HTTP so one GPU box can serve many robots.
+
+Endpoints: POST /v1/chat/completions (one next token, with logprobs / top_logprobs), GET /v1/models,
+GET /health. Concurrent requests are micro-batched into one scorer call (up to max_batch_size, waiting
+at most batch_window_s seconds). Bad requests get a 4xx JSON error and the server keeps serving.
+Images must be data URLs: the server fetches nothing.
+"""
+from __future__ import annotations
+
+import json
+import os
+import queue
+import threading
+import time
+import uuid
+from concurrent.futures import Future
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Optional
+
+from vlm.imaging import from_data_url
+from vlm.scoring import NextToken, PromptRequest, TokenScorer
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    """host/port to bind (port 0: any free port); model_name: served id (default: the scorer's model_id);
+    max_top_logprobs: largest top_logprobs accepted; api_key_env: NAME of an env var holding the key
+    clients must send as a Bearer token (None: no auth); max_body_bytes: request size limit."""
+
+    host: str = "127.0.0.1"
+    port: int = 8000
+    model_name: Optional[str] = None
+    max_top_logprobs: int = 20
+    max_batch_size: int = 8
+    batch_window_s: float = 0.005
+    max_body_bytes: int = 32 * 1024 * 1024
+    request_timeout_s: float = 300.0
+    api_key_env: Optional[str] = None
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.port <= 65535:
+            raise ValueError(f"server port must be in 0..65535, got {self.port}")
+        if self.max_top_logprobs < 1 or self.max_batch_size < 1:
+            raise ValueError("server max_top_logprobs and max_batch_size must be >= 1")
+        if self.batch_window_s < 0 or self.max_body_bytes < 1024 or not self.request_timeout_s > 0:
+            raise ValueError("server batch_window_s >= 0, max_body_bytes >= 1024, request_timeout_s > 0 required")
+
+
+class BadRequest(ValueError):
+    """A client error: HTTP status and message."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+def parse_chat_request(body: object, served: str, max_top_logprobs: int) -> tuple[PromptRequest, bool, int]:
+    """(request, logprobs wanted, top_logprobs) from an OpenAI chat-completions body; BadRequest if invalid."""
+    if not isinstance(body, dict):
+        raise BadRequest(400, "request body must be a JSON object")
+    model = body.get("model")
+    if model is not None and model != served:
+        raise BadRequest(404, f"model {model!r} not found; this server serves {served!r}")
+    for key in ("max_tokens", "max_completion_tokens"):
+        if body.get(key) not in (None, 1):
+            raise BadRequest(400, f"{key} must be 1: this server returns next-token log-probabilities only")
+    if body.get("n") not in (None, 1):
+        raise BadRequest(400, "n must be 1")
+    if body.get("stream"):
+        raise BadRequest(400, "stream is not supported")
+    want = body.get("logprobs", False)
+    if not isinstance(want, bool):
+        raise BadRequest(400, "logprobs must be a boolean")
+    top_k = body.get("top_logprobs", 0) or 0
+    if not isinstance(top_k, int) or isinstance(top_k, bool) or not 0 <= top_k <= max_top_logprobs:
+        raise BadRequest(400, f"top_logprobs must be an integer in 0..{max_top_logprobs}")
+    if top_k and not want:
+        raise BadRequest(400, "top_logprobs needs logprobs: true")
+    messages = body.get("messages")
+    if not isinstance(messages, list) or not messages:
+        raise BadRequest(400, "messages must be a non-empty list")
+    system, texts, images = [], [], []
+    for m in messages:
+        if not isinstance(m, dict) or m.get("role") not in ("system", "user"):
+            raise BadRequest(400, "only system and user messages are supported (one user turn)")
+        parts = m.get("content")
+        if isinstance(parts, str):
+            parts = [{"type": "text", "text": parts}]
+        if not isinstance(parts, list):
+            raise BadRequest(400, "message content must be a string or a list of parts")
+        for part in parts:
+            kind = part.get("type") if isinstance(part, dict) else None
+            if kind == "text" and isinstance(part.get("text"), str):
+                (system if m["role"] == "system" else texts).append(part["text"])
+            elif kind == "image_url" and m["role"] == "user":
+                url = part.get("image_url")
+                url = url.get("url") if isinstance(url, dict) else url
+                try:
+                    images.append(from_data_url(url))
+                except ValueError as err:
+                    raise BadRequest(400, f"image_url: {err}") from None
+            else:
+                raise BadRequest(400, f"unsupported content part {str(part)[:80]!r}")
+    if sum(1 for m in messages if m.get("role") == "user") != 1:
+        raise BadRequest(400, "exactly one user message is required")
+    if len(images) > 1:
+        raise BadRequest(400, "at most one image per request")
+    if not texts:
+        raise BadRequest(400, "the user message needs text")
+    req = PromptRequest(text="\n".join(texts), image=images[0] if images else None,
+                        system="\n".join(system) or None)
+    return req, want, top_k
+
+
+def completion_body(result: NextToken, served: str, want_logprobs: bool, top_k: int) -> dict:
+    """OpenAI chat.completion JSON for one next token."""
+    token, lp = result.greedy if result.greedy else ("", 0.0)
+    logprobs = None
+    if want_logprobs:
+        entry = lambda t, v: {"token": t, "logprob": v, "bytes": list(t.encode("utf-8"))}  # noqa: E731
+        logprobs = {"content": [{**entry(token, lp), "top_logprobs": [entry(t, v) for t, v in result.top[:top_k]]}]}
+    return {
+        "id": f"chatcmpl-{uuid.uuid4().hex}", "object": "chat.completion", "created": int(time.time()),
+        "model": served,
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": token},
+                     "logprobs": logprobs, "finish_reason": "length"}],
+        "usage": {"prompt_tokens": result.tokens_in, "completion_tokens": 1, "total_tokens": result.tokens_in + 1},
+    }
+
+
+class _Batcher:
+    """Collects concurrent requests and scores them in one scorer call on a single worker thread."""
+
+    def __init__(self, scorer: TokenScorer, max_batch: int, window_s: float) -> None:
+        self.scorer, self.max_batch, self.window_s = scorer, max_batch, window_s
+        self._queue: queue.Queue = queue.Queue()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="vlm-batcher", daemon=True)
+        self._thread.start()
+
+    def submit(self, req: PromptRequest, top_k: int) -> Future:
+        fut: Future = Future()
+        self._queue.put((req, top_k, fut))
+        return fut
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                batch = [self._queue.get(timeout=0.1)]
+            except queue.Empty:
+                continue
+            deadline = time.monotonic() + self.window_s
+            while len(batch) < self.max_batch:
+                remaining = deadline - time.monotonic()
+                try:
+                    batch.append(self._queue.get(timeout=max(remaining, 0)) if remaining > 0
+                                 else self._queue.get_nowait())
+                except queue.Empty:
+                    break
+            try:
+                results = self.scorer.score([b[0] for b in batch], top_k=max(b[1] for b in batch))
+                for (_, _, fut), res in zip(batch, results):
+                    fut.set_result(res)
+            except Exception as err:  # noqa: BLE001 - one bad request must not fail the others
+                if len(batch) == 1:
+                    batch[0][2].set_exception(err)
+                    continue
+                for req, top_k, fut in batch:
+                    try:
+                        fut.set_result(self.scorer.score([req], top_k=top_k)[0])
+                    except Exception as single_err:  # noqa: BLE001 - reported to its own client
+                        fut.set_exception(single_err)
+
+    def stop(self) -> None:
+        """Stop the worker; requests still queued fail with RuntimeError (their clients get a 5xx)."""
+        self._stop.set()
+        self._thread.join(timeout=5)
+        while True:
+            try:
+                _, _, fut = self._queue.get_nowait()
+            except queue.Empty:
+                break
+            fut.set_exception(RuntimeError("server is stopping"))
+
+
+class VLMServer:
+    """ThreadingHTTPServer serving a TokenScorer. Use start()/stop() (background thread) or serve_forever()."""
+
+    def __init__(self, scorer: TokenScorer, config: ServerConfig = ServerConfig()) -> None:
+        self.scorer = scorer
+        self.config = config
+        self.model_name = config.model_name or scorer.model_id
+        self._api_key = os.environ.get(config.api_key_env) if config.api_key_env else None
+        if config.api_key_env and not self._api_key:
+            raise ValueError(f"server api_key_env names {config.api_key_env!r}, which is not set")
+        self._batcher = _Batcher(scorer, config.max_batch_size, config.batch_window_s)
+        self._httpd = ThreadingHTTPServer((config.host, config.port), self._handler_class())
+        self._httpd.daemon_threads = True
+        self._thread: Optional[threading.Thread] = None
+
+    @property
+    def address(self) -> tuple[str, int]:
+        host, port = self._httpd.server_address[:2]
+        return str(host), int(port)
+
+    @property
+    def base_url(self) -> str:
+        host, port = self.address
+        return f"http://{host}:{port}/v1"
+
+    def start(self) -> "VLMServer":
+        self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05},
+                                        name="vlm-server", daemon=True)
+        self._thread.start()
+        return self
+
+    def serve_forever(self) -> None:
+        try:
+            self._httpd.serve_forever()
+        finally:
+            self.stop()
+
+    def stop(self) -> None:
+        """Stop accepting requests, close the socket and the batcher (idempotent)."""
+        if self._thread is not None:
+            self._httpd.shutdown()
+            self._thread.join(timeout=5)
+            self._thread = None
+        self._httpd.server_close()
+        self._batcher.stop()
+
+    def __enter__(self) -> "VLMServer":
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    def _handler_class(self):
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+            server_version = "confident-eqa-vlm/1"
+
+            def log_message(self, fmt, *args):  # quiet: no per-request logging (and never headers)
+                pass
+
+            def _send(self, status: int, body: dict) -> None:
+                data = json.dumps(body).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def _error(self, status: int, message: str) -> None:
+                kind = "invalid_request_error" if status < 500 else "server_error"
+                self._send(status, {"error": {"message": message, "type": kind, "code": status}})
+
+            def _authorised(self) -> bool:
+                if server._api_key is None:
+                    return True
+                if self.headers.get("Authorization", "") == f"Bearer {server._api_key}":
+                    return True
+                self._error(401, "missing or wrong API key")
+                return False
+
+            def do_GET(self):  # noqa: N802
+                path = self.path.split("?")[0].rstrip("/")
+                if path == "/health":
+                    return self._send(200, {"status": "ok"})
+                if not self._authorised():
+                    return None
+                if path == "/v1/models":
+                    return self._send(200, {"object": "list", "data": [
+                        {"id": server.model_name, "object": "model", "created": 0, "owned_by": "confident-eqa"}]})
+                if path == "/v1/chat/completions":
+                    return self._error(405, "use POST for /v1/chat/completions")
+                return self._error(404, f"no endpoint {path!r}")
+
+            def do_POST(self):  # noqa: N802
+                path = self.path.split("?")[0].rstrip("/")
+                if path != "/v1/chat/completions":
+                    self.close_connection = True
+                    return self._error(404 if path != "/v1/models" else 405, f"no POST endpoint {path!r}")
+                if not self._authorised():
+                    self.close_connection = True
+                    return None
+                length = self.headers.get("Content-Length")
+                if length is None or not length.isdigit():
+                    self.close_connection = True
+                    return self._error(411, "Content-Length required")
+                if int(length) > server.config.max_body_bytes:
+                    self.close_connection = True
+                    return self._error(413, f"request larger than {server.config.max_body_bytes} bytes")
+                raw = self.rfile.read(int(length))
+                try:
+                    body = json.loads(raw)
+                except (json.JSONDecodeError, UnicodeDecodeError):
+                    return self._error(400, "request body is not valid JSON")
+                try:
+                    req, want, top_k = parse_chat_request(body, server.model_name, server.config.max_top_logprobs)
+                except BadRequest as err:
+                    return self._error(err.status, str(err))
+                fut = server._batcher.submit(req, top_k)
+                try:
+                    result = fut.result(timeout=server.config.request_timeout_s)
+                except ValueError as err:
+                    return self._error(400, str(err))
+                except Exception as err:  # noqa: BLE001 - the server keeps serving
+                    return self._error(500, f"{type(err).__name__}: {err}")
+                return self._send(200, completion_body(result, server.model_name, want, top_k))
+
+            def _not_allowed(self):
+                self.close_connection = True
+                self._error(405, f"method {self.command} not allowed")
+
+            do_PUT = do_DELETE = do_PATCH = _not_allowed  # noqa: N815
+
+        return Handler
