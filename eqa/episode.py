@@ -51,37 +51,45 @@ def draw_episode_png(agent: Agent, path: Path, goal=None, chosen_xy=None, scale:
 
 
 def run_episode(env, agent: Agent, spec: EpisodeSpec, out_dir: str | Path,
-                metrics: Optional[Callable[[Agent], dict]] = None, rerun: bool = True,
-                progress: bool = True) -> dict:
-    """Explore until the agent stops; returns the summary (also written to summary.json)."""
+                metrics: Optional[Callable[[Agent], dict]] = None,
+                step_hook: Optional[Callable[[int, Agent, object], dict]] = None,
+                finish_hook: Optional[Callable[[], dict]] = None,
+                rerun: bool = True, progress: bool = True, save_map: bool = True) -> dict:
+    """Explore until the agent stops; returns the summary (also written to summary.json).
+
+    metrics(agent): fields added to every row and to the summary (e.g. ground-truth coverage).
+    step_hook(step, agent, newest_frame): fields added to a row before its decision (e.g. VLM outputs).
+    finish_hook(): fields added to the summary.
+    """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     logger = RerunLogger(out / "episode.rrd", spec.episode_id) if (rerun and rerun_available()) else None
     t_start = time.perf_counter()
     agent.reset(spec.seed, spec.floor_area_m2)
-    frame = env.reset(spec.env_episode)
-    agent.observe([frame])
+    newest = env.reset(spec.env_episode)
+    agent.observe([newest])
     if logger:
-        logger.log_frame(0, frame)
+        logger.log_frame(0, newest)
     for angle in agent.look_around_angles():
-        env.turn(angle)
-        frames = env.observe()
-        agent.observe(frames)
-    path_length, blocked, stuck_turns = 0.0, 0, 0
+        newest = env.turn(angle)
+        agent.observe(env.observe())
+    path_length, blocked, recoveries = 0.0, 0, 0
     last: Optional[Decision] = None
     with RecordWriter(out / "record.jsonl") as writer:
         while True:
-            decision = agent.decide()
             x, y, yaw = pose_xy_yaw(agent.pose)
-            row = {"step": decision.step, "stamp": frame.stamp, "pose": [x, y, yaw], "action": decision.kind,
-                   "reason": decision.reason, "budget": agent.budget}
+            row = {"step": agent.decisions, "stamp": newest.stamp, "pose": [x, y, yaw]}
+            if step_hook:
+                row.update(step_hook(agent.decisions, agent, newest))
+            decision = agent.decide()
+            last = decision
+            row.update({"action": decision.kind, "reason": decision.reason, "budget": agent.budget})
             if decision.plan is not None:
                 row["plan"] = decision.plan.record()
             if decision.kind == "stop":
                 row["timings"] = decision.timings
                 row.update(metrics(agent) if metrics else {})
                 writer.write(row)
-                last = decision
                 break
             t0 = time.perf_counter()
             moved = 0.0
@@ -93,33 +101,35 @@ def run_episode(env, agent: Agent, spec: EpisodeSpec, out_dir: str | Path,
                 agent.report_motion(moved)
             else:
                 env.turn(decision.angle)
-                stuck_turns += int(decision.reason == "recovery")
+                recoveries += int(decision.reason == "recovery")
                 row.update({"turn": decision.angle})
             decision.timings["act_s"] = time.perf_counter() - t0
             path_length += moved
             frames = env.observe()
             agent.observe(frames)
-            frame = frames[-1] if frames else frame
+            newest = frames[-1] if frames else newest
             row["timings"] = decision.timings
             row.update(metrics(agent) if metrics else {})
             writer.write(row)
             if logger:
-                _log_step(logger, agent, decision, frame)
+                _log_step(logger, agent, decision, newest)
             if progress:
                 cov = f" coverage {row['coverage']:.2f}" if "coverage" in row else ""
                 print(f"\r[{spec.episode_id}] step {decision.step + 1}/{agent.budget} {decision.kind:<4} "
                       f"moved {moved:4.2f} m{cov}", end="", file=sys.stderr, flush=True)
-            last = decision
     if progress:
         print(file=sys.stderr)
     plan = last.plan if last is not None else None
     goal = plan.goal[:2] if (plan is not None and plan.goal is not None) else None
     draw_episode_png(agent, out / "map.png", goal=goal)
-    agent.map.save(out / "map.npz")
+    if save_map:
+        agent.map.save(out / "map.npz")
     summary = {"episode_id": spec.episode_id, "seed": spec.seed, "decisions": agent.decisions, "budget": agent.budget,
-               "stop_reason": last.reason if last else "", "path_length_m": path_length, "blocked_moves": blocked,
-               "recovery_turns": stuck_turns, "wall_time_s": time.perf_counter() - t_start}
+               "normalized_steps": agent.decisions / agent.budget, "stop_reason": last.reason if last else "",
+               "path_length_m": path_length, "blocked_moves": blocked, "recovery_turns": recoveries}
     summary.update(metrics(agent) if metrics else {})
+    summary.update(finish_hook() if finish_hook else {})
+    summary["wall_time_s"] = time.perf_counter() - t_start
     write_json_atomic(out / "summary.json", summary)
     if logger:
         logger.close()

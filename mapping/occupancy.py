@@ -68,7 +68,7 @@ class OccupancyGrids:
             cfg.min_depth, cfg.max_depth, SURFACE_OFFSET, -cfg.floor_tolerance, cfg.obstacle_min_height,
             cfg.robot_height, margin - 0.5, intrinsics.width - 1 - margin + 0.5, cfg.explored_range, xy, cls)
 
-        fr = cfg.footprint_radius
+        fr = cfg.footprint_radius + cfg.voxel_size  # one cell more than the footprint disc can reach
         lo = [robot_xy[0] - fr, robot_xy[1] - fr]
         hi = [robot_xy[0] + fr, robot_xy[1] + fr]
         if n:

@@ -448,3 +448,24 @@ def test_empty_map_is_usable(tmp_path):
     assert m2.spec.shape == (0, 0) and m2.floor_z is None and m2.tsdf.num_blocks == 0
     m2.integrate(floor_frame())
     assert m2.free.any()
+
+
+def test_footprint_window_at_cell_boundaries():
+    """A robot whose footprint edge falls on a cell boundary only up to rounding (x = 2.2 m with the
+    grid origin at -2.1 m: (2.2 + 0.3 + 2.1) / 0.1 = 45.99999...) must not break the update."""
+    from mapping.config import MapConfig
+    from mapping.occupancy import OccupancyGrids
+    from mapping.frame import Intrinsics, base_pose, camera_mount
+    import math as _m
+
+    grids = OccupancyGrids(MapConfig())
+    K = Intrinsics.from_hfov(32, 24, _m.radians(90))
+    depth = np.full((24, 32), 2.0, dtype=np.float32)
+    grids.grid.ensure_covers(0.0, 0.0, 0.1, 0.1)
+    assert grids.grid.spec.origin == pytest.approx((-2.1, -2.1))
+    for x, y, yaw in ((2.2, 4.55, _m.pi), (2.2, 4.55, -_m.pi / 2), (2.2, 0.0, _m.pi), (0.0, 4.55, 0.0)):
+        # Facing away, so the window edge on that side comes from the footprint, not the seen points.
+        T = base_pose(x, y, yaw) @ camera_mount(1.5, _m.radians(30))
+        grids.update(depth, K, T, 0.0, (x, y))
+        rc = grids.grid.spec.world_to_cell(np.array([x, y]))
+        assert grids.grid["explored"][rc[0], rc[1]]  # the footprint is marked explored
