@@ -122,3 +122,31 @@ def test_summarize_and_report(reference, tmp_path):
     path = write_report([tmp_path / "run"], out)
     text = path.read_text()
     assert "| fbe (run) | 2 |" in text and (out / "answerable_vs_steps.png").is_file()
+
+
+def test_vlm_method_records_every_step_and_reports_curves(tmp_path):
+    """A real VLM backend (tiny random Qwen2-VL through transformers) in benchmark episodes with
+    stopping disabled: every decision row carries the answer probabilities and relevance, the
+    summary answers by the DESIGN.md rule, and the report draws success-versus-steps curves."""
+    pytest.importorskip("transformers")
+    from vlm_fixtures import build_tiny_hf_model
+
+    model = build_tiny_hf_model(tmp_path / "tiny", "qwen2_vl", seed=0)
+    qs = generate_questions("test", 2, 7, QuestionConfig(n_rooms=4, questions_per_house=2))
+    method = to_dict(load_config(MethodConfig, "fbe-eqa", SMALL + [
+        "name=tiny-vlm", "early_stop=false", "vlm.backend=hf", f"vlm.hf.model_path={model}"]))
+    out = tmp_path / "run"
+    summaries = run_jobs([Job(q.id, q.to_json()) for q in qs], WORKER, method, out, progress=False)
+    for s in summaries:
+        assert s["decisions"] == s["budget"]  # no early stop: the whole budget is recorded
+        assert s["vlm_calls"] == s["budget"] + 1 and s["answer"] is not None
+        assert s["success"] == (s["answer"] == s["truth"])
+        assert s["vlm"]["backend"] == "hf"
+        from eqa.records import read_records
+        rows = read_records(out / "episodes" / s["episode_id"] / "record.jsonl")
+        assert all(abs(sum(r["p_answer"]) - 1.0) < 1e-5 and 0.0 <= r["relevance"] <= 1.0 for r in rows)
+        best = max(range(len(rows)), key=lambda i: rows[i]["relevance"])
+        assert s["answer"] == max(range(len(rows[best]["p_answer"])), key=lambda k: rows[best]["p_answer"][k])
+    text = write_report([out], tmp_path / "report").read_text()
+    assert "| tiny-vlm (run) | 2 |" in text and "n=2" in text
+    assert (tmp_path / "report" / "success_vs_steps.png").is_file()
