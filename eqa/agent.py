@@ -126,7 +126,7 @@ class Agent:
             return Decision(kind="turn", step=step, angle=plan.turn_angle, plan=plan, reason="recovery", timings=timings)
         wx, wy, wyaw = plan.waypoint
         return Decision(kind="move", step=step, T_world_base=base_pose(wx, wy, wyaw),
-                        max_distance=self.config.planner.max_move_per_step + 0.25, plan=plan, timings=timings)
+                        max_distance=self.config.planner.max_move_per_step, plan=plan, timings=timings)
 
     def report_motion(self, moved: float) -> None:
         """Feedback after a move: metres actually travelled."""

@@ -208,13 +208,14 @@ def _walk(pts: np.ndarray, max_distance: float, yaw: float) -> tuple[float, np.n
     """
     seg = np.diff(pts, axis=0)
     lengths = np.hypot(seg[:, 0], seg[:, 1])
-    total = float(lengths.sum())
+    cum = np.concatenate([[0.0], np.cumsum(lengths)])
+    total = float(cum[-1])
     if total <= max_distance:
         nz = np.nonzero(lengths > 1e-9)[0]
         heading = math.atan2(seg[nz[-1], 1], seg[nz[-1], 0]) if nz.size else yaw
         return total, pts.copy(), heading, True
-    cum = np.concatenate([[0.0], np.cumsum(lengths)])
-    k = int(np.searchsorted(cum, max_distance, side="right")) - 1
-    frac = (max_distance - cum[k]) / lengths[k]
+    # cum[-1] > max_distance, so the segment index is < len(lengths); clamp anyway against rounding.
+    k = min(int(np.searchsorted(cum, max_distance, side="right")) - 1, len(lengths) - 1)
+    frac = min(max((max_distance - cum[k]) / lengths[k], 0.0), 1.0) if lengths[k] > 0 else 0.0
     end = pts[k] + frac * seg[k]
     return float(max_distance), np.vstack([pts[: k + 1], end]), math.atan2(seg[k, 1], seg[k, 0]), False

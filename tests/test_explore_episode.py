@@ -41,7 +41,7 @@ def test_episode_folder_contents(episode):
             assert plan["goal"] is not None and plan["chosen"] is not None
             chosen = plan["frontiers"][plan["chosen"]]
             assert {"unexplored", "free", "distance", "score"} <= set(chosen)
-            assert row["moved"] <= 2.5 + 0.25 + 1e-6
+            assert row["moved"] <= 2.5 + 1e-6  # max_move_per_step
 
 
 def test_fbe_explores_a_small_house_without_collisions(episode):

@@ -124,3 +124,16 @@ def test_frames_are_captured_along_the_driven_path():
     assert all(abs(pose_xy_yaw(f.T_world_base)[2]) < 0.05 for f in frames[:-1])  # facing the travel
     assert pose_xy_yaw(frames[-1].T_world_base)[2] == pytest.approx(math.pi / 2)
     assert [f.stamp for f in frames] == sorted(f.stamp for f in frames)
+
+
+def test_walk_handles_limits_equal_to_the_path_length_up_to_rounding():
+    from sim.env import _walk
+
+    rng = np.random.default_rng(0)
+    for _ in range(200):
+        pts = np.cumsum(rng.uniform(-0.05, 0.05, size=(40, 2)), axis=0)
+        total = float(np.sum(np.hypot(*np.diff(pts, axis=0).T)))
+        for limit in (total, np.nextafter(total, 0), total - 1e-12, total * 0.5, 0.0):
+            travelled, walked, _, complete = _walk(pts, limit, 0.0)
+            assert travelled <= limit + 1e-9 or complete
+            assert np.all(np.isfinite(walked)) and len(walked) >= 1
