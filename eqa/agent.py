@@ -16,6 +16,7 @@ import numpy as np
 from mapping.config import MapConfig
 from mapping.frame import Frame, base_pose, pose_xy_yaw
 from mapping.scene_map import SceneMap
+from mapping.value_map import SemanticValueMap
 from nav.config import PlannerConfig
 from nav.frontier_planner import FrontierPlanner, PlanResult
 from nav.stop import FixedBudget, StopPolicy, StopState, decision_budget
@@ -25,7 +26,8 @@ from nav.stop import FixedBudget, StopPolicy, StopState, decision_budget
 class AgentConfig:
     """map / planner: see MapConfig and PlannerConfig. look_around_turns: turns in place covering
     360 deg before the first decision (0 = none). Budget: ceil(budget_factor * sqrt(floor area))
-    decisions when the episode gives the area, else default_budget."""
+    decisions when the episode gives the area, else default_budget. use_value_map: keep a semantic
+    value map (filled by semantic exploration) that frontier scoring reads."""
 
     map: MapConfig = field(default_factory=MapConfig)
     planner: PlannerConfig = field(default_factory=PlannerConfig)
@@ -33,6 +35,7 @@ class AgentConfig:
     budget_factor: float = 3.0
     default_budget: int = 50
     stop_when_explored: bool = True
+    use_value_map: bool = False
 
     def __post_init__(self) -> None:
         if self.look_around_turns < 0:
@@ -73,6 +76,7 @@ class Agent:
     def reset(self, seed: int, floor_area_m2: Optional[float] = None) -> None:
         """Start a new episode: empty map, seeded planner, budget from the floor area."""
         self.map = SceneMap(self.config.map)
+        self.value_map = SemanticValueMap(self.config.map.voxel_size) if self.config.use_value_map else None
         self.planner.reset(np.random.default_rng(seed))
         self.budget = decision_budget(floor_area_m2, self.config.default_budget, self.config.budget_factor)
         self.decisions = 0

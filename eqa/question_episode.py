@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import functools
 import json
-from dataclasses import dataclass, field
+import math
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Optional
 
@@ -17,6 +18,7 @@ import numpy as np
 
 from eqa.agent import Agent, AgentConfig
 from eqa.episode import EpisodeSpec, run_episode
+from eqa.semantic import SemanticConfig, SemanticExplorer, distance_field_to_viewpoints, path_distance_oracle
 from mapping.frame import pose_xy_yaw
 from nav.stop import FixedBudget
 from sim.config import SimConfig
@@ -36,14 +38,23 @@ class MethodConfig:
     vlm: Optional[VLMConfig] = None
     early_stop: bool = True
     questions: QuestionConfig = field(default_factory=QuestionConfig)
+    semantic: Optional[SemanticConfig] = None
+    direction_oracle: bool = False
+    oracle_temperature: float = 1.0
+
+    def __post_init__(self) -> None:
+        if self.semantic is not None and self.vlm is None:
+            raise ValueError(f"method {self.name!r}: semantic exploration needs a vlm section")
+        if self.direction_oracle and self.semantic is None:
+            raise ValueError(f"method {self.name!r}: direction_oracle needs a semantic section")
 
 
 class QuestionTracker:
     """Per-step oracle labels and VLM queries for one question; the answer rule of DESIGN.md
     (argmax p at the most relevant step)."""
 
-    def __init__(self, q: Question, labeller: HouseLabeller, vlm=None):
-        self.q, self.labeller, self.vlm = q, labeller, vlm
+    def __init__(self, q: Question, labeller: HouseLabeller, vlm=None, explorer: Optional[SemanticExplorer] = None):
+        self.q, self.labeller, self.vlm, self.explorer = q, labeller, vlm, explorer
         self.cand = q.candidate()
         self.first_answerable: Optional[int] = None
         self.best_relevance, self.answer, self.answer_step = -1.0, None, None
@@ -55,8 +66,15 @@ class QuestionTracker:
         if answerable and self.first_answerable is None:
             self.first_answerable = step
         row = {"answerable": answerable}
-        if self.vlm is not None:
+        if self.explorer is not None:
+            fields, view = self.explorer.step(newest, agent.map, agent.value_map, (x, y), yaw, self.q.question,
+                                              self.q.choices)
+            row.update(fields)
+        elif self.vlm is not None:
             view = self.vlm.query_view(newest.rgb, self.q.question, self.q.choices, kinds=("answer", "relevance"))
+        else:
+            view = None
+        if view is not None:
             p = [float(v) for v in view.answer]
             row.update({"p_answer": p, "relevance": view.relevance, "vlm_s": view.call.latency_s})
             self.vlm_calls += 1
@@ -79,8 +97,23 @@ def run_question(q: Question, method: MethodConfig, out_dir: str | Path, vlm=Non
     """Run one question episode; returns the summary (also written to summary.json)."""
     scene = generate_house(q.house_seed, q.n_rooms, method.sim.house, method.sim.robot)
     env = SimEnv(scene, method.sim)
-    tracker = QuestionTracker(q, HouseLabeller(scene, method.sim, method.questions), vlm)
-    agent = Agent(method.agent, FixedBudget(stop_when_done=method.early_stop))
+    explorer = None
+    if method.semantic is not None:
+        oracle = None
+        if method.direction_oracle:
+            field_m = distance_field_to_viewpoints(env.freespace, np.asarray(q.answerable_viewpoints)[:, :2])
+            grid = env.freespace.grid
+
+            def distance_to_goal(points: np.ndarray) -> np.ndarray:
+                rc = np.clip(grid.world_to_cell(points), 0, np.array(grid.shape) - 1)
+                return field_m[rc[:, 0], rc[:, 1]]
+
+            oracle = path_distance_oracle(distance_to_goal, method.oracle_temperature)
+        explorer = SemanticExplorer(method.semantic, vlm, math.radians(method.sim.camera.hfov_deg), oracle,
+                                    method.vlm.visual_prompt)
+    tracker = QuestionTracker(q, HouseLabeller(scene, method.sim, method.questions), vlm, explorer)
+    agent_config = replace(method.agent, use_value_map=method.semantic is not None)
+    agent = Agent(agent_config, FixedBudget(stop_when_done=method.early_stop))
     spec = EpisodeSpec(episode_id=q.id, env_episode=SimEpisode(start=tuple(q.start)), seed=q.house_seed,
                        floor_area_m2=q.floor_area_m2)
 

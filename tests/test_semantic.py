@@ -1,0 +1,108 @@
+"""Semantic exploration: candidate points, projection, one batched VLM call per view, SV into the value map."""
+import math
+
+import numpy as np
+import pytest
+
+from eqa.config import load_config, to_dict
+from eqa.question_episode import MethodConfig, run_question
+from eqa.records import read_records
+from eqa.semantic import SemanticConfig, path_distance_oracle, semantic_value, view_usable
+from mapping.frame import Frame
+from mapping.scene_map import SceneMap
+from nav.semantic_points import candidate_points, farthest_points
+from sim.env import SimEnv, SimEpisode
+from sim.questions import QuestionConfig, generate_questions
+from sim.testing import room_scene
+
+SMALL = ["sim.camera.width=160", "sim.camera.height=120", "agent.default_budget=5", "agent.budget_factor=0.5"]
+
+
+@pytest.fixture(scope="module")
+def scanned():
+    env = SimEnv(room_scene(width=12.0, depth=8.0))
+    m = SceneMap()
+    m.integrate(env.reset(SimEpisode(start=(-4.0, 0.0, 0.0))))
+    return env, m
+
+
+def test_candidate_points_are_in_view_in_range_in_sight_and_spread(scanned):
+    env, m = scanned
+    pts = candidate_points(m, (-4.0, 0.0), 0.0, math.radians(120), k=3, min_dist=2.0, max_dist=10.0, merge=1.0)
+    assert 1 <= len(pts) <= 3
+    d = np.hypot(pts[:, 0] + 4.0, pts[:, 1])
+    assert np.all((d >= 2.0 - 1e-9) & (d <= 10.0 + 1e-9))
+    assert np.all(np.abs(np.arctan2(pts[:, 1], pts[:, 0] + 4.0)) <= math.radians(60) + 1e-9)
+    gaps = [np.hypot(*(a - b)) for i, a in enumerate(pts) for b in pts[i + 1:]]
+    assert all(g >= 1.0 for g in gaps)
+    nav = m.navigable()
+    rc = m.spec.world_to_cell(pts)
+    assert nav[rc[:, 0], rc[:, 1]].all()
+    # Facing the other way (nothing mapped there yet): no candidates.
+    assert len(candidate_points(m, (-4.0, 0.0), math.pi, math.radians(120))) == 0
+
+
+def test_farthest_points_merge():
+    xy = np.array([[0.0, 0.0], [0.5, 0.0], [5.0, 0.0], [5.2, 0.1]])
+    idx = farthest_points(xy, 4, 1.0, first=(-1.0, 0.0))
+    assert sorted(idx.tolist()) in ([0, 2], [0, 3], [1, 2], [1, 3])
+
+
+def test_semantic_value_forms_and_oracle():
+    cfg = SemanticConfig(tau_local=2.0, tau_global=1.0)
+    assert semantic_value([0.5], 0.3, cfg)[0] == pytest.approx(math.exp(2 * 0.5 + 0.3))
+    assert semantic_value([0.5], 0.3, SemanticConfig(combine="product"))[0] == pytest.approx(0.15)
+    oracle = path_distance_oracle(lambda p: np.array([3.0, 1.0, np.inf]))
+    lsv, gsv = oracle(np.zeros((3, 2)))
+    assert np.argmax(lsv) == 1 and lsv.sum() == pytest.approx(1.0) and gsv == 1.0
+    with pytest.raises(ValueError, match="combine"):
+        SemanticConfig(combine="sum")
+
+
+def test_unusable_views_are_skipped(scanned):
+    env, _ = scanned
+    f = env.reset(SimEpisode(start=(-4.0, 0.0, 0.0)))
+    cfg = SemanticConfig()
+    assert view_usable(f, cfg) == (True, "")
+    dark = Frame(np.zeros_like(f.rgb), f.depth, f.intrinsics, f.T_world_cam, 0.0)
+    assert not view_usable(dark, cfg)[0]
+    blind = Frame(f.rgb, np.zeros_like(f.depth), f.intrinsics, f.T_world_cam, 0.0)
+    ok, reason = view_usable(blind, cfg)
+    assert not ok and "depth" in reason
+
+
+@pytest.fixture(scope="module")
+def tiny_model(tmp_path_factory):
+    pytest.importorskip("transformers")
+    from vlm_fixtures import build_tiny_hf_model
+    return build_tiny_hf_model(tmp_path_factory.mktemp("tiny"), "qwen2_vl", seed=0)
+
+
+@pytest.mark.parametrize("oracle", [False, True])
+def test_semantic_episode_records_points_scores_and_one_call_per_view(tiny_model, tmp_path, oracle):
+    from eqa.config import from_dict
+    from vlm import VLMConfig, make_vlm
+
+    q = generate_questions("test", 1, 3, QuestionConfig(n_rooms=4, questions_per_house=1))[0]
+    method = load_config(MethodConfig, "oracle-direction" if oracle else "semantic",
+                         SMALL + ["vlm.backend=hf", f"vlm.hf.model_path={tiny_model}", "early_stop=false"])
+    vlm = make_vlm(method.vlm)
+    vlm.accounting.reset()
+    summary = run_question(q, method, tmp_path, vlm=vlm)
+    rows = read_records(tmp_path / "record.jsonl")
+    assert vlm.accounting.totals()["calls"] == len(rows) == summary["vlm_calls"]  # one batched call per view
+    written = [r["semantic"] for r in rows if "sv" in r["semantic"]]
+    assert written, "no step wrote semantic values"
+    for sem in written:
+        visible = [c for c in sem["candidates"] if c["status"] == "visible"]
+        assert len(visible) == len(sem["sv"]) == len(sem["lsv"]) and 1 <= len(visible) <= 3
+        assert sum(sem["lsv"]) == pytest.approx(1.0, abs=1e-5)
+        assert sem["source"] == ("oracle" if oracle else "vlm")
+        expected = np.exp(np.array(sem["lsv"]) + sem["gsv"])
+        assert np.allclose(sem["sv"], expected, rtol=1e-6)
+        for c in visible:
+            u, v = c["pixel"]
+            assert 0 <= u < 160 and 0 <= v < 120
+    # Frontier scoring reads the written values.
+    scored = [f for r in rows if r.get("plan") for f in r["plan"]["frontiers"]]
+    assert any(f.get("value", 0.0) > 0 or f.get("value_along", 0.0) > 0 for f in scored)
