@@ -68,10 +68,10 @@ def _answer_at_most_relevant(rows: list[dict], upto: int) -> int:
 
 
 def budget_fraction_rule(fraction: float) -> Rule:
-    """Stop after `fraction` of the recorded steps."""
+    """Stop after `fraction` of the recorded decisions (row i is the view after i decisions)."""
 
     def rule(rows):
-        stop = max(0, min(len(rows) - 1, int(math.ceil(fraction * len(rows))) - 1))
+        stop = max(0, min(len(rows) - 1, int(math.floor(fraction * (len(rows) - 1) + 0.5))))
         return stop, _answer_at_most_relevant(rows, stop)
 
     return rule
@@ -115,7 +115,7 @@ def replay(episodes: list[tuple[dict, list[dict]]], rule: Rule) -> dict:
             continue
         stop, answer = rule(rows)
         wins.append(answer == summary["truth"])
-        steps.append((stop + 1) / summary["budget"])
+        steps.append(rows[stop].get("step", stop) / summary["budget"])  # decisions taken before stopping
     out = rate(wins)
     out["normalized_steps"] = float(np.mean(steps)) if steps else math.nan
     return out

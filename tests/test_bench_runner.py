@@ -103,13 +103,15 @@ def _episode(truth, rels, ps, budget):
 
 
 def test_offline_stopping_rules():
-    ep = _episode(1, [0.1, 0.9, 0.2, 0.95], [[0.6, 0.4], [0.2, 0.8], [0.5, 0.5], [0.9, 0.1]], budget=4)
-    early = replay([ep], budget_fraction_rule(0.5))  # stops after step 2, most relevant = step 2 -> B
-    assert early["rate"] == 1.0 and early["normalized_steps"] == 0.5
-    late = replay([ep], budget_fraction_rule(1.0))  # most relevant is step 4 -> A (wrong)
+    # Rows are the views after 0, 1, 2, 3 decisions of a 3-decision budget.
+    ep = _episode(1, [0.1, 0.9, 0.2, 0.95], [[0.6, 0.4], [0.2, 0.8], [0.5, 0.5], [0.9, 0.1]], budget=3)
+    early = replay([ep], budget_fraction_rule(0.5))  # stops at row 2; most relevant so far is row 1 -> B
+    assert early["rate"] == 1.0 and early["normalized_steps"] == pytest.approx(2 / 3)
+    late = replay([ep], budget_fraction_rule(1.0))  # most relevant is row 3 -> A (wrong)
     assert late["rate"] == 0.0 and late["normalized_steps"] == 1.0
-    rel = replay([ep], relevance_rule(0.5, 0.7))  # first step with R > 0.5 and max p > 0.7 is step 2
-    assert rel["rate"] == 1.0 and rel["normalized_steps"] == 0.5
+    rel = replay([ep], relevance_rule(0.5, 0.7))  # first row with R > 0.5 and max p > 0.7 is row 1
+    assert rel["rate"] == 1.0 and rel["normalized_steps"] == pytest.approx(1 / 3)
+    assert replay([ep], budget_fraction_rule(0.0))["normalized_steps"] == 0.0
 
 
 def test_summarize_and_report(reference, tmp_path):
