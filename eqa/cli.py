@@ -14,6 +14,7 @@ COMMAND_MODULES = [
     "eqa.commands.report",
     "eqa.commands.serve_vlm",
     "eqa.commands.dataset",
+    "eqa.commands.train_vlm",
 ]
 
 

@@ -190,8 +190,7 @@ def test_builtin_missing_weights_is_a_clear_error(tmp_path):
     from vlm import make_vlm
 
     with pytest.raises(WeightsNotFoundError, match="builtin_vlm.pt"):
-        make_vlm(VLMConfig())
-    assert not WEIGHTS_FILE.exists()
+        make_vlm(VLMConfig(builtin=BuiltinConfig(weights=str(tmp_path / "missing" / WEIGHTS_FILE.name))))
     with pytest.raises(FileNotFoundError, match=str(tmp_path / "w.pt")):
         load_builtin(BuiltinConfig(weights=str(tmp_path / "w.pt")))
     with pytest.raises(ValueError, match="lacks keys"):

@@ -318,7 +318,8 @@ def test_serve_vlm_command_builds_a_working_server(hf_scorer, tmp_path):
         assert raw(srv, "GET", "/v1/models")[1]["data"][0]["id"] == "cli-model"
     finally:
         srv.stop()
-    bad = parser.parse_args(["serve-vlm", "--backend", "builtin", "--port", "0"])
+    bad = parser.parse_args(["serve-vlm", "--backend", "builtin", "--port", "0",
+                             f"builtin.weights={tmp_path / 'missing' / 'builtin_vlm.pt'}"])
     with pytest.raises(FileNotFoundError, match="builtin_vlm.pt"):
         serve_vlm.build_server(bad)
 

@@ -19,9 +19,9 @@ def make_scorer(config: VLMConfig) -> TokenScorer:
 
         return OpenAIScorer(config.openai)
     if config.backend == "builtin":
-        from vlm.backends.builtin import load_builtin
+        from vlm.backends.builtin import BuiltinTokenScorer, load_builtin
 
-        return load_builtin(config.builtin)
+        return BuiltinTokenScorer(load_builtin(config.builtin))
     raise ValueError(f"backend {config.backend!r} does not score tokens (serve-vlm needs hf, openai or builtin)")
 
 
@@ -32,6 +32,10 @@ def make_vlm(config: VLMConfig) -> VLM:
         from vlm.backends.clip import ClipVLM
 
         return ClipVLM(config.clip, cache)
+    if config.backend == "builtin":
+        from vlm.backends.builtin import BuiltinVLM
+
+        return BuiltinVLM.from_config(config.builtin, cache)
     from vlm.prompted import PromptedVLM
 
     return PromptedVLM(make_scorer(config), cache, config.visual_prompt)

@@ -1,23 +1,35 @@
-"""The builtin backend's loading contract (the compact model itself ships in a later release).
+"""The builtin backend: the compact model trained on the built-in simulator (`eqa train-vlm`), shipped
+in vlm/weights/. Loading contract:
 
 Contract: the weights file `vlm/weights/builtin_vlm.pt` (or `builtin.weights`) is a torch checkpoint
 dict loadable with `torch.load(weights_only=True)` holding
   format="confident-eqa-builtin-vlm", format_version=1, architecture=<name in ARCHITECTURES>,
   model_id=<str>, prompt_version=<vlm.prompts.PROMPT_VERSION it was trained with>, config=<dict>,
   state_dict=<tensors>,
-and `MODEL_CARD.md` lies next to it (training data, metrics, license). The loaded model is a
-TokenScorer (next-token log-probabilities over the candidate labels), served by PromptedVLM and
-`eqa serve-vlm` like the hf backend. Until the weights ship, loading raises WeightsNotFoundError
-naming the missing file.
+and `MODEL_CARD.md` lies next to it (training data, metrics, license). A missing file raises
+WeightsNotFoundError naming it.
+
+The model is not token-based: `BuiltinVLM` (a VLM subclass like ClipVLM) receives the queries with
+their pixel points and scores all of a view's queries in one forward pass (one image encoding). It
+records the exact `vlm.prompts` prompts like the token backends (direction prompts also list the
+points), and its probabilities are softmaxes of the trained heads' logits (method 'builtin-heads';
+relevance / worth-exploring: sigmoid of a logit = softmax over (logit, 0) for (Yes, No)).
 """
 from __future__ import annotations
 
 from pathlib import Path
 from types import MappingProxyType
+from typing import Optional, Sequence
 
+import numpy as np
+
+from vlm import prompts
+from vlm.cache import ResponseCache
 from vlm.config import BuiltinConfig
 from vlm.errors import WeightsNotFoundError
+from vlm.interface import VLM, Prepared, Scored, VLMInfo
 from vlm.prompts import PROMPT_VERSION
+from vlm.queries import DIRECTION, Query
 
 WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"
 WEIGHTS_FILE = WEIGHTS_DIR / "builtin_vlm.pt"
@@ -26,8 +38,12 @@ CHECKPOINT_FORMAT = "confident-eqa-builtin-vlm"
 FORMAT_VERSION = 1
 REQUIRED_KEYS = ("format", "format_version", "architecture", "model_id", "prompt_version", "config", "state_dict")
 
-# architecture name -> "module:factory" building a TokenScorer from (checkpoint, device); filled by the later issue
-ARCHITECTURES: MappingProxyType = MappingProxyType({})
+METHOD = "builtin-heads"
+
+# architecture name -> "module:factory" building the loaded model from (checkpoint, device)
+ARCHITECTURES: MappingProxyType = MappingProxyType({
+    "eqa-cnn-film-v1": "vlm.builtin_model.runtime:BuiltinModel",
+})
 
 
 def weights_path(config: BuiltinConfig) -> Path:
@@ -50,12 +66,13 @@ def check_checkpoint(ckpt: object, path: Path) -> dict:
 
 
 def load_builtin(config: BuiltinConfig):
-    """Load the builtin model as a TokenScorer, or raise a clear error (missing weights / model card)."""
+    """Load the builtin model (vlm.builtin_model.runtime.BuiltinModel), or raise a clear error (missing
+    weights / model card, bad checkpoint)."""
     path = weights_path(config)
     if not path.is_file():
         raise WeightsNotFoundError(
-            f"builtin VLM weights file not found: {path}. The builtin model ships in a later release; "
-            "until then choose vlm.backend hf, openai or clip (see vlm/weights/README.md)")
+            f"builtin VLM weights file not found: {path}. Reproduce the shipped file with "
+            "`eqa train-vlm --config train_vlm`, or choose vlm.backend hf, openai or clip (see vlm/weights/README.md)")
     card = path.parent / MODEL_CARD_NAME
     if not card.is_file():
         raise WeightsNotFoundError(f"builtin VLM model card not found: {card} (it must ship next to {path.name})")
@@ -70,3 +87,92 @@ def load_builtin(config: BuiltinConfig):
                          f"version (known: {sorted(ARCHITECTURES)})")
     module, name = factory.split(":")
     return getattr(importlib.import_module(module), name)(ckpt, config.device)
+
+
+def direction_prompt(question: str, points_px: Sequence[Sequence[float]]) -> str:
+    """The token backends' direction prompt plus the points themselves (they are not drawn for this model)."""
+    pts = ";".join(f"{u:.1f},{v:.1f}" for u, v in points_px)
+    return prompts.direction_prompt(question, len(points_px)) + f"\npoints_px:{pts}"
+
+
+class BuiltinVLM(VLM):
+    """VLM over the builtin model; all queries of one view share one image encoding."""
+
+    def __init__(self, model, cache: Optional[ResponseCache] = None) -> None:
+        self.model = model
+        super().__init__(VLMInfo("builtin", model.model_id, METHOD), cache)
+
+    @classmethod
+    def from_config(cls, config: BuiltinConfig, cache: Optional[ResponseCache] = None) -> "BuiltinVLM":
+        return cls(load_builtin(config), cache)
+
+    def _prepare(self, image: np.ndarray, image_sha: str, query: Query) -> Prepared:
+        if query.kind == DIRECTION:
+            labels = prompts.letters(len(query.points_px))
+            prompt = direction_prompt(query.question, query.points_px)
+        else:
+            prompt, labels = prompts.token_prompt(query.kind, query.question, query.choices)
+        return Prepared(query, labels, prompt, image, image_sha)
+
+    def _score(self, prepared: Sequence[Prepared]) -> list[Scored]:
+        image = prepared[0].image
+        queries = [(p.query.kind, p.query.question, p.query.choices, p.query.points_px) for p in prepared]
+        return [Scored(s, METHOD) for s in self.model.scores(image, queries)]
+
+
+class BuiltinTokenScorer:
+    """TokenScorer view of the builtin model for `eqa serve-vlm`: reads the question (and choices) back
+    from the `vlm.prompts` answer / relevance / worth-exploring prompts and returns the heads' log-
+    probabilities for the requested labels. Direction prompts are refused (the model needs the pixel
+    points, which the token protocol only carries drawn into the image): use BuiltinVLM for those."""
+
+    backend = "builtin"
+    probability_method = "logprobs"
+
+    def __init__(self, model) -> None:
+        self.model = model
+        self.model_id = model.model_id
+
+    @staticmethod
+    def parse(text: str) -> tuple[str, str, tuple[str, ...]]:
+        """(kind, question, choices) of a vlm.prompts token prompt; ValueError for anything else."""
+        from vlm.queries import ANSWER, RELEVANCE, WORTH_EXPLORING
+
+        lines = text.split("\n")
+        q = next((ln[len("Question: "):] for ln in lines if ln.startswith("Question: ")), None)
+        if q is None:
+            raise ValueError("builtin scorer: prompt has no 'Question: ' line "
+                             "(only vlm.prompts prompts are understood)")
+        if "Choices:" in lines:
+            i = lines.index("Choices:") + 1
+            choices = []
+            while i < len(lines) and len(lines[i]) > 3 and lines[i][0] in prompts.LETTERS and lines[i][1:3] == ". ":
+                choices.append(lines[i][3:])
+                i += 1
+            return ANSWER, q, tuple(choices)
+        if "lettered circles" in text:
+            raise ValueError("builtin scorer: direction prompts need the pixel points; use the builtin VLM "
+                             "backend (vlm.backend: builtin) instead of the token protocol")
+        if "answered confidently" in text:
+            return RELEVANCE, q, ()
+        if "worth exploring further" in text:
+            return WORTH_EXPLORING, q, ()
+        raise ValueError("builtin scorer: unrecognised prompt (only vlm.prompts prompts are understood)")
+
+    def score(self, requests, top_k: int = 0):
+        from vlm.scoring import NextToken
+
+        out = []
+        for r in requests:
+            if r.image is None:
+                raise ValueError("builtin scorer needs an image")
+            kind, q, choices = self.parse(r.text)
+            s = self.model.scores(r.image, [(kind, q, choices, None)])[0]
+            labels = prompts.letters(len(choices)) if choices else prompts.YES_NO
+            logp = s - np.logaddexp.reduce(s)
+            table = {(lab.casefold() if r.casefold else lab): float(v) for lab, v in zip(labels, logp)}
+            cands = np.array([table.get(c.casefold() if r.casefold else c, -np.inf) for c in r.candidates])
+            order = np.argsort(-logp)
+            top = [(labels[i], float(logp[i])) for i in order[:top_k]] if top_k else []
+            out.append(NextToken(cands, top, (labels[order[0]], float(logp[order[0]])), 0, 1))
+        return out

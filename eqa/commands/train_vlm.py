@@ -1,0 +1,88 @@
+"""`eqa train-vlm`: generate simulator data, train the builtin VLM, save the checkpoint and evaluate it on
+held-out test-split houses (metrics JSON + reliability diagram PNG next to the weights)."""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import time
+from pathlib import Path
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("train-vlm", help="train the builtin VLM on built-in simulator data",
+                       description="Generate training views from train-split houses, train the builtin VLM "
+                                   "(seeded), write the checkpoint and evaluate it on test-split houses.")
+    p.add_argument("--config", default="train_vlm", help="training config YAML (default configs/train_vlm.yaml)")
+    p.add_argument("--out", type=Path, default=None,
+                   help="checkpoint path (default: the shipped vlm/weights/builtin_vlm.pt)")
+    p.add_argument("--work-dir", type=Path, default=Path("out/train_vlm"),
+                   help="data cache and logs (default out/train_vlm)")
+    p.add_argument("--skip-eval", action="store_true", help="do not evaluate on test-split houses")
+    p.add_argument("overrides", nargs="*", help="config overrides like epochs=2 data.width=128")
+    p.set_defaults(func=run)
+
+
+def _data(split: str, n_houses: int, cfg, work: Path, log) -> dict:
+    from dataclasses import asdict
+
+    from vlm.builtin_model import data
+
+    key = hashlib.sha256(json.dumps([split, n_houses, cfg.data_seed, asdict(cfg.data)]).encode()).hexdigest()[:12]
+    path = work / f"{split}_{n_houses}h_{key}.npz"
+    if path.is_file():
+        log(f"{split} data: cached {path}")
+        return data.load(path)
+    from tqdm import tqdm
+
+    t0 = time.perf_counter()
+    with tqdm(total=n_houses, desc=f"{split} houses", unit="house") as bar:
+        ds = data.build_dataset(split, n_houses, cfg.data_seed, cfg.data, workers=cfg.workers, progress=bar.update)
+    work.mkdir(parents=True, exist_ok=True)
+    data.save(ds, path)
+    log(f"{split} data: {len(ds['images'])} views, {len(ds['pair_view'])} pairs from {n_houses} houses "
+        f"in {time.perf_counter() - t0:.0f} s -> {path}")
+    return ds
+
+
+def run(args: argparse.Namespace) -> int:
+    import torch
+
+    from eqa.config import load_config
+    from vlm.backends.builtin import WEIGHTS_FILE
+    from vlm.builtin_model import train as T
+
+    cfg = load_config(T.TrainConfig, args.config, args.overrides)
+    torch.set_num_threads(cfg.threads)
+    out = Path(args.out) if args.out else WEIGHTS_FILE
+    work = Path(args.work_dir)
+    work.mkdir(parents=True, exist_ok=True)
+    log_file = open(work / "train_log.txt", "a")
+
+    def log(msg: str) -> None:
+        print(msg, flush=True)
+        log_file.write(msg + "\n")
+        log_file.flush()
+
+    t0 = time.perf_counter()
+    ds = _data("train", cfg.train_houses, cfg, work, log)
+    t_data = time.perf_counter() - t0
+    model, vocab, history = T.train(ds, cfg, log)
+    t_train = time.perf_counter() - t0 - t_data
+    ckpt = T.make_checkpoint(model, vocab, cfg, {"history": history})
+    T.save_checkpoint(ckpt, out)
+    size = out.stat().st_size
+    log(f"wrote {out} ({size / 1e6:.2f} MB, model_id {ckpt['model_id']}); data {t_data:.0f} s, "
+        f"training {t_train:.0f} s")
+    if not args.skip_eval and cfg.eval_houses > 0:
+        test = _data("test", cfg.eval_houses, cfg, work, log)
+        metrics = T.evaluate(T.predict(model, vocab, test), test)
+        metrics.update(model_id=ckpt["model_id"], data_seconds=t_data, train_seconds=t_train,
+                       weights_bytes=size)
+        stem = out.with_suffix("")
+        T.dump_metrics(metrics, Path(f"{stem}_metrics.json"))
+        T.reliability_png(metrics, Path(f"{stem}_reliability.png"))
+        log(json.dumps({k: v for k, v in metrics.items() if not isinstance(v, (list, dict))}, indent=1))
+        log(f"per category (visible): {metrics['answer_acc_visible_by_category']}")
+    log_file.close()
+    return 0

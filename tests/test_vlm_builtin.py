@@ -1,0 +1,146 @@
+"""The builtin VLM: smoke training, checkpoint contract, determinism, and the shipped weights on a small
+held-out (test-split) sample. Offline; never the full training."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from eqa.config import load_config  # noqa: E402
+from vlm.backends.builtin import WEIGHTS_FILE, BuiltinTokenScorer, load_builtin  # noqa: E402
+from vlm.builtin_model import data as D  # noqa: E402
+from vlm.builtin_model import train as T  # noqa: E402
+from vlm.builtin_model.vocab import Vocab, tokenize  # noqa: E402
+from vlm.config import BuiltinConfig, VLMConfig  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def smoke_cfg():
+    return load_config(T.TrainConfig, "train_vlm_smoke")
+
+
+@pytest.fixture(scope="module")
+def smoke_data(smoke_cfg):
+    return D.build_dataset("train", smoke_cfg.train_houses, smoke_cfg.data_seed, smoke_cfg.data, workers=1)
+
+
+def full_loss(model, ds, vocab, cfg) -> float:
+    data = T.Batches(ds, vocab, model.config)
+    model.eval()
+    with torch.no_grad():
+        b = data.batch(np.arange(len(data.images)))
+        return float(T.losses(T.run_model(model, b), b, cfg)["total"])
+
+
+def test_vocab_handles_unknown_words():
+    v = Vocab.build(["What colour is the sofa?", "Red"])
+    assert tokenize("Is the TV on?") == ["is", "the", "tv", "on"]
+    ids = v.encode("What colour is the spaceship?", 8)
+    assert ids[4] == 1 and ids[5:] == [0, 0, 0] and len(ids) == 8
+    assert v.encode("", 3) == [1, 0, 0]
+
+
+def test_dataset_labels_are_consistent(smoke_data):
+    ds = smoke_data
+    V = len(ds["images"])
+    assert ds["images"].dtype == np.uint8 and ds["images"].shape[1:] == (48, 64, 3)
+    assert len(ds["pair_view"]) == len(ds["relevant"]) and ds["pair_view"].max() == V - 1
+    assert np.all(np.diff(ds["pair_view"]) >= 0)  # view-major
+    assert ds["relevant"].any() and not ds["relevant"].all()
+    assert np.all(ds["worth"][ds["relevant"]])  # relevant views are worth exploring by definition
+    ok = ds["dir_label"] >= 0
+    pd = ds["point_dist"][ok]
+    assert np.all(pd[np.arange(len(pd)), ds["dir_label"][ok]] == pd.min(1))
+    pts = ds["points"][ds["has_points"]]
+    assert np.all((pts[..., 0] >= -0.5) & (pts[..., 0] < 63.5) & (pts[..., 1] >= -0.5) & (pts[..., 1] < 47.5))
+
+
+def test_smoke_training_lowers_the_loss_and_loads_through_make_vlm(smoke_data, smoke_cfg, tmp_path):
+    from vlm import make_vlm
+
+    T.seed_all(smoke_cfg.seed)
+    vocab0 = Vocab.build([q["question"] for q in smoke_data["questions"]]
+                         + [c for q in smoke_data["questions"] for c in q["choices"]])
+    from vlm.builtin_model.model import BuiltinVLMNet
+
+    H, W = smoke_data["images"].shape[1:3]
+    untrained = BuiltinVLMNet(len(vocab0), W, H, smoke_cfg.dim, smoke_cfg.emb, smoke_cfg.heads)
+    before = full_loss(untrained, smoke_data, vocab0, smoke_cfg)
+    model, vocab, history = T.train(smoke_data, smoke_cfg, log=lambda m: None)
+    after = full_loss(model, smoke_data, vocab, smoke_cfg)
+    assert after < before
+    path = tmp_path / "builtin_vlm.pt"
+    T.save_checkpoint(T.make_checkpoint(model, vocab, smoke_cfg), path)
+    with pytest.raises(FileNotFoundError, match="MODEL_CARD.md"):
+        make_vlm(VLMConfig(builtin=BuiltinConfig(weights=str(path))))
+    (tmp_path / "MODEL_CARD.md").write_text("smoke")
+    vlm = make_vlm(VLMConfig(builtin=BuiltinConfig(weights=str(path))))
+    assert vlm.info.backend == "builtin" and vlm.info.model_id.startswith("builtin-")
+    img = smoke_data["images"][0]
+    r = vlm.query_view(np.kron(img, np.ones((2, 2, 1), np.uint8)), "Is the TV in the living room on?",
+                       ["Yes", "No", "Maybe"], [[3, 4], [60, 50], [120, 90]])
+    assert r.answer.sum() == pytest.approx(1.0) and r.direction.sum() == pytest.approx(1.0)
+    assert 0 < r.relevance < 1 and 0 < r.worth_exploring < 1
+    assert r.call.n_queries == 4
+    assert r.outputs["direction"].prompt.endswith("points_px:3.0,4.0;60.0,50.0;120.0,90.0")
+
+
+def test_training_is_deterministic(smoke_data, smoke_cfg):
+    from dataclasses import replace
+
+    cfg = replace(smoke_cfg, max_steps=3)
+    m1, _, _ = T.train(smoke_data, cfg, log=lambda m: None)
+    m2, _, _ = T.train(smoke_data, cfg, log=lambda m: None)
+    s1, s2 = m1.state_dict(), m2.state_dict()
+    assert all(torch.equal(s1[k], s2[k]) for k in s1)
+
+
+def test_token_scorer_reads_vlm_prompts():
+    from vlm import prompts
+
+    kind, q, ch = BuiltinTokenScorer.parse(prompts.answer_prompt("What colour is the sofa?", ["Red", "Dark blue"]))
+    assert (kind, q, ch) == ("answer", "What colour is the sofa?", ("Red", "Dark blue"))
+    assert BuiltinTokenScorer.parse(prompts.relevance_prompt("Q?"))[0] == "relevance"
+    assert BuiltinTokenScorer.parse(prompts.worth_exploring_prompt("Q?"))[0] == "worth_exploring"
+    with pytest.raises(ValueError, match="pixel points"):
+        BuiltinTokenScorer.parse(prompts.direction_prompt("Q?", 3))
+
+
+@pytest.mark.skipif(not WEIGHTS_FILE.is_file(), reason="shipped weights not present")
+def test_shipped_weights_on_held_out_houses():
+    """A few test-split houses (never trained on): visible-view accuracy well above chance, relevance
+    separates visible from non-visible views, probabilities sum to 1."""
+    from sim.questions import house_seed
+    from vlm import make_vlm
+
+    vlm = make_vlm(VLMConfig())  # default: the shipped file, loaded offline
+    ckpt_cfg = torch.load(WEIGHTS_FILE, map_location="cpu", weights_only=True)["config"]["model"]
+    dcfg = D.DataConfig(width=ckpt_cfg["width"], height=ckpt_cfg["height"], questions_per_house=5,
+                        answerable_views=3, near_views=1, random_views=4)
+    ds = D.merge([D.house_samples("test", house_seed("test", 7, k), dcfg) for k in range(2)])
+    qs = ds["questions"]
+    correct, chance, rel, vis = [], [], [], []
+    for i in range(len(ds["pair_view"])):
+        q = qs[ds["pair_question"][i]]
+        res = vlm.query_view(ds["images"][ds["pair_view"][i]], q["question"], q["choices"],
+                             kinds=("answer", "relevance"))
+        assert res.answer.sum() == pytest.approx(1.0)
+        rel.append(res.relevance)
+        vis.append(bool(ds["relevant"][i]))
+        if vis[-1]:
+            correct.append(int(np.argmax(res.answer)) == q["answer_index"])
+            chance.append(1.0 / len(q["choices"]))
+    assert len(correct) >= 10
+    assert np.mean(correct) >= np.mean(chance) + 0.2
+    assert T.auroc(np.array(rel), np.array(vis)) >= 0.8
+
+
+def test_missing_shipped_path_is_a_clear_error(tmp_path):
+    from vlm.errors import WeightsNotFoundError
+
+    with pytest.raises(WeightsNotFoundError, match="builtin_vlm.pt"):
+        load_builtin(BuiltinConfig(weights=str(tmp_path / "builtin_vlm.pt")))
+    assert math.isfinite(T.auroc(np.array([0.1, 0.9]), np.array([0, 1])))

@@ -1,0 +1,257 @@
+"""Training / evaluation data for the builtin VLM, generated from the built-in simulator.
+
+Per house (train-split house seeds for training, test-split for evaluation) the questions of
+`sim.questions.house_questions` are labelled against views rendered at the model's input
+resolution (same 120-degree HFOV camera as the simulator, smaller image):
+
+- views: answerable viewpoints of each question (jittered), poses near them (random heading),
+  the question's start pose, and random poses on the house's main navigable component;
+- relevance label: `HouseLabeller.answerable` (the ground-truth rule of the question generator);
+- answer label: the question's answer index (used only where the view is relevant);
+- direction: 3 floor points 2-10 m from the robot that project into the view unoccluded
+  (`vlm.visual_prompt.project_points`); label = the point with the smallest path distance (true
+  navigable grid, 8-connected geodesic) to any answerable viewpoint of the question;
+- worth-exploring label: the view is relevant, or some visible floor point 1-10 m ahead has a path
+  distance to the nearest answerable viewpoint at least max(1 m, 25 %) shorter than the robot's own.
+
+Every view is labelled against every question of its house, so one image serves several samples.
+Deterministic in (split, seed, house index).
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+from dataclasses import dataclass
+from typing import Optional
+
+import numpy as np
+
+N_POINTS = 3
+POINT_MIN_M, POINT_MAX_M = 2.0, 10.0
+WORTH_MIN_M = 1.0
+
+
+@dataclass
+class DataConfig:
+    """Views per house and image size. width/height: model input (same HFOV as the sim camera)."""
+
+    width: int = 160
+    height: int = 120
+    questions_per_house: int = 5
+    answerable_views: int = 8  # jittered answerable viewpoints per question
+    near_views: int = 4  # poses within near_radius of an answerable viewpoint, random heading
+    near_radius: float = 2.0
+    random_views: int = 16  # random navigable poses per house
+    point_candidates: int = 200
+
+
+def _distance_field(fs, reachable: np.ndarray, sources_xy: np.ndarray) -> np.ndarray:
+    """Geodesic distance (m) on the reachable grid from the nearest source; inf where unreachable."""
+    from skimage.graph import MCP_Geometric
+
+    rc = fs.grid.world_to_cell(np.asarray(sources_xy)[:, :2])
+    rc = np.clip(rc, 0, np.array(fs.grid.shape) - 1)
+    starts = [tuple(int(v) for v in c) for c in rc if reachable[c[0], c[1]]]
+    if not starts:
+        return np.full(fs.grid.shape, np.inf)
+    costs = np.where(reachable, 1.0, -1.0)
+    mcp = MCP_Geometric(costs, fully_connected=True)
+    cum, _ = mcp.find_costs(starts)
+    cum = np.asarray(cum, dtype=np.float64) * fs.grid.resolution
+    cum[~reachable] = np.inf
+    return cum
+
+
+def _dist_at(field: np.ndarray, fs, xy: np.ndarray) -> np.ndarray:
+    rc = fs.grid.world_to_cell(np.asarray(xy).reshape(-1, 2))
+    ok = fs.grid.in_bounds(rc)
+    rc = np.clip(rc, 0, np.array(fs.grid.shape) - 1)
+    d = field[rc[:, 0], rc[:, 1]]
+    return np.where(ok, d, np.inf)
+
+
+def house_samples(split: str, hseed: int, dcfg: DataConfig) -> Optional[dict]:
+    """Views and labels of one house (None when the house yields no question)."""
+    from mapping.frame import Intrinsics, base_pose, camera_mount
+    from sim.config import SimConfig
+    from sim.house import generate_house
+    from sim.questions import HouseLabeller, QuestionConfig, house_questions
+    from sim.render import Renderer
+    from vlm.visual_prompt import VISIBLE, project_points
+
+    sim = SimConfig()
+    qcfg = QuestionConfig(questions_per_house=dcfg.questions_per_house)
+    questions = list(house_questions(split, hseed, qcfg, sim, {c: 0 for c in qcfg.categories}, {},
+                                     limit=dcfg.questions_per_house))
+    if not questions:
+        return None
+    rng = np.random.default_rng(hseed + 7_919)
+    scene = generate_house(hseed, qcfg.n_rooms, sim.house, sim.robot)
+    labeller = HouseLabeller(scene, sim, qcfg)
+    fs, reach = labeller.fs, labeller.reachable
+    cam = sim.camera
+    intr = Intrinsics.from_hfov(dcfg.width, dcfg.height, math.radians(cam.hfov_deg))
+    T_base_cam = camera_mount(cam.mount_height, math.radians(cam.pitch_down_deg))
+    renderer = Renderer(scene, intr)
+    cells = np.argwhere(reach)
+    cell_xy = fs.grid.cell_to_world(cells)
+
+    def navigable(xy):
+        rc = fs.grid.world_to_cell(xy.reshape(-1, 2))
+        ok = fs.grid.in_bounds(rc)
+        rc = np.clip(rc, 0, np.array(fs.grid.shape) - 1)
+        return ok & reach[rc[:, 0], rc[:, 1]]
+
+    poses = []
+    for q in questions:
+        vps = np.asarray(q.answerable_viewpoints, dtype=np.float64)
+        pick = rng.choice(len(vps), size=min(dcfg.answerable_views, len(vps)), replace=False)
+        for p in vps[pick]:
+            j = p.copy()
+            cand = j[:2] + rng.normal(0.0, 0.15, size=2)
+            if navigable(cand)[0]:
+                j[:2] = cand
+            j[2] += rng.uniform(-0.25, 0.25)
+            poses.append(j)
+        for _ in range(dcfg.near_views):
+            c = vps[rng.integers(len(vps))]
+            near = cell_xy[np.hypot(*(cell_xy - c[:2]).T) <= dcfg.near_radius]
+            xy = near[rng.integers(len(near))] if len(near) else c[:2]
+            poses.append(np.array([xy[0], xy[1], rng.uniform(-math.pi, math.pi)]))
+        poses.append(np.asarray(q.start, dtype=np.float64))
+    for i in rng.choice(len(cell_xy), size=dcfg.random_views, replace=len(cell_xy) < dcfg.random_views):
+        poses.append(np.array([cell_xy[i, 0], cell_xy[i, 1], rng.uniform(-math.pi, math.pi)]))
+    poses = np.asarray(poses)
+    poses[:, 2] = (poses[:, 2] + math.pi) % (2 * math.pi) - math.pi
+    V, Q = len(poses), len(questions)
+
+    images = np.empty((V, dcfg.height, dcfg.width, 3), np.uint8)
+    points = np.zeros((V, N_POINTS, 2), np.float32)
+    has_points = np.zeros(V, bool)
+    point_xy = np.zeros((V, N_POINTS, 2))
+    visible_floor: list[np.ndarray] = []
+    for v, (x, y, yaw) in enumerate(poses):
+        T_world_cam = base_pose(x, y, yaw) @ T_base_cam
+        rgb, depth, _ = renderer.render(T_world_cam)
+        images[v] = rgb
+        d = np.hypot(*(cell_xy - (x, y)).T)
+        ang = np.arctan2(cell_xy[:, 1] - y, cell_xy[:, 0] - x) - yaw
+        ang = (ang + math.pi) % (2 * math.pi) - math.pi
+        sel = np.nonzero((d >= WORTH_MIN_M) & (d <= POINT_MAX_M) & (np.abs(ang) < math.radians(62)))[0]
+        if len(sel) > dcfg.point_candidates:
+            sel = rng.choice(sel, size=dcfg.point_candidates, replace=False)
+        if len(sel) == 0:
+            visible_floor.append(np.zeros((0, 2)))
+            continue
+        pts = np.column_stack([cell_xy[sel], np.zeros(len(sel))])
+        proj = project_points(pts, intr, T_world_cam, depth)
+        vis = np.array([s == VISIBLE for s in proj.status])
+        visible_floor.append(cell_xy[sel][vis])
+        far = vis & (d[sel] >= POINT_MIN_M)
+        idx = np.nonzero(far)[0]
+        chosen: list[int] = []
+        for i in rng.permutation(idx):
+            if all(np.hypot(*(cell_xy[sel[i]] - cell_xy[sel[k]])) >= 1.0 for k in chosen):
+                chosen.append(int(i))
+            if len(chosen) == N_POINTS:
+                break
+        if len(chosen) == N_POINTS:
+            has_points[v] = True
+            points[v] = proj.pixels[chosen]
+            point_xy[v] = cell_xy[sel[chosen]]
+
+    relevant = np.zeros((V, Q), bool)
+    worth = np.zeros((V, Q), bool)
+    dir_label = np.full((V, Q), -1, np.int64)
+    point_dist = np.full((V, Q, N_POINTS), np.inf, np.float32)
+    for qi, q in enumerate(questions):
+        relevant[:, qi] = labeller.answerable(q.candidate(), poses)
+        field = _distance_field(fs, reach, np.asarray(q.answerable_viewpoints))
+        d_cur = _dist_at(field, fs, poses[:, :2])
+        for v in range(V):
+            if visible_floor[v].shape[0] and np.isfinite(d_cur[v]):
+                best = _dist_at(field, fs, visible_floor[v]).min()
+                worth[v, qi] = best <= d_cur[v] - max(WORTH_MIN_M, 0.25 * d_cur[v])
+            if has_points[v]:
+                pd = _dist_at(field, fs, point_xy[v])
+                point_dist[v, qi] = pd
+                if np.isfinite(pd).any():
+                    dir_label[v, qi] = int(np.argmin(pd))
+        worth[:, qi] |= relevant[:, qi]
+    qrec = [{"question": q.question, "choices": list(q.choices), "answer_index": q.answer_index,
+             "category": q.category, "template": q.template, "house_seed": q.house_seed, "id": q.id}
+            for q in questions]
+    return {"images": images, "points": points, "has_points": has_points, "relevant": relevant, "worth": worth,
+            "dir_label": dir_label, "point_dist": point_dist, "questions": qrec, "poses": poses.astype(np.float32)}
+
+
+def _worker(args):
+    split, hseed, dcfg = args
+    os.environ.setdefault("NUMBA_NUM_THREADS", "1")
+    return hseed, house_samples(split, hseed, dcfg)
+
+
+def build_dataset(split: str, n_houses: int, seed: int, dcfg: DataConfig, workers: int = 2,
+                  first_house: int = 0, progress=None) -> dict:
+    """Concatenate `house_samples` over houses first_house..first_house+n_houses-1 of (split, seed)."""
+    from sim.questions import house_seed
+
+    seeds = [house_seed(split, seed, k) for k in range(first_house, first_house + n_houses)]
+    jobs = [(split, s, dcfg) for s in seeds]
+    if workers > 1:
+        import multiprocessing as mp
+
+        with mp.get_context("fork").Pool(workers) as pool:
+            results = []
+            for r in pool.imap(_worker, jobs):  # ordered: deterministic concatenation
+                results.append(r)
+                if progress:
+                    progress(1)
+    else:
+        results = []
+        for j in jobs:
+            results.append(_worker(j))
+            if progress:
+                progress(1)
+    return merge([r for _, r in results if r is not None])
+
+
+def merge(parts: list[dict]) -> dict:
+    """One flat dataset: views (images, points) and (view, question) pairs with their labels."""
+    images, points, has_points, poses = [], [], [], []
+    pv, pq, rel, wor, dl, pdist = [], [], [], [], [], []
+    questions: list[dict] = []
+    v0 = 0
+    for p in parts:
+        V, Q = p["relevant"].shape
+        images.append(p["images"])
+        points.append(p["points"])
+        has_points.append(p["has_points"])
+        poses.append(p["poses"])
+        vv, qq = np.meshgrid(np.arange(V), np.arange(Q), indexing="ij")
+        pv.append(vv.ravel() + v0)
+        pq.append(qq.ravel() + len(questions))
+        rel.append(p["relevant"].ravel())
+        wor.append(p["worth"].ravel())
+        dl.append(p["dir_label"].ravel())
+        pdist.append(p["point_dist"].reshape(V * Q, N_POINTS))
+        questions += p["questions"]
+        v0 += V
+    return {"images": np.concatenate(images), "points": np.concatenate(points),
+            "has_points": np.concatenate(has_points), "poses": np.concatenate(poses),
+            "pair_view": np.concatenate(pv), "pair_question": np.concatenate(pq),
+            "relevant": np.concatenate(rel), "worth": np.concatenate(wor), "dir_label": np.concatenate(dl),
+            "point_dist": np.concatenate(pdist), "questions": questions}
+
+
+def save(ds: dict, path) -> None:
+    arrays = {k: v for k, v in ds.items() if k != "questions"}
+    np.savez(path, questions_json=np.array(json.dumps(ds["questions"])), **arrays)
+
+
+def load(path) -> dict:
+    with np.load(path) as z:
+        ds = {k: z[k] for k in z.files if k != "questions_json"}
+        ds["questions"] = json.loads(str(z["questions_json"]))
+    return ds

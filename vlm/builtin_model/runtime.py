@@ -1,0 +1,79 @@
+"""The loaded builtin model: resizes a view to the network's input once, encodes it once, and runs any
+mix of the four queries (one fused row per query) in a single forward pass."""
+from __future__ import annotations
+
+from typing import Optional, Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from vlm.builtin_model.train import MAX_CHOICES, model_from_checkpoint
+from vlm.queries import ANSWER, DIRECTION, RELEVANCE, WORTH_EXPLORING
+
+
+class BuiltinModel:
+    """Built from a validated checkpoint dict (see vlm/backends/builtin.py) on `device`."""
+
+    def __init__(self, ckpt: dict, device: str = "cpu"):
+        self.model, self.vocab = model_from_checkpoint(ckpt)
+        self.device = torch.device(device)
+        self.model.to(self.device)
+        self.model_id = str(ckpt["model_id"])
+        mc = self.model.config
+        self.width, self.height = int(mc["width"]), int(mc["height"])
+        self.max_q, self.max_c = int(mc["max_q_len"]), int(mc["max_c_len"])
+
+    def image_tensor(self, image: np.ndarray) -> torch.Tensor:
+        """RGB uint8 HxWx3 -> (1, 3, h, w) float at the network's resolution. Bilinear without antialiasing
+        samples near the low-resolution pixel centres, like the renderer the model was trained on."""
+        x = torch.from_numpy(np.ascontiguousarray(image)).to(self.device).permute(2, 0, 1).unsqueeze(0).float() / 255.0
+        if x.shape[-2:] != (self.height, self.width):
+            x = F.interpolate(x, size=(self.height, self.width), mode="bilinear", align_corners=False, antialias=False)
+        return x
+
+    @torch.inference_mode()
+    def scores(self, image: np.ndarray, queries: Sequence[tuple[str, str, Sequence[str], Optional[Sequence]]]
+               ) -> list[np.ndarray]:
+        """Per (kind, question, choices, points_px) query: unnormalised log-scores over its labels
+        (answer: choices; direction: points; relevance / worth: (yes, no) as (logit, 0))."""
+        h, w = image.shape[:2]
+        P = len(queries)
+        qt = torch.tensor([self.vocab.encode(q[1], self.max_q) for q in queries], dtype=torch.long)
+        ct = torch.zeros(P, MAX_CHOICES, self.max_c, dtype=torch.long)
+        cm = torch.zeros(P, MAX_CHOICES, dtype=torch.bool)
+        k_max = max([len(q[3]) for q in queries if q[0] == DIRECTION and q[3] is not None] or [1])
+        pts = torch.zeros(P, k_max, 2)
+        pm = torch.zeros(P, k_max, dtype=torch.bool)
+        pm[:, 0] = True  # a dummy point for rows without points (their direction output is unused)
+        for i, (kind, _q, choices, points) in enumerate(queries):
+            if kind == ANSWER:
+                if len(choices) > MAX_CHOICES:
+                    raise ValueError(f"the builtin model scores at most {MAX_CHOICES} choices, got {len(choices)}")
+                for j, c in enumerate(choices):
+                    ct[i, j] = torch.tensor(self.vocab.encode(c, self.max_c))
+                    cm[i, j] = True
+            if kind == DIRECTION:
+                p = np.asarray(points, dtype=np.float32)
+                pts[i, :len(p), 0] = torch.from_numpy((p[:, 0] + 0.5) / w * 2 - 1)
+                pts[i, :len(p), 1] = torch.from_numpy((p[:, 1] + 0.5) / h * 2 - 1)
+                pm[i] = False
+                pm[i, :len(p)] = True
+        feats = self.model.encode_images(self.image_tensor(image))
+        any_answer = bool(cm.any())
+        any_dir = any(q[0] == DIRECTION for q in queries)
+        out = self.model(feats, torch.zeros(P, dtype=torch.long, device=self.device), qt.to(self.device),
+                         ct.to(self.device) if any_answer else None, cm.to(self.device) if any_answer else None,
+                         pts.to(self.device) if any_dir else None, pm.to(self.device) if any_dir else None)
+        result = []
+        for i, (kind, _q, choices, points) in enumerate(queries):
+            if kind == ANSWER:
+                result.append(out["answer"][i, :len(choices)].double().cpu().numpy())
+            elif kind == DIRECTION:
+                result.append(out["direction"][i, :len(points)].double().cpu().numpy())
+            elif kind in (RELEVANCE, WORTH_EXPLORING):
+                logit = float(out["relevance" if kind == RELEVANCE else "worth"][i])
+                result.append(np.array([logit, 0.0]))
+            else:
+                raise ValueError(f"unknown query kind {kind!r}")
+        return result
