@@ -39,9 +39,8 @@ def collisions(freespace: FreeSpace, trajectory: list[tuple[float, float]], radi
             n = max(1, int(np.ceil(np.linalg.norm(b - a) / step)))
             parts.append(a + (b - a) * (np.arange(1, n + 1) / n)[:, None])
         samples = np.concatenate(parts)
-    from scipy import ndimage
     res = freespace.grid.resolution
-    clearance = ndimage.distance_transform_edt(~freespace.occupied) * res - res / np.sqrt(2)
+    clearance = freespace.clearance - res / np.sqrt(2)
     rc = freespace.grid.world_to_cell(samples)
     ok = freespace.grid.in_bounds(rc)
     rc = np.where(ok[:, None], rc, 0)

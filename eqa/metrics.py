@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from typing import Callable, Optional
+from typing import Callable
 
 import numpy as np
 
@@ -130,6 +130,3 @@ def success_curves(episodes: list[tuple[dict, list[dict]]]) -> dict[str, list[di
     }
     return curves
 
-
-def first_answerable_steps(summaries: list[dict]) -> list[Optional[int]]:
-    return [s.get("first_answerable_step") for s in summaries]

@@ -64,9 +64,9 @@ class PlanResult:
                 "turn_angle": self.turn_angle, "frontiers": fronts}
 
 
-def _nearest_reachable(dist: np.ndarray, spec: GridSpec, xy) -> Optional[np.ndarray]:
-    """(row, col) of the reachable cell (finite distance) nearest world xy, None if there is none."""
-    cells = np.argwhere(np.isfinite(dist))
+def _nearest_cell(mask: np.ndarray, spec: GridSpec, xy) -> Optional[np.ndarray]:
+    """(row, col) of the True cell of `mask` nearest world xy, None if there is none."""
+    cells = np.argwhere(mask)
     if len(cells) == 0:
         return None
     centres = spec.cell_to_world(cells)
@@ -174,7 +174,7 @@ class FrontierPlanner:
     def _goal_pose(self, frontier, dist, spec) -> Optional[tuple[float, float, float]]:
         """A reachable pose backed off from the frontier into navigable space, facing the frontier."""
         target = np.asarray(frontier.goal) - self.config.backoff * np.asarray(frontier.normal)
-        cell = _nearest_reachable(dist, spec, target)
+        cell = _nearest_cell(np.isfinite(dist), spec, target)
         if cell is None:
             return None
         x, y = spec.cell_to_world(cell)
@@ -197,10 +197,3 @@ class FrontierPlanner:
         d = prefix[-1] - prefix[-2] if len(prefix) >= 2 else np.array([math.cos(goal[2]), math.sin(goal[2])])
         return (float(end[0]), float(end[1]), math.atan2(d[1], d[0])), pts
 
-
-def _nearest_cell(nav: np.ndarray, spec: GridSpec, xy) -> Optional[np.ndarray]:
-    cells = np.argwhere(nav)
-    if len(cells) == 0:
-        return None
-    centres = spec.cell_to_world(cells)
-    return cells[int(np.argmin(((centres - np.asarray(xy)[None]) ** 2).sum(axis=1)))]

@@ -162,8 +162,7 @@ class SimEnv:
         counts[0] = 0
         mask = fs.components == int(np.argmax(counts))
         if clearance > 0:
-            from scipy import ndimage
-            mask &= ndimage.distance_transform_edt(~fs.occupied) * fs.grid.resolution > self.config.robot.radius + clearance
+            mask &= fs.clearance > self.config.robot.radius + clearance
         cells = np.argwhere(mask)
         if cells.size == 0:
             raise ValueError("no navigable start cell")

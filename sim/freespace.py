@@ -60,9 +60,10 @@ class FreeSpace:
         room_bounds = np.array([room.bounds() for room in scene.rooms])
         interior = [[room_bounds[:, 0].min(), room_bounds[:, 1].min(), room_bounds[:, 2].max(), room_bounds[:, 3].max()]]
         inside = rasterize_boxes(np.array(interior), self.grid)
-        clearance = ndimage.distance_transform_edt(~self.occupied) * resolution
+        # Distance (m) from each cell centre to the nearest occupied cell centre.
+        self.clearance = ndimage.distance_transform_edt(~self.occupied) * resolution
         # Cell centres may be off the true position by up to half a diagonal cell.
-        self.navigable = (clearance > robot_radius + resolution * 0.75) & inside
+        self.navigable = (self.clearance > robot_radius + resolution * 0.75) & inside
         self.components, _ = ndimage.label(self.navigable, structure=np.ones((3, 3)))
 
     def is_navigable(self, xy) -> np.ndarray:
