@@ -2,11 +2,14 @@
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
-DEMO_EXTRAS ?= rerun
+DEMO_EXTRAS ?= rerun,torch
 TEST_EXTRAS ?= test,hf,clip
 OUT ?= out/demo
 
-.PHONY: demo test bench clean
+.PHONY: demo test bench calibrations bench-stopping clean
+EQA := $(VENV)/bin/eqa
+CAL_N ?= 200
+TEST_N ?= 200
 
 # One marker per set of extras: re-installs when setup.py changes.
 $(VENV)/.installed-%: setup.py package.xml
@@ -18,7 +21,7 @@ $(VENV)/.installed-%: setup.py package.xml
 	touch $@
 
 demo: $(VENV)/.installed-$(DEMO_EXTRAS)
-	$(VENV)/bin/eqa explore --seed 0 --out $(OUT)
+	$(EQA) demo --out $(OUT)
 
 test: $(VENV)/.installed-$(TEST_EXTRAS)
 	$(PY) -m pytest -q
@@ -27,6 +30,26 @@ bench: $(VENV)/.installed-$(TEST_EXTRAS)
 	$(PY) bench/bench_sim.py
 	$(PY) bench/bench_mapping.py
 	$(PY) bench/bench_explore.py
+
+# Reproduce the shipped conformal calibrations (vlm/calibrations/semantic-eps*.json) of the built-in VLM:
+# calibration-split questions run to their budget with semantic exploration, then `eqa calibrate`.
+calibrations: $(VENV)/.installed-$(DEMO_EXTRAS)
+	$(EQA) dataset make --split calib --n $(CAL_N) --seed 0 --out out/datasets/calib-$(CAL_N).jsonl
+	$(EQA) bench --dataset out/datasets/calib-$(CAL_N).jsonl --method semantic --no-early-stop --workers 2 \
+		--out out/calib_semantic
+	for eps in 0.05 0.1 0.2; do \
+		$(EQA) calibrate --records out/calib_semantic --eps $$eps --out vlm/calibrations/semantic-eps$$eps.json; done
+
+# Issue 9 evaluation: test-split questions run to their budget, every stop policy replayed, plus a live
+# conformal run (eps 0.1) checked against the replay.
+bench-stopping: calibrations
+	$(EQA) dataset make --split test --n $(TEST_N) --seed 0 --out out/datasets/test-$(TEST_N).jsonl
+	$(EQA) bench --dataset out/datasets/test-$(TEST_N).jsonl --method semantic --no-early-stop --workers 2 \
+		--out out/test_semantic
+	$(EQA) bench --dataset out/datasets/test-$(TEST_N).jsonl --method semantic --workers 2 \
+		--out out/test_semantic_conformal0.1 stop.policy=conformal stop.eps=0.1
+	$(PY) bench/bench_stopping.py --calib out/calib_semantic --test out/test_semantic \
+		--live 0.1=out/test_semantic_conformal0.1
 
 clean:
 	rm -rf $(VENV) out build *.egg-info

@@ -10,7 +10,7 @@ setup(
     version="0.1.0",
     description="Embodied question answering: explore until confident (conformal stopping).",
     packages=find_packages(include=["mapping*", "vlm*", "nav*", "sim*", "eqa*"]),
-    package_data={"": ["*.json", "*.ttf", "*.pt", "*.md", "assets/*", "weights/*"]},
+    package_data={"": ["*.json", "*.ttf", "*.pt", "*.md", "assets/*", "weights/*", "calibrations/*.json"]},
     data_files=[
         ("share/ament_index/resource_index/packages", [f"resource/{PACKAGE}"]),
         (f"share/{PACKAGE}", ["package.xml"]),

@@ -112,7 +112,12 @@ class Agent:
         self._pending_map_s = 0.0
         state = StopState(decisions=step, budget=self.budget, exploration_done=self._exploration_done)
         if self.stop_policy.should_stop(state):
-            reason = "budget" if step >= self.budget else "explored"
+            if getattr(self.stop_policy, "stopped_confident", False):
+                reason = f"confident ({self.stop_policy.name})"
+            elif getattr(self.stop_policy, "hopeless", lambda: False)() and step < self.budget:
+                reason = f"no answer left ({self.stop_policy.name})"
+            else:
+                reason = "budget" if step >= self.budget else "explored"
             return Decision(kind="stop", step=step, reason=reason, timings=timings)
         x, y, yaw = pose_xy_yaw(self.pose)
         t0 = time.perf_counter()

@@ -8,6 +8,9 @@ import warnings
 
 # Subcommand modules; each defines `register(subparsers)` adding its parser with `func` set.
 COMMAND_MODULES = [
+    "eqa.commands.demo",
+    "eqa.commands.run",
+    "eqa.commands.calibrate",
     "eqa.commands.sim",
     "eqa.commands.explore",
     "eqa.commands.bench",

@@ -54,12 +54,14 @@ def run_episode(env, agent: Agent, spec: EpisodeSpec, out_dir: str | Path,
                 metrics: Optional[Callable[[Agent], dict]] = None,
                 step_hook: Optional[Callable[[int, Agent, object], dict]] = None,
                 finish_hook: Optional[Callable[[], dict]] = None,
-                rerun: bool = True, progress: bool = True, save_map: bool = True) -> dict:
+                rerun: bool = True, progress: bool = True, save_map: bool = True,
+                on_row: Optional[Callable[[dict], None]] = None) -> dict:
     """Explore until the agent stops; returns the summary (also written to summary.json).
 
     metrics(agent): fields added to every row and to the summary (e.g. ground-truth coverage).
     step_hook(step, agent, newest_frame): fields added to a row before its decision (e.g. VLM outputs).
     finish_hook(): fields added to the summary.
+    on_row(row): called with every row once written (e.g. to narrate the episode).
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -90,6 +92,8 @@ def run_episode(env, agent: Agent, spec: EpisodeSpec, out_dir: str | Path,
                 row["timings"] = decision.timings
                 row.update(metrics(agent) if metrics else {})
                 writer.write(row)
+                if on_row:
+                    on_row(row)
                 break
             t0 = time.perf_counter()
             moved = 0.0
@@ -111,6 +115,8 @@ def run_episode(env, agent: Agent, spec: EpisodeSpec, out_dir: str | Path,
             row["timings"] = decision.timings
             row.update(metrics(agent) if metrics else {})
             writer.write(row)
+            if on_row:
+                on_row(row)
             if logger:
                 _log_step(logger, agent, decision, newest)
             if progress:

@@ -5,9 +5,14 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from typing import Callable
+from dataclasses import replace
+from typing import Callable, Optional
 
 import numpy as np
+
+from eqa.stopping import StopConfig, make_stop
+from eqa.stopping import replay as replay_policy
+from vlm.conformal import Calibration, calibrate, nonconformity
 
 
 def wilson_interval(successes: int, n: int, z: float = 1.96) -> tuple[float, float]:
@@ -54,49 +59,33 @@ def summarize(summaries: list[dict]) -> dict:
 
 
 # ---- offline stopping rules --------------------------------------------------------------------
-# A rule maps one episode's per-step rows (dicts with "p_answer", "relevance") to
-# (stop index, answer index). Rows are the decisions in order, as recorded with stopping disabled.
+# A rule maps one episode (summary, all its decision rows in order, as recorded with stopping disabled;
+# rows of skipped views carry no "p_answer" / "relevance") to (stop row index, answer index).
 
-Rule = Callable[[list[dict]], tuple[int, int]]
-
-
-def _answer_at_most_relevant(rows: list[dict], upto: int) -> int:
-    """argmax p at the most relevant step among rows[: upto + 1] (the DESIGN.md answer rule)."""
-    rel = [r["relevance"] for r in rows[: upto + 1]]
-    k = int(np.argmax(rel))
-    return int(np.argmax(rows[k]["p_answer"]))
+Rule = Callable[[dict, list[dict]], tuple[int, int]]
 
 
 def budget_fraction_rule(fraction: float) -> Rule:
-    """Stop after `fraction` of the recorded decisions (row i is the view after i decisions)."""
+    """Stop after `fraction` of the recorded decisions (row i is the view after i decisions); answer
+    argmax p at the most relevant step so far (DESIGN.md)."""
 
-    def rule(rows):
+    def rule(summary, rows):
         stop = max(0, min(len(rows) - 1, int(math.floor(fraction * (len(rows) - 1) + 0.5))))
-        return stop, _answer_at_most_relevant(rows, stop)
+        seen = vlm_rows(rows[: stop + 1])
+        if not seen:
+            return stop, None
+        k = int(np.argmax([r["relevance"] for r in seen]))
+        return stop, int(np.argmax(seen[k]["p_answer"]))
 
     return rule
 
 
-def relevance_rule(rel_threshold: float, prob_threshold: float = 0.0) -> Rule:
-    """Stop at the first step with relevance > T and max p > T' (else at the end)."""
+def policy_rule(config: StopConfig, calibration: Optional[Calibration] = None) -> Rule:
+    """Replay a live stop policy (eqa.stopping) on the rows: the same stop step as a live run."""
 
-    def rule(rows):
-        for i, r in enumerate(rows):
-            if r["relevance"] > rel_threshold and max(r["p_answer"]) > prob_threshold:
-                return i, int(np.argmax(r["p_answer"]))
-        return len(rows) - 1, _answer_at_most_relevant(rows, len(rows) - 1)
-
-    return rule
-
-
-def max_prob_rule(prob_threshold: float) -> Rule:
-    """Stop at the first step whose max answer probability exceeds the threshold."""
-
-    def rule(rows):
-        for i, r in enumerate(rows):
-            if max(r["p_answer"]) > prob_threshold:
-                return i, int(np.argmax(r["p_answer"]))
-        return len(rows) - 1, _answer_at_most_relevant(rows, len(rows) - 1)
+    def rule(summary, rows):
+        policy = make_stop(config, len(summary["choices"]), calibration=calibration)
+        return replay_policy(policy, rows, summary["budget"])
 
     return rule
 
@@ -110,10 +99,9 @@ def replay(episodes: list[tuple[dict, list[dict]]], rule: Rule) -> dict:
     """Apply a stopping rule to recorded episodes: success rate and mean normalised steps."""
     wins, steps = [], []
     for summary, rows in episodes:
-        rows = vlm_rows(rows)
-        if not rows:
+        if not vlm_rows(rows):
             continue
-        stop, answer = rule(rows)
+        stop, answer = rule(summary, rows)
         wins.append(answer == summary["truth"])
         steps.append(rows[stop].get("step", stop) / summary["budget"])  # decisions taken before stopping
     out = rate(wins)
@@ -121,12 +109,74 @@ def replay(episodes: list[tuple[dict, list[dict]]], rule: Rule) -> dict:
     return out
 
 
-def success_curves(episodes: list[tuple[dict, list[dict]]]) -> dict[str, list[dict]]:
-    """Success versus normalised steps for each rule family, sweeping its parameter."""
+def calibration_scores(episodes: list[tuple[dict, list[dict]]]) -> list[float]:
+    """Non-conformity k_i of each episode's true answer over all its recorded VLM steps. The episodes
+    must have run without early stopping (else the scores are biased towards stopping early)."""
+    scores = []
+    for summary, rows in episodes:
+        if summary.get("truth") is None:
+            raise ValueError(f"episode {summary.get('episode_id')} has no ground-truth answer; calibration needs "
+                             "procedural questions with known answers")
+        if summary.get("early_stop", False):
+            raise ValueError(f"episode {summary.get('episode_id')} ran with early stopping; calibration needs "
+                             "episodes run to their budget (`eqa bench --no-early-stop`)")
+        rows = vlm_rows(rows)
+        if rows:
+            scores.append(nonconformity([(r["relevance"], r["p_answer"]) for r in rows], summary["truth"]))
+    return scores
+
+
+def conformal_coverage(episodes: list[tuple[dict, list[dict]]], calibration: Calibration,
+                       config: Optional[StopConfig] = None) -> dict:
+    """Conformal stopping replayed on episodes recorded without early stopping.
+
+    coverage: fraction of episodes whose true answer is in the intersection of the sets over the whole
+    episode (the quantity the guarantee is about: >= 1 - eps, and at most about 1 - eps + 1/(N+1));
+    coverage_at_stop: the same for the intersection when the policy stops (one answer left, or the
+    budget), which can only be larger. Also success, normalised steps and the mean final set size."""
+    config = config or StopConfig(policy="conformal")
+    if config.policy != "conformal":
+        raise ValueError(f"conformal_coverage needs the conformal policy, got {config.policy!r}")
+    full, at_stop, sizes = [], [], []
+    for summary, rows in episodes:
+        if not vlm_rows(rows):
+            continue
+        whole = make_stop(replace(config, stop_when_explored=False), len(summary["choices"]), allow_early=False,
+                          calibration=calibration)
+        replay_policy(whole, rows, summary["budget"])
+        live = make_stop(config, len(summary["choices"]), calibration=calibration)
+        replay_policy(live, rows, summary["budget"])
+        full.append(summary["truth"] in whole.final_set)
+        at_stop.append(summary["truth"] in live.final_set)
+        sizes.append(len(live.final_set))
+    out = {"coverage": rate(full), "coverage_at_stop": rate(at_stop),
+           "mean_set_size_at_stop": float(np.mean(sizes)) if sizes else math.nan}
+    out.update(replay(episodes, policy_rule(config, calibration)))
+    return out
+
+
+def success_curves(episodes: list[tuple[dict, list[dict]]],
+                   calibration_scores_: Optional[list[float]] = None, vlm_id: str = "",
+                   prompt_version: str = "") -> dict[str, list[dict]]:
+    """Success versus normalised steps for each stop policy, sweeping its parameter; `conformal`
+    (sweeping eps) when calibration scores are given; `oracle` where rows carry `answerable`."""
     curves = {
         "fixed-budget": [dict(replay(episodes, budget_fraction_rule(f)), param=f) for f in np.linspace(0.1, 1.0, 10)],
-        "relevance": [dict(replay(episodes, relevance_rule(t, 0.0)), param=t) for t in np.linspace(0.1, 0.95, 10)],
-        "max-prob": [dict(replay(episodes, max_prob_rule(t)), param=t) for t in np.linspace(0.3, 0.95, 10)],
+        "relevance": [dict(replay(episodes, policy_rule(StopConfig("relevance", relevance_threshold=t,
+                                                                   prob_threshold=0.0))), param=t)
+                      for t in np.linspace(0.1, 0.95, 10)],
+        "max-prob": [dict(replay(episodes, policy_rule(StopConfig("max-prob", max_prob_threshold=t))), param=t)
+                     for t in np.linspace(0.3, 0.95, 10)],
     }
+    if calibration_scores_:
+        curves["conformal"] = []
+        for eps in CURVE_EPS:
+            cal = calibrate(calibration_scores_, eps, vlm_id, prompt_version, "")
+            curves["conformal"].append(dict(replay(episodes, policy_rule(StopConfig("conformal", eps=eps), cal)),
+                                            param=eps))
+    if any("answerable" in r for _, rows in episodes for r in rows):
+        curves["oracle"] = [dict(replay(episodes, policy_rule(StopConfig("oracle"))), param=None)]
     return curves
 
+
+CURVE_EPS = (0.02, 0.05, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5)

@@ -2,14 +2,16 @@
 newest view each decision, label every step with the simulator oracle, answer, and write
 the episode folder (record.jsonl, summary.json, map.png; episode.rrd when asked).
 
-Stopping: with `early_stop` off the episode runs its whole budget, so every step's VLM
-outputs are recorded for calibration and offline stopping-rule sweeps.
+Stopping: `stop` picks the policy (eqa.stopping); with `early_stop` off the episode runs its whole
+budget (the policy's state is still recorded), so every step's VLM outputs are recorded for
+calibration and offline stopping-rule sweeps.
 """
 from __future__ import annotations
 
 import functools
 import json
 import math
+import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Optional
@@ -18,19 +20,21 @@ import numpy as np
 
 from eqa.agent import Agent, AgentConfig
 from eqa.episode import EpisodeSpec, run_episode
+from eqa.stopping import EQAStop, StopConfig, make_stop, shipped_calibration_path
 from eqa.semantic import SemanticConfig, SemanticExplorer, distance_field_to_viewpoints, path_distance_oracle
 from mapping.frame import pose_xy_yaw
-from nav.stop import FixedBudget
 from sim.config import SimConfig
 from sim.env import SimEnv, SimEpisode
 from sim.house import generate_house
 from sim.questions import HouseLabeller, Question, QuestionConfig
 from vlm.config import VLMConfig
+from vlm.conformal import Calibration, config_hash
 
 
 @dataclass
 class MethodConfig:
-    """A benchmark method: simulator, agent, VLM (None = exploration only) and stopping."""
+    """A benchmark method: simulator, agent, VLM (None = exploration only) and stopping.
+    early_stop=False: run every episode to its budget whatever `stop` says (calibration runs)."""
 
     name: str = "fbe"
     sim: SimConfig = field(default_factory=SimConfig)
@@ -41,8 +45,11 @@ class MethodConfig:
     semantic: Optional[SemanticConfig] = None
     direction_oracle: bool = False
     oracle_temperature: float = 1.0
+    stop: StopConfig = field(default_factory=StopConfig)
 
     def __post_init__(self) -> None:
+        if self.stop.policy in ("relevance", "max-prob", "conformal") and self.vlm is None:
+            raise ValueError(f"method {self.name!r}: stop policy {self.stop.policy!r} needs a vlm section")
         if self.semantic is not None and self.vlm is None:
             raise ValueError(f"method {self.name!r}: semantic exploration needs a vlm section")
         if self.direction_oracle and self.semantic is None:
@@ -50,22 +57,27 @@ class MethodConfig:
 
 
 class QuestionTracker:
-    """Per-step oracle labels and VLM queries for one question; the answer rule of DESIGN.md
-    (argmax p at the most relevant step)."""
+    """Per-step oracle labels, VLM queries and the stop policy's belief for one question."""
 
-    def __init__(self, q: Question, labeller: HouseLabeller, vlm=None, explorer: Optional[SemanticExplorer] = None):
-        self.q, self.labeller, self.vlm, self.explorer = q, labeller, vlm, explorer
-        self.cand = q.candidate()
+    def __init__(self, q, labeller: Optional[HouseLabeller], policy: EQAStop, vlm=None,
+                 explorer: Optional[SemanticExplorer] = None):
+        """q: a Question (or CustomQuestion: no ground truth, so no `answerable` labels)."""
+        self.q, self.labeller, self.policy, self.vlm, self.explorer = q, labeller, policy, vlm, explorer
+        self.cand = q.candidate() if labeller is not None else None
         self.first_answerable: Optional[int] = None
-        self.best_relevance, self.answer, self.answer_step = -1.0, None, None
         self.vlm_calls, self.vlm_seconds = 0, 0.0
+        self.best_view: Optional[tuple[int, np.ndarray]] = None  # (step, RGB) of the most relevant view
+        self.last_view: Optional[tuple[int, np.ndarray]] = None
 
     def step(self, step: int, agent: Agent, newest) -> dict:
         x, y, yaw = pose_xy_yaw(agent.pose)
-        answerable = bool(self.labeller.answerable(self.cand, np.array([[x, y, yaw]]))[0])
-        if answerable and self.first_answerable is None:
-            self.first_answerable = step
-        row = {"answerable": answerable}
+        row = {}
+        if self.labeller is not None:
+            answerable = bool(self.labeller.answerable(self.cand, np.array([[x, y, yaw]]))[0])
+            if answerable and self.first_answerable is None:
+                self.first_answerable = step
+            row["answerable"] = answerable
+        t0 = time.perf_counter()
         if self.explorer is not None:
             fields, view = self.explorer.step(newest, agent.map, agent.value_map, (x, y), yaw, self.q.question,
                                               self.q.choices)
@@ -76,32 +88,118 @@ class QuestionTracker:
             view = None
         if view is not None:
             p = [float(v) for v in view.answer]
-            row.update({"p_answer": p, "relevance": view.relevance, "vlm_s": view.call.latency_s})
+            # prompt_s: candidate points, projection and prompt assembly, i.e. this step's VLM work minus the model call
+            row.update({"p_answer": p, "relevance": view.relevance, "vlm_s": view.call.latency_s,
+                        "prompt_s": max(0.0, time.perf_counter() - t0 - view.call.latency_s)})
             self.vlm_calls += 1
             self.vlm_seconds += view.call.latency_s
-            if view.relevance > self.best_relevance:
-                self.best_relevance, self.answer, self.answer_step = view.relevance, int(np.argmax(p)), step
+            if self.best_view is None or view.relevance > self.policy.best_relevance:
+                self.best_view = (step, newest.rgb)
+        self.last_view = (step, newest.rgb)
+        row.update(self.policy.observe(step, row))
         return row
 
     def finish(self) -> dict:
         q = self.q
-        return {"question_id": q.id, "category": q.category, "question": q.question, "choices": list(q.choices),
-                "truth": q.answer_index, "answer": self.answer, "answer_step": self.answer_step,
-                "success": (self.answer == q.answer_index) if self.answer is not None else None,
-                "first_answerable_step": self.first_answerable, "vlm_calls": self.vlm_calls,
-                "vlm_seconds": self.vlm_seconds, "vlm": self.vlm.info.to_record() if self.vlm is not None else None}
+        answer, rule = self.policy.answer()
+        out = {"question_id": q.id, "category": q.category, "question": q.question, "choices": list(q.choices),
+               "truth": q.answer_index, "answer": answer, "answer_rule": rule, "answer_step": self.policy.best_step,
+               "success": (answer == q.answer_index) if answer is not None else None,
+               "stop_policy": self.policy.name, "stopped_confident": self.policy.stopped_confident,
+               "first_answerable_step": self.first_answerable, "vlm_calls": self.vlm_calls,
+               "vlm_seconds": self.vlm_seconds, "vlm": self.vlm.info.to_record() if self.vlm is not None else None}
+        final_set = getattr(self.policy, "final_set", None)
+        if final_set is not None:
+            out["final_set"] = final_set
+            out["truth_in_set"] = (q.answer_index in final_set) if q.answer_index is not None else None
+        if q.answer_index is None:
+            out["success"] = None
+        return out
+
+
+@dataclass
+class CustomQuestion:
+    """A user's question about a built-in house (`eqa run`): no ground truth unless answer_index is given."""
+
+    id: str
+    question: str
+    choices: list[str]
+    answer_index: Optional[int] = None
+    category: str = "custom"
+
+    def __post_init__(self) -> None:
+        if not self.question.strip():
+            raise ValueError("the question is empty")
+        if not 2 <= len(self.choices) <= 6 or len(set(self.choices)) != len(self.choices):
+            raise ValueError(f"give 2 to 6 distinct choices, got {self.choices}")
+        if self.answer_index is not None and not 0 <= self.answer_index < len(self.choices):
+            raise ValueError(f"answer index {self.answer_index} is not one of the {len(self.choices)} choices")
+
+
+def exploration_hash(method: MethodConfig) -> str:
+    """Hash of what shapes the recorded VLM outputs besides the VLM itself: simulator, agent,
+    semantic-exploration and visual-prompt settings (not the name, stopping, question labelling or
+    VLM transport)."""
+    from eqa.config import to_dict
+
+    d = to_dict(method)
+    keep = {k: d[k] for k in ("sim", "agent", "semantic", "direction_oracle", "oracle_temperature")}
+    keep["visual_prompt"] = (d.get("vlm") or {}).get("visual_prompt")  # changes the images the VLM sees
+    return config_hash(json.loads(json.dumps(keep)))
+
+
+def method_calibration(method: MethodConfig, vlm) -> Calibration:
+    """The calibration a conformal method uses (stop.calibration, else the shipped file for its name
+    and eps), checked against the VLM, prompt version and exploration config."""
+    path = Path(method.stop.calibration) if method.stop.calibration else shipped_calibration_path(method.name,
+                                                                                                  method.stop.eps)
+    if not path.is_file():
+        raise FileNotFoundError(f"no calibration file {path} for method {method.name!r} eps {method.stop.eps:g}; "
+                                "make one with `eqa calibrate` (see README) or set stop.calibration=PATH")
+    cal = Calibration.load(path)
+    cal.check(vlm.info.model_id, vlm.info.prompt_version, exploration_hash(method), eps=method.stop.eps)
+    return cal
+
+
+def make_policy(method: MethodConfig, n_choices: int, vlm=None) -> EQAStop:
+    """The method's stop policy for one question (conformal: with its checked calibration)."""
+    cal = method_calibration(method, vlm) if method.stop.policy == "conformal" else None
+    stop = method.stop if method.early_stop else replace(method.stop, stop_when_explored=False)
+    return make_stop(stop, n_choices, allow_early=method.early_stop, calibration=cal)
 
 
 def run_question(q: Question, method: MethodConfig, out_dir: str | Path, vlm=None, rerun: bool = False,
-                 progress: bool = False) -> dict:
-    """Run one question episode; returns the summary (also written to summary.json)."""
+                 progress: bool = False, on_row=None) -> dict:
+    """Run one procedural question episode; returns the summary (also written to summary.json)."""
     scene = generate_house(q.house_seed, q.n_rooms, method.sim.house, method.sim.robot)
     env = SimEnv(scene, method.sim)
+    goal_xy = np.asarray(q.answerable_viewpoints)[:, :2] if method.direction_oracle else None
+    return _run(env, q, HouseLabeller(scene, method.sim, method.questions), method, out_dir, tuple(q.start),
+                q.house_seed, q.floor_area_m2, vlm, goal_xy, rerun, progress, on_row)
+
+
+def run_custom(q: CustomQuestion, house_seed: int, method: MethodConfig, out_dir: str | Path, vlm=None,
+               n_rooms: Optional[int] = None, start: Optional[tuple[float, float, float]] = None,
+               rerun: bool = True, progress: bool = False, on_row=None) -> dict:
+    """Run a user's question in built-in house `house_seed` from `start` (x, y, yaw; default: a seeded
+    random pose with 0.5 m clearance). No simulator oracle is used."""
+    if method.direction_oracle or method.stop.policy == "oracle":
+        raise ValueError("oracle methods need a procedural question with ground truth")
+    scene = generate_house(house_seed, n_rooms, method.sim.house, method.sim.robot)
+    env = SimEnv(scene, method.sim)
+    if start is None:
+        start = env.random_start(np.random.default_rng(house_seed), clearance=0.5)
+    return _run(env, q, None, method, out_dir, tuple(start), house_seed, scene.floor_area(), vlm, None, rerun,
+                progress, on_row)
+
+
+def _run(env: SimEnv, q, labeller: Optional[HouseLabeller], method: MethodConfig, out_dir, start, seed: int,
+         floor_area_m2: float, vlm, goal_xy: Optional[np.ndarray], rerun: bool, progress: bool, on_row) -> dict:
     explorer = None
     if method.semantic is not None:
         oracle = None
-        if method.direction_oracle:
-            field_m = distance_field_to_viewpoints(env.freespace, np.asarray(q.answerable_viewpoints)[:, :2])
+        if goal_xy is not None:
+            field_m = distance_field_to_viewpoints(env.freespace, goal_xy)
             grid = env.freespace.grid
 
             def distance_to_goal(points: np.ndarray) -> np.ndarray:
@@ -111,17 +209,42 @@ def run_question(q: Question, method: MethodConfig, out_dir: str | Path, vlm=Non
             oracle = path_distance_oracle(distance_to_goal, method.oracle_temperature)
         explorer = SemanticExplorer(method.semantic, vlm, math.radians(method.sim.camera.hfov_deg), oracle,
                                     method.vlm.visual_prompt)
-    tracker = QuestionTracker(q, HouseLabeller(scene, method.sim, method.questions), vlm, explorer)
+    policy = make_policy(method, len(q.choices), vlm)
+    tracker = QuestionTracker(q, labeller, policy, vlm, explorer)
     agent_config = replace(method.agent, use_value_map=method.semantic is not None)
-    agent = Agent(agent_config, FixedBudget(stop_when_done=method.early_stop))
-    spec = EpisodeSpec(episode_id=q.id, env_episode=SimEpisode(start=tuple(q.start)), seed=q.house_seed,
-                       floor_area_m2=q.floor_area_m2)
+    agent = Agent(agent_config, policy)
+    spec = EpisodeSpec(episode_id=q.id, env_episode=SimEpisode(start=start), seed=seed, floor_area_m2=floor_area_m2)
 
     def finish() -> dict:
         return {**tracker.finish(), "method": method.name, "early_stop": method.early_stop}
 
-    return run_episode(env, agent, spec, out_dir, step_hook=tracker.step, finish_hook=finish, rerun=rerun,
-                       progress=progress, save_map=False)
+    summary = run_episode(env, agent, spec, out_dir, step_hook=tracker.step, finish_hook=finish, rerun=rerun,
+                          progress=progress, save_map=False, on_row=on_row)
+    write_question_png(Path(out_dir), summary, tracker)
+    return summary
+
+
+def write_question_png(out: Path, summary: dict, tracker: QuestionTracker) -> Path:
+    """episode.png: the top-down map beside the most relevant and the last view, with the question,
+    the prediction set and the answer."""
+    from eqa.picture import compose_episode_png
+
+    choices = summary["choices"]
+    lines = [summary["question"], "choices: " + "  ".join(f"{chr(65 + i)}) {c}" for i, c in enumerate(choices))]
+    if "final_set" in summary:
+        lines.append("prediction set: {" + ", ".join(chr(65 + i) for i in summary["final_set"]) + "}")
+    ans = summary["answer"]
+    verdict = "" if summary.get("success") is None else ("  (correct)" if summary["success"] else
+                                                         f"  (wrong; truth {chr(65 + summary['truth'])})")
+    lines.append(f"answer: {chr(65 + ans) + ') ' + choices[ans] if ans is not None else 'none'}{verdict}   "
+                 f"stop: {summary['stop_reason'] or summary.get('stop_policy', '')} after {summary['decisions']}"
+                 f"/{summary['budget']} decisions")
+    views = []
+    if tracker.best_view is not None:
+        views.append((f"most relevant view (step {tracker.best_view[0]})", tracker.best_view[1]))
+    if tracker.last_view is not None and (tracker.best_view is None or tracker.last_view[0] != tracker.best_view[0]):
+        views.append((f"last view (step {tracker.last_view[0]})", tracker.last_view[1]))
+    return compose_episode_png(out / "map.png", views, lines, out / "episode.png")
 
 
 @functools.lru_cache(maxsize=2)

@@ -4,7 +4,7 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-from eqa.metrics import success_curves, summarize
+from eqa.metrics import calibration_scores, success_curves, summarize
 from eqa.records import read_records
 from eqa.runner import episodes_dir, load_summaries
 
@@ -31,8 +31,9 @@ def _num(x: float, fmt: str = ".2f") -> str:
     return "n/a" if x is None or (isinstance(x, float) and math.isnan(x)) else format(x, fmt)
 
 
-def write_report(folders: list[str | Path], out: str | Path) -> Path:
-    """Write report.md (+ PNG plots) into `out`; returns the Markdown path."""
+def write_report(folders: list[str | Path], out: str | Path, calib: str | Path | None = None) -> Path:
+    """Write report.md (+ PNG plots) into `out`; returns the Markdown path. calib: a calibration-split
+    benchmark folder (run without early stopping) whose scores add a conformal curve to each run."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -59,8 +60,11 @@ def write_report(folders: list[str | Path], out: str | Path) -> Path:
             lines.append(f"| {name} | " + " | ".join(row) + " |")
     fig, ax = plt.subplots(figsize=(6.5, 4.5), dpi=110)
     plotted = False
-    for name, _, episodes in runs:
-        for rule, points in success_curves(episodes).items():
+    scores = calibration_scores(load_run(calib)[2]) if calib is not None else None
+    for name, summaries, episodes in runs:
+        vlm = summaries[0].get("vlm") or {}
+        curves = success_curves(episodes, scores, vlm.get("model_id", ""), vlm.get("prompt_version", ""))
+        for rule, points in curves.items():
             xs = [p["normalized_steps"] for p in points if p["n"]]
             ys = [p["rate"] for p in points if p["n"]]
             if xs:

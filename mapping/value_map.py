@@ -112,6 +112,12 @@ class SemanticValueMap:
             out[ok] = vals
         return float(out[0]) if single else out
 
+    def mean_value(self) -> float:
+        """Weight-averaged value over the written cells (0 when nothing was written)."""
+        w = self.weight
+        total = float(w.sum()) if not self.grid.empty else 0.0
+        return float((self.value * w).sum() / total) if total > 0 else 0.0
+
     def mean_along(self, start, direction, length: float, default: float = 0.0) -> float:
         """Mean value of the written cells crossed by the ray start + s * direction,
         s in [0, length] metres (sampled every half cell, each cell counted once);

@@ -14,6 +14,9 @@ class FrontierScoreConfig:
     min_dist_from_cur / min_angle_from_cur_deg: a frontier closer than this and within this
     angle of the robot's heading gets `front_penalty` subtracted.
     selection: "argmax" or "sample" (softmax of the scores, seeded).
+    value_relative: value factors are taken relative to the value map's mean written value, and
+    unwritten cells count as that mean (so only better- or worse-than-average directions move the
+    score, not whether a place was looked at); False: raw values, unwritten = 0.
     """
 
     lookahead: float = 2.0
@@ -28,6 +31,7 @@ class FrontierScoreConfig:
     min_angle_from_cur_deg: float = 45.0
     front_penalty: float = 2.0
     selection: str = "argmax"
+    value_relative: bool = True
 
     def __post_init__(self) -> None:
         for name in ("lookahead", "free_radius", "temp_unexplored", "temp_free", "temp_value", "temp_value_along",

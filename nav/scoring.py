@@ -66,8 +66,10 @@ def frontier_factors(frontiers, explored: np.ndarray, free: np.ndarray, spec: Gr
     unexplored = fraction_along(~explored, spec, centroids, normals, cfg.lookahead, outside=True)
     free_frac = fraction_in_disc(free, spec, centroids, cfg.free_radius)
     if value_map is not None and len(frontiers):
-        value = np.asarray(value_map.value_at(centroids), dtype=float).reshape(-1)
-        along = np.array([value_map.mean_along(c, n, cfg.lookahead) for c, n in zip(centroids, normals)])
+        base = value_map.mean_value() if cfg.value_relative else 0.0
+        value = np.asarray(value_map.value_at(centroids, default=base), dtype=float).reshape(-1) - base
+        along = np.array([value_map.mean_along(c, n, cfg.lookahead, default=base)
+                          for c, n in zip(centroids, normals)]) - base
     else:
         value = np.zeros(len(frontiers))
         along = np.zeros(len(frontiers))

@@ -9,7 +9,8 @@ import time
 import pytest
 
 from eqa.config import load_config, to_dict
-from eqa.metrics import budget_fraction_rule, relevance_rule, replay, summarize, wilson_interval
+from eqa.metrics import budget_fraction_rule, policy_rule, replay, summarize, wilson_interval
+from eqa.stopping import StopConfig
 from eqa.question_episode import MethodConfig
 from eqa.report import write_report
 from eqa.runner import Job, finished_ids, load_summaries, run_jobs
@@ -99,7 +100,7 @@ def test_wilson_interval():
 
 def _episode(truth, rels, ps, budget):
     rows = [{"p_answer": p, "relevance": r} for r, p in zip(rels, ps)]
-    return {"truth": truth, "budget": budget}, rows
+    return {"truth": truth, "budget": budget, "choices": ["A", "B"]}, rows
 
 
 def test_offline_stopping_rules():
@@ -109,7 +110,7 @@ def test_offline_stopping_rules():
     assert early["rate"] == 1.0 and early["normalized_steps"] == pytest.approx(2 / 3)
     late = replay([ep], budget_fraction_rule(1.0))  # most relevant is row 3 -> A (wrong)
     assert late["rate"] == 0.0 and late["normalized_steps"] == 1.0
-    rel = replay([ep], relevance_rule(0.5, 0.7))  # first row with R > 0.5 and max p > 0.7 is row 1
+    rel = replay([ep], policy_rule(StopConfig("relevance", relevance_threshold=0.5, prob_threshold=0.7)))  # first row with R > 0.5 and max p > 0.7 is row 1
     assert rel["rate"] == 1.0 and rel["normalized_steps"] == pytest.approx(1 / 3)
     assert replay([ep], budget_fraction_rule(0.0))["normalized_steps"] == 0.0
 

@@ -192,3 +192,21 @@ def test_fraction_along_counts_off_grid_as_outside():
     frac = fraction_along(mask, spec, np.array([[0.5, 0.5]]), np.array([[1.0, 0.0]]), 2.0, outside=True)
     assert frac[0] == pytest.approx(1.5 / 1.9, abs=0.03)
     assert fraction_along(mask, spec, np.array([[0.5, 0.5]]), np.array([[1.0, 0.0]]), 2.0, outside=False)[0] == 0
+
+
+def test_value_factors_are_relative_to_the_mean_written_value():
+    from mapping.value_map import SemanticValueMap
+
+    spec, nav, explored, f = _corridor(0.1)
+    other = FakeFrontier(np.array([1.0, 1.0]), np.array([1.0, 1.0]), np.array([-1.0, 0.0]))
+    unseen = FakeFrontier(np.array([8.0, 1.0]), np.array([8.0, 1.0]), np.array([1.0, 0.0]))
+    vm = SemanticValueMap(0.1)
+    vm.update(np.array([[4.95, 1.0], [1.0, 1.0]]), np.array([3.0, 1.0]), 0.5)  # mean written value 2
+    cfg = FrontierScoreConfig()
+    fac = frontier_factors([f, other, unseen], explored, nav, spec, (3.0, 1.0), 0.0, cfg, value_map=vm)
+    # Better than average: positive; worse: negative; never written: neutral (0), not penalised.
+    assert fac.value == pytest.approx([1.0, -1.0, 0.0], abs=0.05)  # discs differ by a few cells
+    assert fac.value_along[2] == pytest.approx(0.0)
+    raw = frontier_factors([f, other, unseen], explored, nav, spec, (3.0, 1.0), 0.0,
+                           FrontierScoreConfig(value_relative=False), value_map=vm)
+    assert raw.value == pytest.approx([3.0, 1.0, 0.0])

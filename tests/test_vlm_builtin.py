@@ -120,7 +120,8 @@ def test_shipped_weights_on_held_out_houses():
     ckpt_cfg = torch.load(WEIGHTS_FILE, map_location="cpu", weights_only=True)["config"]["model"]
     dcfg = D.DataConfig(width=ckpt_cfg["width"], height=ckpt_cfg["height"], questions_per_house=5,
                         answerable_views=3, near_views=1, random_views=4)
-    ds = D.merge([D.house_samples("test", house_seed("test", 7, k), dcfg) for k in range(2)])
+    # 4 houses give ~100 visible pairs (standard error ~5 points); the 30-house evaluation's margin is ~29 points.
+    ds = D.merge([D.house_samples("test", house_seed("test", 7, k), dcfg) for k in range(4)])
     qs = ds["questions"]
     correct, chance, rel, vis = [], [], [], []
     for i in range(len(ds["pair_view"])):
@@ -133,8 +134,8 @@ def test_shipped_weights_on_held_out_houses():
         if vis[-1]:
             correct.append(int(np.argmax(res.answer)) == q["answer_index"])
             chance.append(1.0 / len(q["choices"]))
-    assert len(correct) >= 10
-    assert np.mean(correct) >= np.mean(chance) + 0.2
+    assert len(correct) >= 50
+    assert np.mean(correct) >= np.mean(chance) + 0.15
     assert T.auroc(np.array(rel), np.array(vis)) >= 0.8
 
 

@@ -1,0 +1,134 @@
+"""Semantic exploration against frontier-only exploration on the same questions (issue 8).
+
+Usage:
+  python bench/bench_semantic.py --runs fbe=out/test_fbe semantic=out/test_semantic \
+      [oracle=out/test_oracle ...] [--baseline fbe] [--out out/bench_semantic]
+
+Each run is an `eqa bench --no-early-stop` folder of the same test questions. Prints per method: the
+median number of decisions until the first answerable view (episodes that never see one count as
+never, i.e. sort last), its ratio to the baseline's median with a paired bootstrap 95 % interval, the
+share of episodes reaching an answerable view, success at the fixed budget (answer at the most relevant
+view of the whole budget) with 95 % Wilson intervals and the paired difference to the baseline, VLM
+calls per view, and the median per-decision time of mapping + planning + prompting (excluding the model
+call). Writes semantic.json and answerable_vs_steps.png to --out.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+BOOTSTRAP = 2000
+FRACTIONS = (0.25, 0.5, 1.0)
+
+
+def first_answerable(summaries: dict) -> dict:
+    return {k: (s["first_answerable_step"] if s["first_answerable_step"] is not None else math.inf)
+            for k, s in summaries.items()}
+
+
+def main() -> None:
+    warnings.filterwarnings("ignore", message="The TBB threading layer")
+    from eqa.metrics import budget_fraction_rule, rate, vlm_rows
+    from eqa.report import load_run
+
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--runs", nargs="+", required=True, metavar="NAME=DIR")
+    parser.add_argument("--baseline", default=None, help="run name to compare against (default: the first)")
+    parser.add_argument("--out", type=Path, default=Path("out/bench_semantic"))
+    args = parser.parse_args()
+    args.out.mkdir(parents=True, exist_ok=True)
+    runs = {}
+    for spec in args.runs:
+        name, folder = spec.split("=", 1)
+        _, summaries, episodes = load_run(folder)
+        runs[name] = {"summaries": {s["question_id"]: s for s in summaries},
+                      "episodes": {s["question_id"]: (s, rows) for s, rows in episodes}}
+    base = args.baseline or next(iter(runs))
+    common = sorted(set.intersection(*(set(r["summaries"]) for r in runs.values())))
+    print(f"{len(common)} questions common to {', '.join(runs)}; baseline {base}\n")
+    rng = np.random.default_rng(0)
+    boot = rng.integers(0, len(common), size=(BOOTSTRAP, len(common)))
+    steps = {n: np.array([first_answerable(r["summaries"])[q] for q in common]) for n, r in runs.items()}
+    def wins_at(r, fraction):
+        out = []
+        for q in common:
+            s, rows = r["episodes"][q]
+            out.append(bool(vlm_rows(rows)) and budget_fraction_rule(fraction)(s, rows)[1] == s["truth"])
+        return np.array(out)
+
+    wins = {n: wins_at(r, 1.0) for n, r in runs.items()}
+    result = {"questions": len(common), "baseline": base, "methods": {}}
+    print("| method | median steps to first answerable view | ratio to baseline [95 % CI] | reached | "
+          "fixed-budget success [95 % CI] | difference to baseline [95 % CI] | VLM calls / view | "
+          "map + plan + prompt per decision (median) |")
+    print("|---|---|---|---|---|---|---|---|")
+    for n, r in runs.items():
+        med, base_med = float(np.median(steps[n])), float(np.median(steps[base]))
+        ratio = med / base_med if base_med > 0 else math.nan
+        with np.errstate(divide="ignore", invalid="ignore"):
+            bs = np.median(steps[n][boot], axis=1) / np.median(steps[base][boot], axis=1)
+        bs = bs[~np.isnan(bs)]  # 0 / 0 resamples carry no ratio; inf (never reached) sorts last
+        lo, hi = np.percentile(bs, [2.5, 97.5]) if len(bs) else (math.nan, math.nan)
+        succ = rate(wins[n].tolist())
+        diff = wins[n].astype(float) - wins[base].astype(float)
+        dlo, dhi = np.percentile(diff[boot].mean(axis=1), [2.5, 97.5])
+        calls, views, per_decision = 0, 0, []
+        for q in common:
+            s, rows = r["episodes"][q]
+            calls += s.get("vlm_calls", 0)
+            views += len(rows)
+            for row in rows:
+                t = row.get("timings", {})
+                if "plan_s" in t:
+                    per_decision.append(t.get("map_s", 0.0) + t["plan_s"] + row.get("prompt_s", 0.0))
+        reached = rate(np.isfinite(steps[n]).tolist())
+        t_med = float(np.median(per_decision)) * 1000 if per_decision else math.nan
+        result["methods"][n] = {"median_first_answerable": med, "ratio": ratio, "ratio_ci95": [lo, hi],
+                                "reached": reached, "success": succ, "success_diff": float(diff.mean()),
+                                "success_diff_ci95": [dlo, dhi], "vlm_calls_per_view": calls / max(views, 1),
+                                "map_plan_prompt_ms_median": t_med}
+        print(f"| {n} | {med:.1f} | {ratio:.2f} [{lo:.2f}, {hi:.2f}] | {reached['rate']:.1%} | "
+              f"{succ['rate']:.1%} [{succ['ci95'][0]:.1%}, {succ['ci95'][1]:.1%}] | {diff.mean():+.1%} "
+              f"[{dlo:+.1%}, {dhi:+.1%}] | {calls / max(views, 1):.2f} | {t_med:.1f} ms |")
+
+    print("\nsuccess when stopping at a fraction of the budget (answer at the most relevant view so far):")
+    print("| method | " + " | ".join(f"{f:g} budget" for f in FRACTIONS) + " |")
+    print("|---|" + "---|" * len(FRACTIONS))
+    for n, r in runs.items():
+        cells = []
+        for f in FRACTIONS:
+            w = wins_at(r, f)
+            succ = rate(w.tolist())
+            diff = w.astype(float) - wins_at(runs[base], f).astype(float)
+            dlo, dhi = np.percentile(diff[boot].mean(axis=1), [2.5, 97.5])
+            result["methods"][n][f"success_at_{f:g}"] = {**succ, "diff": float(diff.mean()), "diff_ci95": [dlo, dhi]}
+            cells.append(f"{succ['rate']:.1%} [{succ['ci95'][0]:.1%}, {succ['ci95'][1]:.1%}], "
+                         f"{diff.mean():+.1%} [{dlo:+.1%}, {dhi:+.1%}]")
+        print(f"| {n} | " + " | ".join(cells) + " |")
+
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6.5, 4), dpi=120)
+    for n, r in runs.items():
+        budgets = np.array([r["summaries"][q]["budget"] for q in common])
+        x = np.sort(steps[n] / budgets)
+        x = x[np.isfinite(x)]
+        ax.step(x, np.arange(1, len(x) + 1) / len(common), where="post", label=n)
+    ax.set_xlabel("normalised steps (decisions / budget)")
+    ax.set_ylabel("fraction of episodes with an answerable view")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(args.out / "answerable_vs_steps.png")
+    (args.out / "semantic.json").write_text(json.dumps(result, indent=1, default=float))
+    print(f"\nwrote {args.out}/semantic.json and answerable_vs_steps.png")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,52 @@
+"""`eqa calibrate`: a conformal threshold from calibration-split episodes run without early stopping."""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    parser = sub.add_parser("calibrate", help="conformal calibration from benchmark episodes (no early stop)",
+                            description="Compute the conformal threshold q from the episodes of RECORDS (an `eqa bench "
+                                        "--no-early-stop` folder of calibration-split questions) and write it with "
+                                        "eps, N, the VLM id, prompt version and method config hash.")
+    parser.add_argument("--records", type=Path, required=True, help="benchmark folder (eqa bench --no-early-stop)")
+    parser.add_argument("--eps", type=float, required=True, help="miscoverage level, e.g. 0.1 for 90 %% coverage")
+    parser.add_argument("--out", type=Path, required=True, help="calibration JSON to write")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    import json
+
+    from eqa.config import from_dict
+    from eqa.metrics import calibration_scores
+    from eqa.question_episode import MethodConfig, exploration_hash
+    from eqa.report import load_run
+    from vlm.conformal import calibrate
+
+    method_file = args.records / "method.json"
+    if not method_file.is_file():
+        raise FileNotFoundError(f"{method_file} not found: --records must be an `eqa bench` folder")
+    method = from_dict(MethodConfig, json.loads(method_file.read_text()))
+    _, summaries, episodes = load_run(args.records)
+    ids = {json.dumps(s.get("vlm"), sort_keys=True) for s in summaries}
+    if len(ids) != 1 or summaries[0].get("vlm") is None:
+        raise ValueError(f"{args.records}: episodes must all come from one VLM (found {len(ids)} different)")
+    vlm = summaries[0]["vlm"]
+    wrong = sorted({split_of(s) for s in summaries} & {"train", "test"})
+    if wrong:
+        raise ValueError(f"{args.records}: calibrate on calibration-split questions, not {wrong} ones")
+    scores = calibration_scores(episodes)
+    cal = calibrate(scores, args.eps, vlm["model_id"], vlm["prompt_version"], exploration_hash(method),
+                    method=method.name, source=str(args.records))
+    cal.save(args.out)
+    thr = "inf (too few episodes for this eps: no early stop)" if cal.threshold == float("inf") else f"{cal.threshold:.4f}"
+    print(f"eps {cal.eps:g}: N = {cal.n} episodes, threshold q = {thr}; VLM {cal.vlm_id}, prompts "
+          f"{cal.prompt_version}, config {cal.config_hash} -> {args.out}")
+    return 0
+
+
+def split_of(summary: dict) -> str:
+    """The split prefix of a procedural question id ('calib-1000003-0' -> 'calib')."""
+    return str(summary.get("question_id", "")).split("-")[0]

@@ -1,0 +1,59 @@
+"""`eqa demo`: the main job on the built-in default. A generated house and question, semantic
+exploration with the built-in VLM, conformal stopping with the shipped calibration."""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    parser = sub.add_parser("demo", help="the main job: explore a built-in house until confident, then answer",
+                            description="Generate a built-in house and a question (test split, never trained or "
+                                        "calibrated on), explore with semantic frontier exploration and the built-in "
+                                        "VLM, stop with conformal prediction sets (shipped calibration), print what "
+                                        "the robot sees, believes and decides, and write the episode folder "
+                                        "(record.jsonl, summary.json, episode.png, map.png, episode.rrd).")
+    parser.add_argument("--out", type=Path, default=Path("out/demo"), help="episode folder (default out/demo)")
+    parser.add_argument("--seed", type=int, default=0, help="question seed (default 0)")
+    parser.add_argument("--eps", type=float, default=0.1, help="conformal miscoverage level: 0.05, 0.1 or 0.2")
+    parser.add_argument("--method", default="semantic", help="method config (default configs/semantic.yaml)")
+    parser.add_argument("--no-rerun", action="store_true", help="do not write the rerun recording")
+    parser.add_argument("overrides", nargs="*", help="method overrides like stop.policy=fixed-budget")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from eqa.config import load_config
+    from eqa.narrate import narrator
+    from eqa.question_episode import MethodConfig, run_question
+    from sim.questions import QuestionConfig, generate_questions
+    from vlm import make_vlm
+
+    method = load_config(MethodConfig, args.method, ["stop.policy=conformal", f"stop.eps={args.eps}"] + args.overrides)
+    print(f"generating a built-in house and a question (test split, seed {args.seed}) ...", flush=True)
+    q = generate_questions("test", 1, args.seed, method.questions)[0]
+    vlm = make_vlm(method.vlm)
+    print(f"house {q.house_seed} ({q.floor_area_m2:.0f} m^2 of floor), start at ({q.start[0]:.1f}, {q.start[1]:.1f})")
+    print(f"question: {q.question}")
+    for i, c in enumerate(q.choices):
+        print(f"  {chr(65 + i)}) {c}")
+    print(f"method {method.name}, VLM {vlm.info.model_id}, stop policy {method.stop.policy} (eps {method.stop.eps:g})\n")
+    summary = run_question(q, method, args.out, vlm=vlm, rerun=not args.no_rerun, on_row=narrator(sys.stdout))
+    report(summary, args.out)
+    return 0
+
+
+def report(summary: dict, out: Path) -> None:
+    """Print the outcome of a question episode."""
+    ans = summary["answer"]
+    choices = summary["choices"]
+    text = f"{chr(65 + ans)}) {choices[ans]}" if ans is not None else "none"
+    print(f"\nanswer: {text}  ({summary['answer_rule']}; stop: {summary['stop_reason']} after "
+          f"{summary['decisions']}/{summary['budget']} decisions, {summary['path_length_m']:.1f} m)")
+    if summary.get("success") is not None:
+        truth = summary["truth"]
+        print(f"truth:  {chr(65 + truth)}) {choices[truth]}  -> " + ("correct" if summary["success"] else "wrong"))
+    files = ["record.jsonl", "summary.json", "episode.png", "map.png"] + (
+        ["episode.rrd"] if (out / "episode.rrd").is_file() else [])
+    print(f"wrote {out}/: " + ", ".join(files))

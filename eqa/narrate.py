@@ -1,0 +1,50 @@
+"""Step-by-step narration of a question episode from its record rows (what the robot sees, believes
+and decides), for `eqa demo` and `eqa run`."""
+from __future__ import annotations
+
+import math
+from typing import Callable, TextIO
+
+
+def letters(indices) -> str:
+    return "{" + ", ".join(chr(65 + int(i)) for i in indices) + "}"
+
+
+def describe_row(row: dict, budget: int) -> list[str]:
+    """Two or three lines about one decision row."""
+    head = f"step {row['step']:>2}/{budget}"
+    sees = []
+    if row.get("relevance") is not None:
+        probs = " ".join(f"{chr(65 + i)} {p:.2f}" for i, p in enumerate(row["p_answer"]))
+        sees.append(f"relevance {row['relevance']:.2f}, P(answer) {probs}")
+    sem = row.get("semantic") or {}
+    if sem.get("skipped"):
+        sees.append(f"view skipped ({sem['skipped']})")
+    elif sem.get("sv"):
+        sees.append("directions " + " ".join(f"{v:.2f}" for v in sem["lsv"]) + f", worth exploring {sem['gsv']:.2f}")
+    if "answerable" in row:
+        sees.append("[sim: target " + ("in view]" if row["answerable"] else "not in view]"))
+    lines = [f"{head}  sees: " + ("; ".join(sees) if sees else "-")]
+    conf = row.get("conformal")
+    if conf:
+        lines.append(f"{'':9}  believes: prediction set {letters(conf['set'])} (this view {letters(conf['step_set'])})")
+    act = row.get("action", "")
+    if act == "move":
+        goal = (row.get("plan") or {}).get("goal")
+        where = f" toward ({goal[0]:.1f}, {goal[1]:.1f})" if goal else ""
+        lines.append(f"{'':9}  decides: move {row.get('moved', 0.0):.1f} m{where}")
+    elif act == "turn":
+        lines.append(f"{'':9}  decides: turn {math.degrees(row.get('turn', 0.0)):.0f} deg ({row.get('reason', '')})")
+    elif act == "stop":
+        lines.append(f"{'':9}  decides: stop ({row.get('reason') or 'confident'})")
+    return lines
+
+
+def narrator(out: TextIO) -> Callable[[dict], None]:
+    """on_row callback printing each row as it is written."""
+
+    def on_row(row: dict) -> None:
+        for line in describe_row(row, row.get("budget", 0)):
+            print(line, file=out, flush=True)
+
+    return on_row

@@ -1,0 +1,163 @@
+"""Conformal stopping end to end with the built-in VLM in built-in houses: live stop equals offline
+replay, `eqa calibrate` from benchmark records, `eqa demo` and `eqa run`."""
+import json
+import math
+
+import numpy as np
+import pytest
+
+from eqa.cli import main
+from eqa.config import load_config
+from eqa.metrics import vlm_rows
+from eqa.question_episode import CustomQuestion, MethodConfig, exploration_hash, run_custom, run_question
+from eqa.records import read_records
+from eqa.stopping import StopConfig, make_stop, replay
+from sim.questions import QuestionConfig, generate_questions, save_jsonl
+from vlm import make_vlm
+from vlm.conformal import Calibration, CalibrationError
+
+SMALL = ["sim.camera.width=160", "sim.camera.height=120", "agent.budget_factor=0.6"]
+
+
+@pytest.fixture(scope="module")
+def question():
+    return generate_questions("test", 1, 5, QuestionConfig(n_rooms=4, questions_per_house=1))[0]
+
+
+@pytest.fixture(scope="module")
+def full_run(question, tmp_path_factory):
+    """The question run to its budget (no early stop) with the built-in VLM."""
+    method = load_config(MethodConfig, "semantic", SMALL + ["early_stop=false"])
+    vlm = make_vlm(method.vlm)
+    out = tmp_path_factory.mktemp("full")
+    summary = run_question(question, method, out, vlm=vlm)
+    return method, vlm, summary, read_records(out / "record.jsonl")
+
+
+def _threshold_for_singleton(rows):
+    """A threshold that leaves at most the top answer of the most relevant view in that view's set."""
+    best = max(rows, key=lambda r: r["relevance"])
+    return 1.0 + best["relevance"] * (1.0 - max(best["p_answer"])) + 1e-6
+
+
+def test_live_conformal_stop_equals_offline_replay(question, full_run, tmp_path):
+    method, vlm, full_summary, full_rows = full_run
+    rows = vlm_rows(full_rows)
+    assert len(rows) == full_summary["budget"] + 1  # one VLM view per decision and the final view
+    cal = Calibration(eps=0.1, n=200, threshold=_threshold_for_singleton(rows), vlm_id=vlm.info.model_id,
+                      prompt_version=vlm.info.prompt_version, config_hash=exploration_hash(method))
+    path = cal.save(tmp_path / "cal.json")
+    live_method = load_config(MethodConfig, "semantic", SMALL + ["stop.policy=conformal", f"stop.calibration={path}"])
+    summary = run_question(question, live_method, tmp_path / "live", vlm=vlm)
+    live_rows = read_records(tmp_path / "live" / "record.jsonl")
+    # Replaying the live record and the full record gives the live stop step and answer.
+    for recorded in (live_rows, full_rows):
+        stop, answer = replay(make_stop(live_method.stop, len(question.choices), calibration=cal), recorded,
+                              summary["budget"])
+        assert recorded[stop]["step"] == summary["decisions"]
+        assert answer == summary["answer"]
+    assert summary["decisions"] < full_summary["budget"] and summary["stopped_confident"]
+    assert len(summary["final_set"]) == 1 and summary["answer"] == summary["final_set"][0]
+    assert live_rows[-1]["reason"] == "confident (conformal)"
+    assert live_rows[-1]["conformal"]["set"] == summary["final_set"]
+    assert (tmp_path / "live" / "episode.png").is_file()
+
+
+def test_calibration_must_match_vlm_and_config(question, full_run, tmp_path):
+    method, vlm, _, _ = full_run
+    cal = Calibration(eps=0.1, n=200, threshold=1.5, vlm_id="another-model", prompt_version=vlm.info.prompt_version,
+                      config_hash=exploration_hash(method))
+    path = cal.save(tmp_path / "other.json")
+    other = load_config(MethodConfig, "semantic", SMALL + ["stop.policy=conformal", f"stop.calibration={path}"])
+    with pytest.raises(CalibrationError, match="VLM"):
+        run_question(question, other, tmp_path / "x", vlm=vlm)
+    ok = Calibration(eps=0.1, n=200, threshold=1.5, vlm_id=vlm.info.model_id, prompt_version=vlm.info.prompt_version,
+                     config_hash=exploration_hash(method)).save(tmp_path / "ok.json")
+    changed = load_config(MethodConfig, "semantic", SMALL + ["stop.policy=conformal", f"stop.calibration={ok}",
+                                                             "semantic.k=2"])
+    with pytest.raises(CalibrationError, match="config hash"):
+        run_question(question, changed, tmp_path / "y", vlm=vlm)
+    missing = load_config(MethodConfig, "semantic", SMALL + ["stop.policy=conformal", "stop.eps=0.37"])
+    with pytest.raises(FileNotFoundError, match="eqa calibrate"):
+        run_question(question, missing, tmp_path / "z", vlm=vlm)
+
+
+def test_calibrate_command_from_bench_records(tmp_path, capsys):
+    qs = generate_questions("calib", 2, 11, QuestionConfig(n_rooms=4, questions_per_house=1))
+    save_jsonl(qs, tmp_path / "calib.jsonl")
+    bench = ["bench", "--dataset", str(tmp_path / "calib.jsonl"), "--method", "semantic", "--out",
+             str(tmp_path / "run"), "--no-early-stop"] + SMALL
+    assert main(bench) == 0
+    assert main(["calibrate", "--records", str(tmp_path / "run"), "--eps", "0.2", "--out", str(tmp_path / "c.json")]) == 0
+    cal = Calibration.load(tmp_path / "c.json")
+    assert cal.n == 2 and cal.eps == 0.2 and math.isinf(cal.threshold)  # N = 2 is too few for eps 0.2
+    assert cal.method == "semantic" and cal.prompt_version == "eqa-prompts-v1"
+    method = load_config(MethodConfig, "semantic", SMALL)
+    assert cal.config_hash == exploration_hash(method)
+    assert "threshold q = inf" in capsys.readouterr().out
+    # The report replays every stop policy, conformal included, on the recorded steps.
+    from eqa.metrics import success_curves
+    from eqa.report import load_run
+    assert main(["report", str(tmp_path / "run"), "--calib", str(tmp_path / "run"), "--out", str(tmp_path / "rep")]) == 0
+    assert (tmp_path / "rep" / "success_vs_steps.png").is_file()
+    _, summaries, episodes = load_run(tmp_path / "run")
+    curves = success_curves(episodes, [1.2, 1.4], "m", "v")
+    assert set(curves) == {"fixed-budget", "relevance", "max-prob", "conformal", "oracle"}
+    # Early-stopped episodes are refused.
+    early = ["bench", "--dataset", str(tmp_path / "calib.jsonl"), "--method", "semantic", "--out",
+             str(tmp_path / "early"), "--limit", "1"] + SMALL
+    assert main(early) == 0
+    capsys.readouterr()
+    assert main(["calibrate", "--records", str(tmp_path / "early"), "--eps", "0.2", "--out", str(tmp_path / "d.json")]) != 0
+    assert "ran with early stopping" in capsys.readouterr().err and not (tmp_path / "d.json").exists()
+
+
+@pytest.fixture(scope="module")
+def small_calibration(tmp_path_factory):
+    """A calibration valid for the built-in VLM and the SMALL semantic config (threshold 1.5)."""
+    vlm = make_vlm(load_config(MethodConfig, "semantic", SMALL).vlm)
+    cal = Calibration(eps=0.1, n=200, threshold=1.5, vlm_id=vlm.info.model_id, prompt_version=vlm.info.prompt_version,
+                      config_hash=exploration_hash(load_config(MethodConfig, "semantic", SMALL)))
+    return cal.save(tmp_path_factory.mktemp("cal") / "small.json")
+
+
+def test_demo_prints_steps_and_writes_the_episode(tmp_path, capsys, small_calibration):
+    assert main(["demo", "--out", str(tmp_path / "demo"), "--no-rerun"] + SMALL
+                + [f"stop.calibration={small_calibration}"]) == 0
+    out = capsys.readouterr().out
+    assert "question:" in out and "believes: prediction set" in out and "decides:" in out and "answer:" in out
+    summary = json.loads((tmp_path / "demo" / "summary.json").read_text())
+    assert summary["stop_policy"] == "conformal" and summary["answer"] is not None
+    rows = read_records(tmp_path / "demo" / "record.jsonl")
+    assert all("conformal" in r for r in vlm_rows(rows))
+    assert (tmp_path / "demo" / "episode.png").is_file() and (tmp_path / "demo" / "map.png").is_file()
+
+
+def test_run_custom_question(tmp_path, capsys, small_calibration):
+    args = ["run", "--question", "What colour is the sofa?", "--choices", "red", "blue", "green", "--scene", "3",
+            "--rooms", "4", "--out", str(tmp_path / "run"), "--no-rerun"]
+    overrides = SMALL + [f"stop.calibration={small_calibration}"]
+    assert main(args + overrides) == 0
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    assert summary["choices"] == ["red", "blue", "green"] and summary["success"] is None
+    assert summary["answer"] in (0, 1, 2)
+    rows = read_records(tmp_path / "run" / "record.jsonl")
+    assert rows and all("answerable" not in r for r in rows)  # no simulator oracle for custom questions
+    capsys.readouterr()
+    assert main(args + ["--answer", "purple"] + overrides) != 0
+    assert "not one of" in capsys.readouterr().err
+    with pytest.raises(ValueError, match="distinct choices"):
+        CustomQuestion("x", "Is it?", ["yes"])
+
+
+def test_shipped_calibrations_match_the_builtin_vlm_and_semantic_config():
+    from eqa.stopping import shipped_calibration_path
+
+    method = load_config(MethodConfig, "semantic")
+    vlm = make_vlm(method.vlm)
+    cals = [Calibration.load(shipped_calibration_path("semantic", eps)) for eps in (0.05, 0.1, 0.2)]
+    for cal, eps in zip(cals, (0.05, 0.1, 0.2)):
+        cal.check(vlm.info.model_id, vlm.info.prompt_version, exploration_hash(method))
+        assert cal.eps == eps and cal.n >= 200 and math.isfinite(cal.threshold) and 1.0 <= cal.threshold <= 2.0
+    # Smaller eps (more coverage) never gives a smaller threshold.
+    assert cals[0].threshold >= cals[1].threshold >= cals[2].threshold
