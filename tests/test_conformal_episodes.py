@@ -14,7 +14,7 @@ from eqa.records import read_records
 from eqa.stopping import StopConfig, make_stop, replay
 from sim.questions import QuestionConfig, generate_questions, save_jsonl
 from vlm import make_vlm
-from vlm.conformal import Calibration, CalibrationError
+from vlm.conformal import Calibration, CalibrationError, step_scores
 
 SMALL = ["sim.camera.width=160", "sim.camera.height=120", "agent.budget_factor=0.6"]
 
@@ -34,17 +34,24 @@ def full_run(question, tmp_path_factory):
     return method, vlm, summary, read_records(out / "record.jsonl")
 
 
-def _threshold_for_singleton(rows):
-    """A threshold that leaves at most the top answer of the most relevant view in that view's set."""
-    best = max(rows, key=lambda r: r["relevance"])
-    return 1.0 + best["relevance"] * (1.0 - max(best["p_answer"])) + 1e-6
+def _threshold_for_singleton(rows, budget):
+    """The smallest threshold (among the recorded 1 - s_t(y) values) whose replay stops confidently, with
+    one answer left, before the budget; so the live run below must stop early on a one-answer set."""
+    values = sorted({1.0 - float(s) for r in rows for s in step_scores(r["relevance"], r["p_answer"])})
+    for q in values:
+        policy = make_stop(StopConfig("conformal"), len(rows[0]["p_answer"]),
+                           calibration=Calibration(0.1, 200, q + 1e-9, "m", "v", "h"))
+        stop, _ = replay(policy, rows, budget)
+        if policy.stopped_confident and rows[stop]["step"] < budget:
+            return q + 1e-9
+    raise AssertionError("no threshold gives a confident early stop on this episode")
 
 
 def test_live_conformal_stop_equals_offline_replay(question, full_run, tmp_path):
     method, vlm, full_summary, full_rows = full_run
     rows = vlm_rows(full_rows)
     assert len(rows) == full_summary["budget"] + 1  # one VLM view per decision and the final view
-    cal = Calibration(eps=0.1, n=200, threshold=_threshold_for_singleton(rows), vlm_id=vlm.info.model_id,
+    cal = Calibration(eps=0.1, n=200, threshold=_threshold_for_singleton(rows, full_summary["budget"]), vlm_id=vlm.info.model_id,
                       prompt_version=vlm.info.prompt_version, config_hash=exploration_hash(method))
     path = cal.save(tmp_path / "cal.json")
     live_method = load_config(MethodConfig, "semantic", SMALL + ["stop.policy=conformal", f"stop.calibration={path}"])
