@@ -60,10 +60,16 @@ def write_report(folders: list[str | Path], out: str | Path, calib: str | Path |
             lines.append(f"| {name} | " + " | ".join(row) + " |")
     fig, ax = plt.subplots(figsize=(6.5, 4.5), dpi=110)
     plotted = False
-    scores = calibration_scores(load_run(calib)[2]) if calib is not None else None
+    scores, calib_vlm = None, None
+    if calib is not None:
+        _, calib_summaries, calib_episodes = load_run(calib)
+        scores, calib_vlm = calibration_scores(calib_episodes), calib_summaries[0].get("vlm")
     for name, summaries, episodes in runs:
         vlm = summaries[0].get("vlm") or {}
-        curves = success_curves(episodes, scores, vlm.get("model_id", ""), vlm.get("prompt_version", ""))
+        same_vlm = calib_vlm is not None and (calib_vlm.get("model_id"), calib_vlm.get("prompt_version")) == (
+            vlm.get("model_id"), vlm.get("prompt_version"))  # a calibration only holds for its own VLM
+        curves = success_curves(episodes, scores if same_vlm else None, vlm.get("model_id", ""),
+                                vlm.get("prompt_version", ""))
         for rule, points in curves.items():
             xs = [p["normalized_steps"] for p in points if p["n"]]
             ys = [p["rate"] for p in points if p["n"]]
@@ -91,7 +97,8 @@ def write_report(folders: list[str | Path], out: str | Path, calib: str | Path |
             ax.step(steps, [(i + 1) / len(summaries) for i in range(len(steps))], where="post", label=name)
     ax.set_xlabel("normalised steps")
     ax.set_ylabel("fraction of episodes with an answerable view")
-    ax.legend(fontsize=7)
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(out / "answerable_vs_steps.png")
     plt.close(fig)
