@@ -16,21 +16,33 @@ def register(sub: argparse._SubParsersAction) -> None:
                                         "(record.jsonl, summary.json, episode.png, map.png, episode.rrd).")
     parser.add_argument("--out", type=Path, default=Path("out/demo"), help="episode folder (default out/demo)")
     parser.add_argument("--seed", type=int, default=0, help="question seed (default 0)")
+    add_episode_options(parser)
+    parser.set_defaults(func=run)
+
+
+def add_episode_options(parser: argparse.ArgumentParser) -> None:
+    """--eps, --method, --no-rerun and method overrides (shared with `eqa run`)."""
     parser.add_argument("--eps", type=float, default=0.1, help="conformal miscoverage level: 0.05, 0.1 or 0.2")
     parser.add_argument("--method", default="semantic", help="method config (default configs/semantic.yaml)")
     parser.add_argument("--no-rerun", action="store_true", help="do not write the rerun recording")
     parser.add_argument("overrides", nargs="*", help="method overrides like stop.policy=fixed-budget")
-    parser.set_defaults(func=run)
+
+
+def conformal_method(args: argparse.Namespace):
+    """The method config of --method with conformal stopping at --eps, then the user's overrides."""
+    from eqa.config import load_config
+    from eqa.question_episode import MethodConfig
+
+    return load_config(MethodConfig, args.method, ["stop.policy=conformal", f"stop.eps={args.eps}"] + args.overrides)
 
 
 def run(args: argparse.Namespace) -> int:
-    from eqa.config import load_config
     from eqa.narrate import narrator
-    from eqa.question_episode import MethodConfig, run_question
-    from sim.questions import QuestionConfig, generate_questions
+    from eqa.question_episode import run_question
+    from sim.questions import generate_questions
     from vlm import make_vlm
 
-    method = load_config(MethodConfig, args.method, ["stop.policy=conformal", f"stop.eps={args.eps}"] + args.overrides)
+    method = conformal_method(args)
     print(f"generating a built-in house and a question (test split, seed {args.seed}) ...", flush=True)
     q = generate_questions("test", 1, args.seed, method.questions)[0]
     vlm = make_vlm(method.vlm)

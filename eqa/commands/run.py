@@ -5,6 +5,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from eqa.commands.demo import add_episode_options
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser("run", help="ask a custom multiple-choice question about a built-in house",
@@ -19,18 +21,14 @@ def register(sub: argparse._SubParsersAction) -> None:
                         help="start pose in metres and radians (default: a seeded free pose)")
     parser.add_argument("--answer", default=None, help="the true choice, if you know it (scores the run)")
     parser.add_argument("--out", type=Path, default=Path("out/run"), help="episode folder (default out/run)")
-    parser.add_argument("--eps", type=float, default=0.1, help="conformal miscoverage level: 0.05, 0.1 or 0.2")
-    parser.add_argument("--method", default="semantic", help="method config (default configs/semantic.yaml)")
-    parser.add_argument("--no-rerun", action="store_true", help="do not write the rerun recording")
-    parser.add_argument("overrides", nargs="*", help="method overrides like stop.policy=fixed-budget")
+    add_episode_options(parser)
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from eqa.commands.demo import report
-    from eqa.config import load_config
+    from eqa.commands.demo import conformal_method, report
     from eqa.narrate import narrator
-    from eqa.question_episode import CustomQuestion, MethodConfig, run_custom
+    from eqa.question_episode import CustomQuestion, run_custom
     from vlm import make_vlm
 
     truth = None
@@ -40,7 +38,7 @@ def run(args: argparse.Namespace) -> int:
         truth = args.choices.index(args.answer)
     q = CustomQuestion(id=f"custom-{args.scene}", question=args.question, choices=list(args.choices),
                        answer_index=truth)
-    method = load_config(MethodConfig, args.method, ["stop.policy=conformal", f"stop.eps={args.eps}"] + args.overrides)
+    method = conformal_method(args)
     vlm = make_vlm(method.vlm)
     print(f"house {args.scene}; question: {q.question}")
     for i, c in enumerate(q.choices):
