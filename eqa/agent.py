@@ -112,13 +112,7 @@ class Agent:
         self._pending_map_s = 0.0
         state = StopState(decisions=step, budget=self.budget, exploration_done=self._exploration_done)
         if self.stop_policy.should_stop(state):
-            if getattr(self.stop_policy, "stopped_confident", False):
-                reason = f"confident ({self.stop_policy.name})"
-            elif getattr(self.stop_policy, "hopeless", lambda: False)() and step < self.budget:
-                reason = f"no answer left ({self.stop_policy.name})"
-            else:
-                reason = "budget" if step >= self.budget else "explored"
-            return Decision(kind="stop", step=step, reason=reason, timings=timings)
+            return Decision(kind="stop", step=step, reason=self.stop_policy.stop_reason(state), timings=timings)
         x, y, yaw = pose_xy_yaw(self.pose)
         t0 = time.perf_counter()
         plan = self.planner.plan(self.map, (x, y), yaw, self.value_map)

@@ -104,7 +104,7 @@ class QuestionTracker:
         answer, rule = self.policy.answer()
         out = {"question_id": q.id, "category": q.category, "question": q.question, "choices": list(q.choices),
                "truth": q.answer_index, "answer": answer, "answer_rule": rule, "answer_step": self.policy.best_step,
-               "success": (answer == q.answer_index) if answer is not None else None,
+               "success": (answer == q.answer_index) if None not in (answer, q.answer_index) else None,
                "stop_policy": self.policy.name, "stopped_confident": self.policy.stopped_confident,
                "first_answerable_step": self.first_answerable, "vlm_calls": self.vlm_calls,
                "vlm_seconds": self.vlm_seconds, "vlm": self.vlm.info.to_record() if self.vlm is not None else None}
@@ -112,8 +112,6 @@ class QuestionTracker:
         if final_set is not None:
             out["final_set"] = final_set
             out["truth_in_set"] = (q.answer_index in final_set) if q.answer_index is not None else None
-        if q.answer_index is None:
-            out["success"] = None
         return out
 
 

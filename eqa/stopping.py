@@ -24,7 +24,7 @@ from typing import Optional
 
 import numpy as np
 
-from nav.stop import StopState
+from nav.stop import StopState, budget_or_explored, budget_stop_reason
 from vlm.conformal import Calibration, RunningIntersection
 
 POLICIES = ("fixed-budget", "relevance", "max-prob", "conformal", "oracle")
@@ -99,7 +99,15 @@ class EQAStop:
             return True
         if self.allow_early and self.last is not None and self.hopeless():
             return True
-        return state.decisions >= state.budget or (self.stop_when_explored and state.exploration_done)
+        return budget_or_explored(state, self.stop_when_explored)
+
+    def stop_reason(self, state: StopState) -> str:
+        """Why should_stop said stop: confident, no answer left (before the budget), budget or explored."""
+        if self.stopped_confident:
+            return f"confident ({self.name})"
+        if self.allow_early and self.last is not None and self.hopeless() and state.decisions < state.budget:
+            return f"no answer left ({self.name})"
+        return budget_stop_reason(state)
 
     def hopeless(self) -> bool:
         """Stop without confidence: nothing further can make the policy confident."""

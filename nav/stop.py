@@ -1,4 +1,5 @@
-"""Stop policies: `should_stop(state) -> bool`, consulted once per decision."""
+"""Stop policies: `should_stop(state) -> bool`, consulted once per decision, and
+`stop_reason(state)`, the reason recorded when it said stop."""
 from __future__ import annotations
 
 import math
@@ -20,6 +21,18 @@ class StopPolicy(Protocol):
 
     def should_stop(self, state: StopState) -> bool: ...
 
+    def stop_reason(self, state: StopState) -> str: ...
+
+
+def budget_or_explored(state: StopState, stop_when_done: bool) -> bool:
+    """The budget is used up, or (if `stop_when_done`) nothing is left to explore."""
+    return state.decisions >= state.budget or (stop_when_done and state.exploration_done)
+
+
+def budget_stop_reason(state: StopState) -> str:
+    """"budget" when the budget is used up, else "explored"."""
+    return "budget" if state.decisions >= state.budget else "explored"
+
 
 def decision_budget(floor_area_m2: Optional[float], default: int, factor: float = 3.0) -> int:
     """The reference budget ceil(factor * sqrt(floor area)) decisions, or `default` when the area is unknown."""
@@ -40,4 +53,7 @@ class FixedBudget:
     name: str = "fixed-budget"
 
     def should_stop(self, state: StopState) -> bool:
-        return state.decisions >= state.budget or (self.stop_when_done and state.exploration_done)
+        return budget_or_explored(state, self.stop_when_done)
+
+    def stop_reason(self, state: StopState) -> str:
+        return budget_stop_reason(state)
