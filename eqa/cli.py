@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 import warnings
 
@@ -29,7 +30,17 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def configure_process() -> None:
+    """Process-wide settings, made before open3d or torch load their OpenMP runtimes.
+
+    open3d's OpenMP threads spin after each ray cast by default; on a small CPU they then steal the core
+    from torch's next model call (a 20 ms builtin-VLM call took up to 1.4 s right after a render).
+    Passive waiting removes that. A value already set in the environment wins; spawned workers inherit it."""
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+
 def main(argv: list[str] | None = None) -> int:
+    configure_process()
     # numba probes TBB and warns when it is too old; the workqueue/omp layers are used instead.
     warnings.filterwarnings("ignore", message="The TBB threading layer")
     parser = build_parser()

@@ -236,9 +236,11 @@ class HouseLabeller:
         hi = np.max([o.bbox_max for o in objs], axis=0)
         return (lo[:2] + hi[:2]) / 2.0
 
-    def answerable(self, cand: Candidate, poses: np.ndarray) -> np.ndarray:
-        """(N,) bool: which poses answer the candidate (the rule in the module docstring)."""
-        ids, depth, T = self.caster.cast(poses)
+    def answerable(self, cand: Candidate, poses: np.ndarray,
+                   cast: Optional[tuple[np.ndarray, np.ndarray, np.ndarray]] = None) -> np.ndarray:
+        """(N,) bool: which poses answer the candidate (the rule in the module docstring). cast: the
+        `self.caster.cast(poses)` result when the caller labels the same poses for several candidates."""
+        ids, depth, T = self.caster.cast(poses) if cast is None else cast
         if cand.mode == "floor":
             frac = self.caster.floor_fraction(ids, depth, T, self.floor_points(cand.room_id),
                                               self._accept_floor(cand.room_id))

@@ -43,6 +43,38 @@ def test_vocab_handles_unknown_words():
     assert v.encode("", 3) == [1, 0, 0]
 
 
+def test_point_sampling_matches_grid_sample_on_gathered_maps():
+    from vlm.builtin_model.model import sample_points
+
+    g = torch.Generator().manual_seed(0)
+    fmap = torch.randn(3, 5, 7, 9, generator=g)
+    rows = torch.tensor([0, 2, 2, 1])
+    points = torch.rand(4, 6, 2, generator=g) * 2.4 - 1.2  # some outside the map: zero padding
+    ref = torch.nn.functional.grid_sample(fmap[rows], points.unsqueeze(2), align_corners=False)
+    assert torch.allclose(sample_points(fmap, rows, points), ref.squeeze(-1).transpose(1, 2), atol=1e-5)
+
+
+def test_rows_of_a_view_do_not_depend_on_other_views_or_row_order():
+    """Batched attention pads each view's rows into slots: a row's outputs must equal its output alone."""
+    from vlm.builtin_model.model import BuiltinVLMNet, view_slots
+
+    assert view_slots(torch.tensor([1, 0, 1, 1, 0]), 3)[0].tolist() == [0, 0, 1, 2, 1]
+    torch.manual_seed(0)
+    net = BuiltinVLMNet(30, 48, 32, dim=16, emb=8, heads=2, key_dim=4).eval()
+    feats = net.encode_images(torch.rand(2, 3, 32, 48))
+    pv = torch.tensor([1, 0, 1, 0, 1])
+    qt = torch.randint(1, 30, (5, 6))
+    ct = torch.randint(1, 30, (5, 3, 2))
+    pts = torch.rand(5, 3, 2) * 2 - 1
+    with torch.no_grad():
+        both = net(feats, pv, qt, ct, None, pts)
+        for i in range(5):
+            one = net(feats[pv[i]:pv[i] + 1], torch.zeros(1, dtype=torch.long), qt[i:i + 1], ct[i:i + 1], None,
+                      pts[i:i + 1])
+            for k in ("answer", "relevance", "worth", "direction"):
+                assert torch.allclose(both[k][i], one[k][0], atol=1e-5), k
+
+
 def test_dataset_labels_are_consistent(smoke_data):
     ds = smoke_data
     V = len(ds["images"])
@@ -94,6 +126,24 @@ def test_training_is_deterministic(smoke_data, smoke_cfg):
     cfg = replace(smoke_cfg, max_steps=3)
     m1, _, _ = T.train(smoke_data, cfg, log=lambda m: None)
     m2, _, _ = T.train(smoke_data, cfg, log=lambda m: None)
+    s1, s2 = m1.state_dict(), m2.state_dict()
+    assert all(torch.equal(s1[k], s2[k]) for k in s1)
+
+
+def test_evaluating_between_epochs_does_not_change_training(smoke_data, smoke_cfg):
+    """`eqa train-vlm --eval-epochs` must still reproduce the weights of a run without it."""
+    from dataclasses import replace
+
+    cfg = replace(smoke_cfg, epochs=2)
+    seen = []
+
+    def on_epoch(model, vocab, epoch):
+        assert not model.training
+        seen.append((epoch, T.evaluate(T.predict(model, vocab, smoke_data), smoke_data)["relevance_auroc"]))
+
+    m1, _, _ = T.train(smoke_data, cfg, log=lambda m: None, on_epoch=on_epoch)
+    m2, _, _ = T.train(smoke_data, cfg, log=lambda m: None)
+    assert [e for e, _ in seen] == [1, 2]
     s1, s2 = m1.state_dict(), m2.state_dict()
     assert all(torch.equal(s1[k], s2[k]) for k in s1)
 

@@ -9,6 +9,10 @@ import time
 from pathlib import Path
 
 
+EPOCH_METRICS = ("answer_acc_visible", "answer_acc_not_visible", "relevance_auroc", "direction_agreement",
+                 "worth_auroc", "ece_visible")
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("train-vlm", help="train the builtin VLM on built-in simulator data",
                        description="Generate training views from train-split houses, train the builtin VLM "
@@ -19,6 +23,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--work-dir", type=Path, default=Path("out/train_vlm"),
                    help="data cache and logs (default out/train_vlm)")
     p.add_argument("--skip-eval", action="store_true", help="do not evaluate on test-split houses")
+    p.add_argument("--eval-epochs", action="store_true",
+                   help="also evaluate on the test-split houses after every epoch (learning curve in the metrics)")
     p.add_argument("overrides", nargs="*", help="config overrides like epochs=2 data.width=128")
     p.set_defaults(func=run)
 
@@ -67,8 +73,21 @@ def run(args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
     ds = _data("train", cfg.train_houses, cfg, work, log)
     t_data = time.perf_counter() - t0
-    model, vocab, history = T.train(ds, cfg, log)
-    t_train = time.perf_counter() - t0 - t_data
+    curve: list[dict] = []
+    on_epoch = None
+    if args.eval_epochs and not args.skip_eval and cfg.eval_houses > 0:
+        test = _data("test", cfg.eval_houses, cfg, work, log)
+
+        def on_epoch(model, vocab, epoch: int) -> None:
+            te = time.perf_counter()
+            m = T.evaluate(T.predict(model, vocab, test), test)
+            row = {"epoch": epoch, **{k: m[k] for k in EPOCH_METRICS}, "eval_s": time.perf_counter() - te}
+            curve.append(row)
+            log("held-out after epoch " + " ".join(f"{k} {v:.3f}" if isinstance(v, float) else f"{k} {v}"
+                                                   for k, v in row.items()))
+    t1 = time.perf_counter()
+    model, vocab, history = T.train(ds, cfg, log, on_epoch)
+    t_train = time.perf_counter() - t1 - sum(r["eval_s"] for r in curve)  # per-epoch evaluation excluded
     ckpt = T.make_checkpoint(model, vocab, cfg, {"history": history})
     T.save_checkpoint(ckpt, out)
     size = out.stat().st_size
@@ -79,6 +98,8 @@ def run(args: argparse.Namespace) -> int:
         metrics = T.evaluate(T.predict(model, vocab, test), test)
         metrics.update(model_id=ckpt["model_id"], data_seconds=t_data, train_seconds=t_train,
                        weights_bytes=size)
+        if curve:
+            metrics["held_out_by_epoch"] = curve
         stem = out.with_suffix("")
         T.dump_metrics(metrics, Path(f"{stem}_metrics.json"))
         T.reliability_png(metrics, Path(f"{stem}_reliability.png"))

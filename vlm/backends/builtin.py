@@ -42,7 +42,7 @@ METHOD = "builtin-heads"
 
 # architecture name -> "module:factory" building the loaded model from (checkpoint, device)
 ARCHITECTURES: MappingProxyType = MappingProxyType({
-    "eqa-cnn-film-v1": "vlm.builtin_model.runtime:BuiltinModel",
+    "eqa-cnn-xattn-v2": "vlm.builtin_model.runtime:BuiltinModel",
 })
 
 

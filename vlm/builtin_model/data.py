@@ -36,8 +36,8 @@ WORTH_MIN_M = 1.0
 class DataConfig:
     """Views per house and image size. width/height: model input (same HFOV as the sim camera)."""
 
-    width: int = 160
-    height: int = 120
+    width: int = 224
+    height: int = 168
     questions_per_house: int = 5
     answerable_views: int = 8  # jittered answerable viewpoints per question
     near_views: int = 4  # poses within near_radius of an answerable viewpoint, random heading
@@ -165,8 +165,9 @@ def house_samples(split: str, hseed: int, dcfg: DataConfig) -> Optional[dict]:
     worth = np.zeros((V, Q), bool)
     dir_label = np.full((V, Q), -1, np.int64)
     point_dist = np.full((V, Q, N_POINTS), np.inf, np.float32)
+    cast = labeller.caster.cast(poses)  # one visibility cast of the views serves every question
     for qi, q in enumerate(questions):
-        relevant[:, qi] = labeller.answerable(q.candidate(), poses)
+        relevant[:, qi] = labeller.answerable(q.candidate(), poses, cast)
         field = _distance_field(fs, reach, np.asarray(q.answerable_viewpoints))
         d_cur = _dist_at(field, fs, poses[:, :2])
         for v in range(V):

@@ -1,53 +1,115 @@
-"""The builtin VLM network: small CNN image encoder, word-level question / choice encoders, question-
-conditioned fusion (FiLM + multi-head attention pooling) and four heads (answer, relevance, direction,
-worth-exploring). One image encoding serves every question and query about that view."""
+"""The builtin VLM network: residual CNN image encoder, word-level question / choice encoders,
+question-to-image cross-attention (two hops) and four heads (answer, relevance, direction,
+worth-exploring).
+
+Everything heavy runs once per view (the image encoder, the attention keys and values); each
+(view, question) row only adds attention over the view's feature cells, so one image encoding serves
+every question and query about that view cheaply.
+"""
 from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-ARCHITECTURE = "eqa-cnn-film-v1"
+ARCHITECTURE = "eqa-cnn-xattn-v2"
 MEAN = (0.485, 0.456, 0.406)
 STD = (0.229, 0.224, 0.225)
+STRIDE = 8  # input pixels per feature cell
+HOPS = 2
 
 
 def _conv(cin: int, cout: int, k: int, s: int) -> nn.Sequential:
     return nn.Sequential(nn.Conv2d(cin, cout, k, s, k // 2, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True))
 
 
-class BuiltinVLMNet(nn.Module):
-    """config: vocab_size, width, height, dim, emb, heads, max_q_len, max_c_len."""
+class Bottleneck(nn.Module):
+    """Residual 1x1 -> 3x3 (dilated) -> 1x1 block; widens the receptive field cheaply."""
 
-    def __init__(self, vocab_size: int, width: int = 160, height: int = 120, dim: int = 96, emb: int = 64,
-                 heads: int = 4, max_q_len: int = 16, max_c_len: int = 4):
+    def __init__(self, dim: int, dilation: int):
+        super().__init__()
+        mid = dim // 2
+        self.body = nn.Sequential(
+            _conv(dim, mid, 1, 1),
+            nn.Conv2d(mid, mid, 3, 1, dilation, dilation=dilation, bias=False), nn.BatchNorm2d(mid), nn.ReLU(inplace=True),
+            nn.Conv2d(mid, dim, 1, bias=False), nn.BatchNorm2d(dim))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.relu(x + self.body(x))
+
+
+def sample_points(fmap: torch.Tensor, rows: torch.Tensor, points: torch.Tensor) -> torch.Tensor:
+    """Bilinear samples of fmap (B, C, H, W) at points (P, K, 2) in normalised [-1, 1] (x right, y down;
+    align_corners=False, zero outside), point row p taken from map rows[p]. Returns (P, K, C).
+    Same values as F.grid_sample on fmap[rows] without materialising that gather."""
+    B, C, H, W = fmap.shape
+    P, K, _ = points.shape
+    x = (points[..., 0] + 1) * W / 2 - 0.5
+    y = (points[..., 1] + 1) * H / 2 - 0.5
+    x0, y0 = torch.floor(x), torch.floor(y)
+    flat = fmap.flatten(2).transpose(1, 2).reshape(B * H * W, C)
+    out = fmap.new_zeros(P, K, C)
+    for dx, dy in ((0, 0), (1, 0), (0, 1), (1, 1)):
+        xi, yi = x0 + dx, y0 + dy
+        w = (1 - (x - xi).abs()) * (1 - (y - yi).abs())
+        ok = (xi >= 0) & (xi < W) & (yi >= 0) & (yi < H)
+        idx = rows.view(P, 1) * (H * W) + yi.clamp(0, H - 1).long() * W + xi.clamp(0, W - 1).long()
+        out = out + flat[idx] * (w * ok).unsqueeze(-1)
+    return out
+
+
+def view_slots(pair_view: torch.Tensor, n_views: int) -> tuple[torch.Tensor, int]:
+    """Position of each row among the rows of its view (in row order), and the most rows of any view:
+    rows become a padded (view, slot) grid so attention runs as batched matrix products per view."""
+    order = torch.argsort(pair_view, stable=True)
+    counts = torch.bincount(pair_view, minlength=n_views)
+    starts = torch.cumsum(counts, 0) - counts
+    slot = torch.empty_like(pair_view)
+    slot[order] = torch.arange(len(pair_view), device=pair_view.device) - starts[pair_view[order]]
+    return slot, int(counts.max()) if len(pair_view) else 0
+
+
+class BuiltinVLMNet(nn.Module):
+    """config: vocab_size, width, height (input pixels), dim, emb, heads, key_dim, patch_dim, max_q_len,
+    max_c_len. Image features are `dim` CNN channels followed by `patch_dim` channels of a linear embedding
+    of each cell's raw 8x8 pixels (the cell's colours, which the deep features keep only weakly)."""
+
+    def __init__(self, vocab_size: int, width: int = 224, height: int = 168, dim: int = 96, emb: int = 64,
+                 heads: int = 4, key_dim: int = 16, patch_dim: int = 16, max_q_len: int = 16, max_c_len: int = 4):
         super().__init__()
         self.config = dict(vocab_size=vocab_size, width=width, height=height, dim=dim, emb=emb, heads=heads,
-                           max_q_len=max_q_len, max_c_len=max_c_len)
-        self.cnn = nn.Sequential(_conv(3, 24, 5, 2), _conv(24, 48, 3, 2), _conv(48, 64, 3, 2), _conv(64, dim, 3, 1))
-        fh, fw = -(-height // 8), -(-width // 8)
+                           key_dim=key_dim, patch_dim=patch_dim, max_q_len=max_q_len, max_c_len=max_c_len)
+        self.heads, self.key_dim, self.dim = heads, key_dim, dim
+        fd = dim + patch_dim  # feature channels per cell
+        self.cnn = nn.Sequential(_conv(3, 24, 5, 2), _conv(24, 48, 3, 2), _conv(48, dim, 3, 2),
+                                 Bottleneck(dim, 1), Bottleneck(dim, 2), Bottleneck(dim, 4), Bottleneck(dim, 1))
+        fh, fw = -(-height // STRIDE), -(-width // STRIDE)
         self.pos = nn.Parameter(torch.zeros(1, dim, fh, fw))
+        self.patch = nn.Conv2d(3, patch_dim, STRIDE, STRIDE)
+        self.keys = nn.Conv2d(fd, HOPS * heads * key_dim, 1)
+        self.values = nn.Conv2d(fd, fd, 1)
         self.word = nn.Embedding(vocab_size, emb, padding_idx=0)
         self.q_rnn = nn.GRU(emb, dim, batch_first=True)
         self.c_mlp = nn.Sequential(nn.Linear(emb, dim), nn.ReLU(inplace=True), nn.Linear(dim, dim))
-        self.film = nn.Linear(dim, 2 * dim)
-        self.mix = nn.Sequential(nn.Conv2d(dim, dim, 1), nn.ReLU(inplace=True))
-        self.att = nn.Conv2d(dim, heads, 1)
-        self.pool_proj = nn.Linear(heads * dim, dim)
-        self.fuse = nn.Sequential(nn.Linear(3 * dim, dim), nn.ReLU(inplace=True), nn.Linear(dim, dim),
-                                  nn.ReLU(inplace=True))
+        self.query = nn.ModuleList([nn.Linear(dim, heads * key_dim), nn.Linear(2 * dim, heads * key_dim)])
+        self.hop_proj = nn.ModuleList([nn.Linear(heads * fd, dim) for _ in range(HOPS)])
+        self.fuse = nn.Sequential(nn.Linear((HOPS + 1) * dim + fd + HOPS * heads, 2 * dim), nn.ReLU(inplace=True),
+                                  nn.Linear(2 * dim, dim), nn.ReLU(inplace=True))
         self.relevance = nn.Linear(dim, 1)
         self.worth = nn.Linear(dim, 1)
         self.ans = nn.Sequential(nn.Linear(3 * dim, dim), nn.ReLU(inplace=True), nn.Linear(dim, 1))
-        self.dir = nn.Sequential(nn.Linear(3 * dim + 2, dim), nn.ReLU(inplace=True), nn.Linear(dim, 1))
+        self.dir = nn.Sequential(nn.Linear(dim + 2 * fd + HOPS * heads + 2, dim), nn.ReLU(inplace=True),
+                                 nn.Linear(dim, 1))
         nn.init.normal_(self.pos, std=0.02)
 
     # -- encoders -----------------------------------------------------------------------------------
     def encode_images(self, images: torch.Tensor) -> torch.Tensor:
-        """(B, 3, H, W) float in [0, 1] -> (B, dim, H/8, W/8)."""
+        """(B, 3, H, W) float in [0, 1] -> (B, dim + patch_dim, H/8, W/8) features."""
         mean = images.new_tensor(MEAN).view(1, 3, 1, 1)
         std = images.new_tensor(STD).view(1, 3, 1, 1)
-        return self.cnn((images - mean) / std) + self.pos
+        x = (images - mean) / std
+        patches = self.patch(F.pad(x, (0, -x.shape[-1] % STRIDE, 0, -x.shape[-2] % STRIDE)))
+        return torch.cat([self.cnn(x) + self.pos, patches], dim=1)
 
     def encode_questions(self, tokens: torch.Tensor) -> torch.Tensor:
         """(P, L) word ids (0 = pad) -> (P, dim): GRU state after the last word."""
@@ -67,15 +129,29 @@ class BuiltinVLMNet(nn.Module):
                 points: torch.Tensor | None = None, p_mask: torch.Tensor | None = None) -> dict:
         """feats: encode_images output; one row per (view, question) pair: pair_view indexes feats.
         points: (P, K, 2) in normalised [-1, 1] (x right, y down). Returns logits per head."""
+        B, FD, fh, fw = feats.shape
+        D = self.dim
+        N, h, k = fh * fw, self.heads, self.key_dim
         q = self.encode_questions(q_tokens)
-        f = feats[pair_view]
-        gamma, beta = self.film(q).chunk(2, dim=-1)
-        h = self.mix(F.relu(f * (1 + gamma[..., None, None]) + beta[..., None, None]))
-        P, D = h.shape[:2]
-        flat = h.flatten(2)  # (P, D, N)
-        att = torch.softmax(self.att(h).flatten(2), dim=-1)  # (P, heads, N)
-        pooled = self.pool_proj(torch.einsum("phn,pdn->phd", att, flat).reshape(P, -1))
-        z = self.fuse(torch.cat([pooled, q, flat.mean(-1)], dim=-1))
+        P = len(q)
+        slot, rows = view_slots(pair_view, B)
+        keys = self.keys(feats).view(B, HOPS, h, k, N)
+        values = self.values(feats).flatten(2).transpose(1, 2).unsqueeze(1)  # (B, 1, N, FD)
+        pooled, logit_maps, mass = [], [], []
+        query_in = q
+        for hop in range(HOPS):
+            qk = q.new_zeros(B, rows, h, k)
+            qk = qk.index_put((pair_view, slot), self.query[hop](query_in).view(P, h, k))
+            logits_b = qk.transpose(1, 2) @ keys[:, hop] / k ** 0.5  # (B, h, rows, N)
+            pooled_b = torch.softmax(logits_b, dim=-1) @ values  # (B, h, rows, FD)
+            logits = logits_b.transpose(1, 2)[pair_view, slot]  # (P, h, N)
+            ph = self.hop_proj[hop](pooled_b.transpose(1, 2)[pair_view, slot].reshape(P, h * FD))
+            pooled.append(ph)
+            logit_maps.append(logits)
+            mass.append(torch.log1p(torch.sigmoid(logits).sum(-1)))  # how much of the view matches, per head
+            query_in = torch.cat([q, ph], dim=-1)
+        g = feats.mean((2, 3))[pair_view]
+        z = self.fuse(torch.cat(pooled + [q, g] + mass, dim=-1))
         out = {"relevance": self.relevance(z).squeeze(-1), "worth": self.worth(z).squeeze(-1), "z": z}
         if c_tokens is not None:
             c = self.encode_choices(c_tokens)
@@ -84,10 +160,11 @@ class BuiltinVLMNet(nn.Module):
             out["answer"] = logits.masked_fill(~c_mask, float("-inf")) if c_mask is not None else logits
         if points is not None:
             K = points.shape[1]
-            local = F.grid_sample(h, points.unsqueeze(2), align_corners=False).squeeze(-1).transpose(1, 2)
-            wide = F.grid_sample(F.avg_pool2d(h, 3, 1, 1), points.unsqueeze(2),
-                                 align_corners=False).squeeze(-1).transpose(1, 2)
+            local = sample_points(feats, pair_view, points)
+            wide = sample_points(F.avg_pool2d(feats, 3, 1, 1), pair_view, points)
+            lmaps = torch.cat(logit_maps, dim=1).view(P, HOPS * h, fh, fw)
+            at_point = sample_points(lmaps, torch.arange(P, device=points.device), points)
             zk = z.unsqueeze(1).expand(P, K, D)
-            logits = self.dir(torch.cat([local, wide, zk, points], dim=-1)).squeeze(-1)
+            logits = self.dir(torch.cat([local, wide, at_point, zk, points], dim=-1)).squeeze(-1)
             out["direction"] = logits.masked_fill(~p_mask, float("-inf")) if p_mask is not None else logits
         return out

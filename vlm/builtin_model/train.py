@@ -48,6 +48,8 @@ class TrainConfig:
     dim: int = 96
     emb: int = 64
     heads: int = 4
+    key_dim: int = 16
+    patch_dim: int = 16
     uniform_weight: float = 0.5
     worth_weight: float = 0.5
     direction_weight: float = 1.0
@@ -145,13 +147,16 @@ def seed_all(seed: int) -> None:
     np.random.seed(seed % (2 ** 32))
 
 
-def train(ds: dict, cfg: TrainConfig, log: Callable[[str], None] = print) -> tuple[BuiltinVLMNet, Vocab, list[dict]]:
-    """Train from a dataset dict (data.build_dataset); returns model, vocab and per-log-step losses."""
+def train(ds: dict, cfg: TrainConfig, log: Callable[[str], None] = print,
+          on_epoch: Optional[Callable[[BuiltinVLMNet, Vocab, int], None]] = None
+          ) -> tuple[BuiltinVLMNet, Vocab, list[dict]]:
+    """Train from a dataset dict (data.build_dataset); returns model, vocab and per-log-step losses.
+    on_epoch(model, vocab, epoch) is called after each full epoch (model in eval mode during the call)."""
     torch.set_num_threads(cfg.threads)
     seed_all(cfg.seed)
     vocab = Vocab.build([q["question"] for q in ds["questions"]] + [c for q in ds["questions"] for c in q["choices"]])
     H, W = ds["images"].shape[1:3]
-    model = BuiltinVLMNet(len(vocab), W, H, cfg.dim, cfg.emb, cfg.heads)
+    model = BuiltinVLMNet(len(vocab), W, H, cfg.dim, cfg.emb, cfg.heads, cfg.key_dim, cfg.patch_dim)
     data = Batches(ds, vocab, model.config)
     rng = np.random.default_rng(cfg.seed)
     gen = torch.Generator().manual_seed(cfg.seed)
@@ -161,7 +166,11 @@ def train(ds: dict, cfg: TrainConfig, log: Callable[[str], None] = print) -> tup
     if cfg.max_steps is not None:
         total_steps = min(total_steps, cfg.max_steps)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=total_steps, pct_start=0.1)
+    if total_steps >= 4:  # warm-up of 10 % of the steps, at least 2 (OneCycleLR divides by warm-up steps - 1)
+        sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=total_steps,
+                                                    pct_start=min(0.5, max(0.1, 2.0 / total_steps)))
+    else:  # a handful of steps (smoke runs): constant learning rate
+        sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda _step: 1.0)
     history: list[dict] = []
     step, t0 = 0, time.perf_counter()
     model.train()
@@ -192,6 +201,10 @@ def train(ds: dict, cfg: TrainConfig, log: Callable[[str], None] = print) -> tup
                 log(f"step {step}/{total_steps} epoch {rec['epoch']:.2f} loss {rec['total']:.3f} "
                     f"(ans {rec['answer']:.3f} uni {rec['uniform']:.3f} rel {rec['relevance']:.3f} "
                     f"worth {rec['worth']:.3f} dir {rec['direction']:.3f}) {rec['elapsed_s']:.0f}s")
+            if on_epoch is not None and step % steps_per_epoch == 0:
+                model.eval()
+                on_epoch(model, vocab, step // steps_per_epoch)
+                model.train()
     model.eval()
     return model, vocab, history
 
