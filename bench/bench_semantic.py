@@ -53,7 +53,11 @@ def main() -> None:
     print(f"{len(common)} questions common to {', '.join(runs)}; baseline {base}\n")
     rng = np.random.default_rng(0)
     boot = rng.integers(0, len(common), size=(BOOTSTRAP, len(common)))
-    steps = {n: np.array([first_answerable(r["summaries"])[q] for q in common]) for n, r in runs.items()}
+    steps = {}
+    for n, r in runs.items():
+        first = first_answerable(r["summaries"])
+        steps[n] = np.array([first[q] for q in common])
+
     def wins_at(r, fraction):
         out = []
         for q in common:
@@ -61,7 +65,7 @@ def main() -> None:
             out.append(bool(vlm_rows(rows)) and budget_fraction_rule(fraction)(s, rows)[1] == s["truth"])
         return np.array(out)
 
-    wins = {n: wins_at(r, 1.0) for n, r in runs.items()}
+    wins = {(n, f): wins_at(r, f) for n, r in runs.items() for f in FRACTIONS}  # FRACTIONS includes 1.0
     result = {"questions": len(common), "baseline": base, "methods": {}}
     print("| method | median steps to first answerable view | ratio to baseline [95 % CI] | reached | "
           "fixed-budget success [95 % CI] | difference to baseline [95 % CI] | VLM calls / view | "
@@ -74,8 +78,8 @@ def main() -> None:
             bs = np.median(steps[n][boot], axis=1) / np.median(steps[base][boot], axis=1)
         bs = bs[~np.isnan(bs)]  # 0 / 0 resamples carry no ratio; inf (never reached) sorts last
         lo, hi = np.percentile(bs, [2.5, 97.5]) if len(bs) else (math.nan, math.nan)
-        succ = rate(wins[n].tolist())
-        diff = wins[n].astype(float) - wins[base].astype(float)
+        succ = rate(wins[n, 1.0].tolist())
+        diff = wins[n, 1.0].astype(float) - wins[base, 1.0].astype(float)
         dlo, dhi = np.percentile(diff[boot].mean(axis=1), [2.5, 97.5])
         calls, views, per_decision = 0, 0, []
         for q in common:
@@ -99,12 +103,11 @@ def main() -> None:
     print("\nsuccess when stopping at a fraction of the budget (answer at the most relevant view so far):")
     print("| method | " + " | ".join(f"{f:g} budget" for f in FRACTIONS) + " |")
     print("|---|" + "---|" * len(FRACTIONS))
-    for n, r in runs.items():
+    for n in runs:
         cells = []
         for f in FRACTIONS:
-            w = wins_at(r, f)
-            succ = rate(w.tolist())
-            diff = w.astype(float) - wins_at(runs[base], f).astype(float)
+            succ = rate(wins[n, f].tolist())
+            diff = wins[n, f].astype(float) - wins[base, f].astype(float)
             dlo, dhi = np.percentile(diff[boot].mean(axis=1), [2.5, 97.5])
             result["methods"][n][f"success_at_{f:g}"] = {**succ, "diff": float(diff.mean()), "diff_ci95": [dlo, dhi]}
             cells.append(f"{succ['rate']:.1%} [{succ['ci95'][0]:.1%}, {succ['ci95'][1]:.1%}], "

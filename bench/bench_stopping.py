@@ -28,7 +28,8 @@ def pct(r: dict) -> str:
 
 def main() -> None:
     warnings.filterwarnings("ignore", message="The TBB threading layer")
-    from eqa.metrics import calibration_scores, conformal_coverage, policy_rule, replay, success_curves, vlm_rows
+    from eqa.metrics import (calibration_scores, conformal_coverage, outcome_summary, policy_rule, replay_outcomes,
+                             success_curves)
     from eqa.report import load_run
     from eqa.stopping import StopConfig, make_stop
     from eqa.stopping import replay as replay_policy
@@ -52,25 +53,26 @@ def main() -> None:
 
     import numpy as np
 
-    def outcomes(rule):
-        return np.array([rule(s, rows)[1] == s["truth"] for s, rows in test_eps if vlm_rows(rows)], dtype=float)
+    def run_rule(rule):
+        """(success and normalised steps, per-episode wins as floats) of a rule replayed on the test episodes."""
+        wins, steps = replay_outcomes(test_eps, rule)
+        return outcome_summary(wins, steps), np.array(wins, dtype=float)
 
+    cals = {eps: calibrate(scores, eps, vlm["model_id"], vlm["prompt_version"], "") for eps in EPS}
     boot = np.random.default_rng(0).integers(0, len(test_eps), size=(2000, len(test_eps)))
-    fixed_wins = outcomes(policy_rule(StopConfig("fixed-budget")))
-    fixed = replay(test_eps, policy_rule(StopConfig("fixed-budget")))
+    fixed, fixed_wins = run_rule(policy_rule(StopConfig("fixed-budget")))
     result["fixed-budget"] = fixed
     print(f"\nfixed-budget (stops at the budget or when nothing is left to explore): success {pct(fixed)}, "
           f"normalised steps {fixed['normalized_steps']:.3f}")
     print("\n| eps | N | q | coverage (whole episode) | bar | coverage at stop | success | normalised steps | "
           "steps / fixed-budget | success >= fixed-budget |")
     print("|---|---|---|---|---|---|---|---|---|---|")
-    for eps in EPS:
-        cal = calibrate(scores, eps, vlm["model_id"], vlm["prompt_version"], "")
+    for eps, cal in cals.items():
         cov = conformal_coverage(test_eps, cal)
         lo, hi = 1 - eps - 0.03, 1 - eps + 0.05
         ok = lo <= cov["coverage"]["rate"] <= hi
         ratio = cov["normalized_steps"] / fixed["normalized_steps"]
-        diff = outcomes(policy_rule(StopConfig("conformal", eps=eps), cal)) - fixed_wins
+        diff = run_rule(policy_rule(StopConfig("conformal", eps=eps), cal))[1] - fixed_wins
         dlo, dhi = np.percentile(diff[boot[:, : len(diff)] % len(diff)].mean(axis=1), [2.5, 97.5])
         cov["success_diff"], cov["success_diff_ci95"] = float(diff.mean()), [float(dlo), float(dhi)]
         result["eps"][str(eps)] = {"threshold": cal.threshold, "n": cal.n, "band": [lo, hi], "coverage_ok": ok,
@@ -83,15 +85,12 @@ def main() -> None:
     curves = success_curves(test_eps, scores, vlm["model_id"], vlm["prompt_version"])
     result["curves"] = curves
     print("\nwithout the explored stop (the literal fixed budget: every episode uses its whole budget):")
-    pure = replay(test_eps, policy_rule(StopConfig("fixed-budget", stop_when_explored=False)))
-    pure_wins = outcomes(policy_rule(StopConfig("fixed-budget", stop_when_explored=False)))
+    pure, pure_wins = run_rule(policy_rule(StopConfig("fixed-budget", stop_when_explored=False)))
     print(f"  fixed-budget: success {pct(pure)}, normalised steps {pure['normalized_steps']:.3f}")
     result["fixed-budget-whole"] = pure
-    for eps in EPS:
-        cal = calibrate(scores, eps, vlm["model_id"], vlm["prompt_version"], "")
-        rule = policy_rule(StopConfig("conformal", eps=eps, stop_when_explored=False), cal)
-        conf = replay(test_eps, rule)
-        diff = outcomes(rule) - pure_wins
+    for eps, cal in cals.items():
+        conf, conf_wins = run_rule(policy_rule(StopConfig("conformal", eps=eps, stop_when_explored=False), cal))
+        diff = conf_wins - pure_wins
         result["eps"][str(eps)]["without_explored_stop"] = {**conf, "success_diff": float(diff.mean())}
         print(f"  conformal eps {eps:g}: success {pct(conf)} ({diff.mean():+.1%} paired), normalised steps "
               f"{conf['normalized_steps']:.3f} = {conf['normalized_steps'] / pure['normalized_steps']:.2f} of fixed-budget")
@@ -111,7 +110,7 @@ def main() -> None:
         eps_s, folder = spec.split("=", 1)
         eps = float(eps_s)
         _, live_summaries, _ = load_run(folder)
-        cal = calibrate(scores, eps, vlm["model_id"], vlm["prompt_version"], "")
+        cal = cals.get(eps) or calibrate(scores, eps, vlm["model_id"], vlm["prompt_version"], "")
         by_id = {s["episode_id"]: (s, rows) for s, rows in test_eps}
         same_stop = same_answer = 0
         covered = []

@@ -94,18 +94,29 @@ def vlm_rows(record_rows: list[dict]) -> list[dict]:
     return [r for r in record_rows if r.get("p_answer") is not None and r.get("relevance") is not None]
 
 
-def replay(episodes: list[tuple[dict, list[dict]]], rule: Rule) -> dict:
-    """Apply a stopping rule to recorded episodes: success rate and mean normalised steps."""
+def replay_outcomes(episodes: list[tuple[dict, list[dict]]], rule: Rule) -> tuple[list[bool], list[float]]:
+    """Apply a stopping rule to recorded episodes (those with VLM rows): per episode, whether the answer
+    is right and the normalised steps (decisions taken before stopping / budget)."""
     wins, steps = [], []
     for summary, rows in episodes:
         if not vlm_rows(rows):
             continue
         stop, answer = rule(summary, rows)
         wins.append(answer == summary["truth"])
-        steps.append(rows[stop].get("step", stop) / summary["budget"])  # decisions taken before stopping
+        steps.append(rows[stop].get("step", stop) / summary["budget"])
+    return wins, steps
+
+
+def outcome_summary(wins: list[bool], steps: list[float]) -> dict:
+    """Success rate (Wilson interval) and mean normalised steps."""
     out = rate(wins)
     out["normalized_steps"] = float(np.mean(steps)) if steps else math.nan
     return out
+
+
+def replay(episodes: list[tuple[dict, list[dict]]], rule: Rule) -> dict:
+    """Apply a stopping rule to recorded episodes: success rate and mean normalised steps."""
+    return outcome_summary(*replay_outcomes(episodes, rule))
 
 
 def calibration_scores(episodes: list[tuple[dict, list[dict]]]) -> list[float]:
@@ -152,8 +163,7 @@ def conformal_coverage(episodes: list[tuple[dict, list[dict]]], calibration: Cal
         steps.append(rows[stop].get("step", stop) / summary["budget"])
     out = {"coverage": rate(full), "coverage_at_stop": rate(at_stop),
            "mean_set_size_at_stop": float(np.mean(sizes)) if sizes else math.nan}
-    out.update(rate(wins))  # success and normalised steps of the live policy, as `replay` gives them
-    out["normalized_steps"] = float(np.mean(steps)) if steps else math.nan
+    out.update(outcome_summary(wins, steps))  # success and normalised steps of the live policy, as `replay`
     return out
 
 

@@ -6,8 +6,19 @@ import math
 from typing import Callable, TextIO
 
 
+def letter(index: int) -> str:
+    """Choice index -> its letter (0 -> "A")."""
+    return chr(65 + int(index))
+
+
+def choice_text(choices, index) -> str:
+    """"A) Black" for a choice index, "none" for None."""
+    return f"{letter(index)}) {choices[index]}" if index is not None else "none"
+
+
 def letters(indices) -> str:
-    return "{" + ", ".join(chr(65 + int(i)) for i in indices) + "}"
+    """A set of choice indices as "{A, C}"."""
+    return "{" + ", ".join(letter(i) for i in indices) + "}"
 
 
 def describe_row(row: dict, budget: int) -> list[str]:
@@ -15,7 +26,7 @@ def describe_row(row: dict, budget: int) -> list[str]:
     head = f"step {row['step']:>2}/{budget}"
     sees = []
     if row.get("relevance") is not None:
-        probs = " ".join(f"{chr(65 + i)} {p:.2f}" for i, p in enumerate(row["p_answer"]))
+        probs = " ".join(f"{letter(i)} {p:.2f}" for i, p in enumerate(row["p_answer"]))
         sees.append(f"relevance {row['relevance']:.2f}, P(answer) {probs}")
     sem = row.get("semantic") or {}
     if sem.get("skipped"):

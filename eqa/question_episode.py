@@ -108,7 +108,7 @@ class QuestionTracker:
                "stop_policy": self.policy.name, "stopped_confident": self.policy.stopped_confident,
                "first_answerable_step": self.first_answerable, "vlm_calls": self.vlm_calls,
                "vlm_seconds": self.vlm_seconds, "vlm": self.vlm.info.to_record() if self.vlm is not None else None}
-        final_set = getattr(self.policy, "final_set", None)
+        final_set = self.policy.final_set
         if final_set is not None:
             out["final_set"] = final_set
             out["truth_in_set"] = (q.answer_index in final_set) if q.answer_index is not None else None
@@ -225,16 +225,16 @@ def _run(env: SimEnv, q, labeller: Optional[HouseLabeller], method: MethodConfig
 def write_question_png(out: Path, summary: dict, tracker: QuestionTracker) -> Path:
     """episode.png: the top-down map beside the most relevant and the last view, with the question,
     the prediction set and the answer."""
+    from eqa.narrate import choice_text, letter, letters
     from eqa.picture import compose_episode_png
 
     choices = summary["choices"]
-    lines = [summary["question"], "choices: " + "  ".join(f"{chr(65 + i)}) {c}" for i, c in enumerate(choices))]
+    lines = [summary["question"], "choices: " + "  ".join(choice_text(choices, i) for i in range(len(choices)))]
     if "final_set" in summary:
-        lines.append("prediction set: {" + ", ".join(chr(65 + i) for i in summary["final_set"]) + "}")
-    ans = summary["answer"]
+        lines.append("prediction set: " + letters(summary["final_set"]))
     verdict = "" if summary.get("success") is None else ("  (correct)" if summary["success"] else
-                                                         f"  (wrong; truth {chr(65 + summary['truth'])})")
-    lines.append(f"answer: {chr(65 + ans) + ') ' + choices[ans] if ans is not None else 'none'}{verdict}   "
+                                                         f"  (wrong; truth {letter(summary['truth'])})")
+    lines.append(f"answer: {choice_text(choices, summary['answer'])}{verdict}   "
                  f"stop: {summary['stop_reason'] or summary.get('stop_policy', '')} after {summary['decisions']}"
                  f"/{summary['budget']} decisions")
     views = []

@@ -69,6 +69,7 @@ class EQAStop:
     policy's state but only stops at the budget (calibration runs)."""
 
     name = "fixed-budget"
+    final_set: Optional[list[int]] = None  # the prediction set, for policies that keep one
 
     def __init__(self, n_choices: int, allow_early: bool = True, stop_when_explored: bool = True):
         self.n_choices = n_choices
@@ -97,7 +98,7 @@ class EQAStop:
         if self.allow_early and self.last is not None and self.confident():
             self.stopped_confident = True
             return True
-        if self.allow_early and self.last is not None and self.hopeless():
+        if self._gives_up():
             return True
         return budget_or_explored(state, self.stop_when_explored)
 
@@ -105,13 +106,16 @@ class EQAStop:
         """Why should_stop said stop: confident, no answer left (before the budget), budget or explored."""
         if self.stopped_confident:
             return f"confident ({self.name})"
-        if self.allow_early and self.last is not None and self.hopeless() and state.decisions < state.budget:
+        if self._gives_up() and state.decisions < state.budget:
             return f"no answer left ({self.name})"
         return budget_stop_reason(state)
 
     def hopeless(self) -> bool:
         """Stop without confidence: nothing further can make the policy confident."""
         return False
+
+    def _gives_up(self) -> bool:
+        return self.allow_early and self.last is not None and self.hopeless()
 
     def confident_answer(self) -> Optional[int]:
         return int(np.argmax(self.last["p_answer"])) if self.last and self.last.get("p_answer") else None

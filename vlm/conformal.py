@@ -45,6 +45,11 @@ def nonconformity(steps: Iterable[tuple[float, Sequence[float]]], truth: int) ->
     return 1.0 - float(min(scores))
 
 
+def quantile_rank(n: int, eps: float) -> int:
+    """ceil((n + 1)(1 - eps)): the 1-based rank of the threshold among n sorted scores (> n: infinite)."""
+    return math.ceil((n + 1) * (1.0 - eps) - 1e-12)
+
+
 def conformal_threshold(scores: Sequence[float], eps: float) -> float:
     """The ceil((N + 1)(1 - eps))-th smallest score (1-based), or inf when that index exceeds N
     (too few calibration episodes for this eps: no set ever shrinks). Ties keep their multiplicity."""
@@ -53,9 +58,8 @@ def conformal_threshold(scores: Sequence[float], eps: float) -> float:
     s = np.sort(np.asarray(scores, dtype=np.float64))
     if not np.all(np.isfinite(s)):
         raise ValueError("non-conformity scores must be finite")
-    n = len(s)
-    rank = math.ceil((n + 1) * (1.0 - eps) - 1e-12)
-    return math.inf if rank > n else float(s[rank - 1])
+    rank = quantile_rank(len(s), eps)
+    return math.inf if rank > len(s) else float(s[rank - 1])
 
 
 def prediction_set(relevance: float, p_answer: Sequence[float], threshold: float) -> frozenset[int]:
@@ -72,7 +76,6 @@ class RunningIntersection:
         self.n_choices = n_choices
         self.threshold = threshold
         self.members = frozenset(range(n_choices))
-        self.steps = 0
 
     def update(self, relevance: float, p_answer: Sequence[float]) -> frozenset[int]:
         """Intersect with this step's set; returns the step's own set."""
@@ -80,7 +83,6 @@ class RunningIntersection:
             raise ValueError(f"expected {self.n_choices} probabilities, got {len(p_answer)}")
         step_set = prediction_set(relevance, p_answer, self.threshold)
         self.members = self.members & step_set
-        self.steps += 1
         return step_set
 
 
@@ -149,7 +151,7 @@ class Calibration:
         thr = math.inf if d["threshold"] is None else float(d["threshold"])
         if not (0 < float(d["eps"]) < 1) or int(d["n"]) < 0 or not (thr >= 1.0):
             raise CalibrationError(f"{path}: invalid eps / n / threshold ({d['eps']}, {d['n']}, {d['threshold']})")
-        if math.isfinite(thr) and math.ceil((int(d["n"]) + 1) * (1 - float(d["eps"])) - 1e-12) > int(d["n"]):
+        if math.isfinite(thr) and quantile_rank(int(d["n"]), float(d["eps"])) > int(d["n"]):
             raise CalibrationError(f"{path}: a finite threshold needs more than N = {d['n']} episodes at eps {d['eps']}")
         known = set(cls.__dataclass_fields__)
         return cls(**{**{k: v for k, v in d.items() if k in known}, "threshold": thr, "eps": float(d["eps"]),

@@ -6,6 +6,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from eqa.narrate import choice_text
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser("demo", help="the main job: explore a built-in house until confident, then answer",
@@ -48,24 +50,27 @@ def run(args: argparse.Namespace) -> int:
     vlm = make_vlm(method.vlm)
     print(f"house {q.house_seed} ({q.floor_area_m2:.0f} m^2 of floor), start at ({q.start[0]:.1f}, {q.start[1]:.1f})")
     print(f"question: {q.question}")
-    for i, c in enumerate(q.choices):
-        print(f"  {chr(65 + i)}) {c}")
+    print_choices(q.choices)
     print(f"method {method.name}, VLM {vlm.info.model_id}, stop policy {method.stop.policy} (eps {method.stop.eps:g})\n")
     summary = run_question(q, method, args.out, vlm=vlm, rerun=not args.no_rerun, on_row=narrator(sys.stdout))
     report(summary, args.out)
     return 0
 
 
+def print_choices(choices) -> None:
+    for i in range(len(choices)):
+        print(f"  {choice_text(choices, i)}")
+
+
 def report(summary: dict, out: Path) -> None:
     """Print the outcome of a question episode."""
-    ans = summary["answer"]
     choices = summary["choices"]
-    text = f"{chr(65 + ans)}) {choices[ans]}" if ans is not None else "none"
-    print(f"\nanswer: {text}  ({summary['answer_rule']}; stop: {summary['stop_reason']} after "
-          f"{summary['decisions']}/{summary['budget']} decisions, {summary['path_length_m']:.1f} m)")
+    print(f"\nanswer: {choice_text(choices, summary['answer'])}  ({summary['answer_rule']}; "
+          f"stop: {summary['stop_reason']} after {summary['decisions']}/{summary['budget']} decisions, "
+          f"{summary['path_length_m']:.1f} m)")
     if summary.get("success") is not None:
         truth = summary["truth"]
-        print(f"truth:  {chr(65 + truth)}) {choices[truth]}  -> " + ("correct" if summary["success"] else "wrong"))
+        print(f"truth:  {choice_text(choices, truth)}  -> " + ("correct" if summary["success"] else "wrong"))
     files = ["record.jsonl", "summary.json", "episode.png", "map.png"] + (
         ["episode.rrd"] if (out / "episode.rrd").is_file() else [])
     print(f"wrote {out}/: " + ", ".join(files))

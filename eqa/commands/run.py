@@ -26,7 +26,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from eqa.commands.demo import conformal_method, report
+    from eqa.commands.demo import conformal_method, print_choices, report
     from eqa.narrate import narrator
     from eqa.question_episode import CustomQuestion, run_custom
     from vlm import make_vlm
@@ -41,8 +41,7 @@ def run(args: argparse.Namespace) -> int:
     method = conformal_method(args)
     vlm = make_vlm(method.vlm)
     print(f"house {args.scene}; question: {q.question}")
-    for i, c in enumerate(q.choices):
-        print(f"  {chr(65 + i)}) {c}")
+    print_choices(q.choices)
     summary = run_custom(q, args.scene, method, args.out, vlm=vlm, n_rooms=args.rooms,
                          start=tuple(args.start) if args.start else None, rerun=not args.no_rerun,
                          on_row=narrator(sys.stdout))

@@ -73,9 +73,10 @@ def run(args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
     ds = _data("train", cfg.train_houses, cfg, work, log)
     t_data = time.perf_counter() - t0
+    evaluate = not args.skip_eval and cfg.eval_houses > 0
     curve: list[dict] = []
-    on_epoch = None
-    if args.eval_epochs and not args.skip_eval and cfg.eval_houses > 0:
+    on_epoch, test = None, None
+    if args.eval_epochs and evaluate:
         test = _data("test", cfg.eval_houses, cfg, work, log)
 
         def on_epoch(model, vocab, epoch: int) -> None:
@@ -93,8 +94,9 @@ def run(args: argparse.Namespace) -> int:
     size = out.stat().st_size
     log(f"wrote {out} ({size / 1e6:.2f} MB, model_id {ckpt['model_id']}); data {t_data:.0f} s, "
         f"training {t_train:.0f} s")
-    if not args.skip_eval and cfg.eval_houses > 0:
-        test = _data("test", cfg.eval_houses, cfg, work, log)
+    if evaluate:
+        if test is None:
+            test = _data("test", cfg.eval_houses, cfg, work, log)
         metrics = T.evaluate(T.predict(model, vocab, test), test)
         metrics.update(model_id=ckpt["model_id"], data_seconds=t_data, train_seconds=t_train,
                        weights_bytes=size)
