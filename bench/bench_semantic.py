@@ -4,13 +4,15 @@ Usage:
   python bench/bench_semantic.py --runs fbe=out/test_fbe semantic=out/test_semantic \
       [oracle=out/test_oracle ...] [--baseline fbe] [--out out/bench_semantic]
 
-Each run is an `eqa bench --no-early-stop` folder of the same test questions. Prints per method: the
+Each run is an `eqa bench --no-early-stop` folder of the same test questions, or several folders
+joined by commas (NAME=DIR1,DIR2: test sets of several dataset seeds, pooled). Prints per method: the
 median number of decisions until the first answerable view (episodes that never see one count as
 never, i.e. sort last), its ratio to the baseline's median with a paired bootstrap 95 % interval, the
 share of episodes reaching an answerable view, success at the fixed budget (answer at the most relevant
 view of the whole budget) with 95 % Wilson intervals and the paired difference to the baseline, VLM
 calls per view, and the median per-decision time of mapping + planning + prompting (excluding the model
-call). Writes semantic.json and answerable_vs_steps.png to --out.
+call). Bootstrap intervals resample whole houses (the questions of one house are correlated).
+Writes semantic.json and answerable_vs_steps.png to --out.
 """
 from __future__ import annotations
 
@@ -33,11 +35,11 @@ def first_answerable(summaries: dict) -> dict:
 
 def main() -> None:
     warnings.filterwarnings("ignore", message="The TBB threading layer")
-    from eqa.metrics import budget_fraction_rule, rate, vlm_rows
-    from eqa.report import load_run
+    from eqa.metrics import bootstrap_interval, budget_fraction_rule, cluster_bootstrap, rate, vlm_rows
+    from eqa.report import load_runs
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--runs", nargs="+", required=True, metavar="NAME=DIR")
+    parser.add_argument("--runs", nargs="+", required=True, metavar="NAME=DIR[,DIR...]")
     parser.add_argument("--baseline", default=None, help="run name to compare against (default: the first)")
     parser.add_argument("--out", type=Path, default=Path("out/bench_semantic"))
     args = parser.parse_args()
@@ -45,14 +47,15 @@ def main() -> None:
     runs = {}
     for spec in args.runs:
         name, folder = spec.split("=", 1)
-        _, summaries, episodes = load_run(folder)
+        _, summaries, episodes = load_runs(folder.split(","))
         runs[name] = {"summaries": {s["question_id"]: s for s in summaries},
                       "episodes": {s["question_id"]: (s, rows) for s, rows in episodes}}
     base = args.baseline or next(iter(runs))
     common = sorted(set.intersection(*(set(r["summaries"]) for r in runs.values())))
     print(f"{len(common)} questions common to {', '.join(runs)}; baseline {base}\n")
-    rng = np.random.default_rng(0)
-    boot = rng.integers(0, len(common), size=(BOOTSTRAP, len(common)))
+    houses = [runs[base]["summaries"][q]["seed"] for q in common]
+    boot = cluster_bootstrap(houses, BOOTSTRAP)
+    print(f"{len(set(houses))} houses; 95 % intervals from {BOOTSTRAP} house-level bootstrap resamples\n")
     steps = {}
     for n, r in runs.items():
         first = first_answerable(r["summaries"])
@@ -66,7 +69,7 @@ def main() -> None:
         return np.array(out)
 
     wins = {(n, f): wins_at(r, f) for n, r in runs.items() for f in FRACTIONS}  # FRACTIONS includes 1.0
-    result = {"questions": len(common), "baseline": base, "methods": {}}
+    result = {"questions": len(common), "houses": len(set(houses)), "baseline": base, "methods": {}}
     print("| method | median steps to first answerable view | ratio to baseline [95 % CI] | reached | "
           "fixed-budget success [95 % CI] | difference to baseline [95 % CI] | VLM calls / view | "
           "map + plan + prompt per decision (median) |")
@@ -74,13 +77,14 @@ def main() -> None:
     for n, r in runs.items():
         med, base_med = float(np.median(steps[n])), float(np.median(steps[base]))
         ratio = med / base_med if base_med > 0 else math.nan
-        with np.errstate(divide="ignore", invalid="ignore"):
-            bs = np.median(steps[n][boot], axis=1) / np.median(steps[base][boot], axis=1)
-        bs = bs[~np.isnan(bs)]  # 0 / 0 resamples carry no ratio; inf (never reached) sorts last
-        lo, hi = np.percentile(bs, [2.5, 97.5]) if len(bs) else (math.nan, math.nan)
+        def median_ratio(idx, a=steps[n], b=steps[base]):
+            with np.errstate(divide="ignore", invalid="ignore"):  # 0 / 0 and inf / inf: nan, dropped
+                return np.median(a[idx]) / np.median(b[idx])
+
+        lo, hi = bootstrap_interval(median_ratio, boot)
         succ = rate(wins[n, 1.0].tolist())
         diff = wins[n, 1.0].astype(float) - wins[base, 1.0].astype(float)
-        dlo, dhi = np.percentile(diff[boot].mean(axis=1), [2.5, 97.5])
+        dlo, dhi = bootstrap_interval(lambda idx, d=diff: d[idx].mean(), boot)
         calls, views, per_decision = 0, 0, []
         for q in common:
             s, rows = r["episodes"][q]
@@ -108,7 +112,7 @@ def main() -> None:
         for f in FRACTIONS:
             succ = rate(wins[n, f].tolist())
             diff = wins[n, f].astype(float) - wins[base, f].astype(float)
-            dlo, dhi = np.percentile(diff[boot].mean(axis=1), [2.5, 97.5])
+            dlo, dhi = bootstrap_interval(lambda idx, d=diff: d[idx].mean(), boot)
             result["methods"][n][f"success_at_{f:g}"] = {**succ, "diff": float(diff.mean()), "diff_ci95": [dlo, dhi]}
             cells.append(f"{succ['rate']:.1%} [{succ['ci95'][0]:.1%}, {succ['ci95'][1]:.1%}], "
                          f"{diff.mean():+.1%} [{dlo:+.1%}, {dhi:+.1%}]")

@@ -5,11 +5,12 @@ Usage:
       [--live eps=DIR ...] [--out out/bench_stopping]
 
 --calib / --test: `eqa bench --no-early-stop` folders of calibration- and test-split questions run with the
-same method. For eps in 0.05, 0.1, 0.2 it prints the threshold, the coverage of the whole-episode
+same method (several folders each are pooled, e.g. test sets of several dataset seeds). For eps in 0.05, 0.1, 0.2 it prints the threshold, the coverage of the whole-episode
 intersection (bar: within [1 - eps - 0.03, 1 - eps + 0.05]) and at the stop, and the success and normalised
 steps of conformal stopping against fixed-budget; then, for relevance and max-prob stopping, the cheapest
 swept threshold reaching fixed-budget's success; and the oracle. --live 0.1=DIR: a live `eqa bench` run of
 the same test questions with stop.policy=conformal stop.eps=0.1, compared episode by episode with the replay.
+Coverage intervals: Wilson, and a house-level bootstrap (questions of one house are correlated).
 Writes success_vs_steps.png and stopping.json to --out.
 """
 from __future__ import annotations
@@ -28,27 +29,31 @@ def pct(r: dict) -> str:
 
 def main() -> None:
     warnings.filterwarnings("ignore", message="The TBB threading layer")
-    from eqa.metrics import (calibration_scores, conformal_coverage, outcome_summary, policy_rule, replay_outcomes,
-                             success_curves)
-    from eqa.report import load_run
+    from eqa.metrics import (bootstrap_interval, calibration_scores, cluster_bootstrap, conformal_coverage,
+                             outcome_summary, policy_rule, replay_outcomes, success_curves, vlm_rows)
+    from eqa.report import load_run, load_runs
     from eqa.stopping import StopConfig, make_stop
     from eqa.stopping import replay as replay_policy
     from vlm.conformal import calibrate
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--calib", type=Path, required=True)
-    parser.add_argument("--test", type=Path, required=True)
+    parser.add_argument("--calib", type=Path, nargs="+", required=True)
+    parser.add_argument("--test", type=Path, nargs="+", required=True)
     parser.add_argument("--live", nargs="*", default=[], metavar="EPS=DIR")
     parser.add_argument("--out", type=Path, default=Path("out/bench_stopping"))
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
 
-    _, calib_summaries, calib_eps = load_run(args.calib)
-    name, test_summaries, test_eps = load_run(args.test)
+    _, calib_summaries, calib_eps = load_runs(args.calib)
+    name, test_summaries, test_eps = load_runs(args.test)
+    test_eps = [(s, rows) for s, rows in test_eps if vlm_rows(rows)]  # every per-episode array below aligns
     vlm = test_summaries[0]["vlm"]
+    if calib_summaries[0]["vlm"] != vlm:
+        raise SystemExit("--calib and --test episodes come from different VLMs")
     scores = calibration_scores(calib_eps)
-    print(f"calibration: {len(scores)} episodes ({args.calib}); test: {len(test_eps)} episodes ({args.test}); "
-          f"VLM {vlm['model_id']}")
+    houses = [s["seed"] for s, _ in test_eps]
+    print(f"calibration: {len(scores)} episodes ({', '.join(map(str, args.calib))}); test: {len(test_eps)} "
+          f"episodes from {len(set(houses))} houses ({', '.join(map(str, args.test))}); VLM {vlm['model_id']}")
     result = {"calibration_episodes": len(scores), "test_episodes": len(test_eps), "vlm": vlm, "eps": {}}
 
     import numpy as np
@@ -59,25 +64,29 @@ def main() -> None:
         return outcome_summary(wins, steps), np.array(wins, dtype=float)
 
     cals = {eps: calibrate(scores, eps, vlm["model_id"], vlm["prompt_version"], "") for eps in EPS}
-    boot = np.random.default_rng(0).integers(0, len(test_eps), size=(2000, len(test_eps)))
+    boot = cluster_bootstrap(houses, 2000)
     fixed, fixed_wins = run_rule(policy_rule(StopConfig("fixed-budget")))
     result["fixed-budget"] = fixed
     print(f"\nfixed-budget (stops at the budget or when nothing is left to explore): success {pct(fixed)}, "
           f"normalised steps {fixed['normalized_steps']:.3f}")
-    print("\n| eps | N | q | coverage (whole episode) | bar | coverage at stop | success | normalised steps | "
-          "steps / fixed-budget | success >= fixed-budget |")
+    print("\n| eps | N | q | coverage (whole episode) [house bootstrap] | bar | coverage at stop | success | "
+          "normalised steps | steps / fixed-budget | success >= fixed-budget |")
     print("|---|---|---|---|---|---|---|---|---|---|")
     for eps, cal in cals.items():
         cov = conformal_coverage(test_eps, cal)
         lo, hi = 1 - eps - 0.03, 1 - eps + 0.05
         ok = lo <= cov["coverage"]["rate"] <= hi
         ratio = cov["normalized_steps"] / fixed["normalized_steps"]
+        covered = np.array(cov.pop("covered"), dtype=float)
+        clo, chi = bootstrap_interval(lambda idx: covered[idx].mean(), boot)
+        cov["coverage"]["house_bootstrap_ci95"] = [clo, chi]
         diff = run_rule(policy_rule(StopConfig("conformal", eps=eps), cal))[1] - fixed_wins
-        dlo, dhi = np.percentile(diff[boot[:, : len(diff)] % len(diff)].mean(axis=1), [2.5, 97.5])
-        cov["success_diff"], cov["success_diff_ci95"] = float(diff.mean()), [float(dlo), float(dhi)]
+        dlo, dhi = bootstrap_interval(lambda idx: diff[idx].mean(), boot)
+        cov["success_diff"], cov["success_diff_ci95"] = [float(diff.mean()), [dlo, dhi]]
         result["eps"][str(eps)] = {"threshold": cal.threshold, "n": cal.n, "band": [lo, hi], "coverage_ok": ok,
                                    "steps_ratio": ratio, **cov}
-        print(f"| {eps:g} | {cal.n} | {cal.threshold:.4f} | {pct(cov['coverage'])} | [{lo:.2f}, {hi:.2f}] "
+        print(f"| {eps:g} | {cal.n} | {cal.threshold:.4f} | {pct(cov['coverage'])} [{clo:.1%}, {chi:.1%}] | "
+              f"[{lo:.2f}, {hi:.2f}] "
               f"{'met' if ok else 'NOT met'} | {pct(cov['coverage_at_stop'])} | {pct(cov)} | "
               f"{cov['normalized_steps']:.3f} | {ratio:.2f} | {'yes' if cov['rate'] >= fixed['rate'] else 'no'} "
               f"({diff.mean():+.1%} [{dlo:+.1%}, {dhi:+.1%}] paired) |")

@@ -32,6 +32,27 @@ def rate(values: list[bool]) -> dict:
     return {"n": n, "successes": k, "rate": k / n if n else math.nan, "ci95": [lo, hi]}
 
 
+def cluster_bootstrap(clusters, n_boot: int, seed: int = 0) -> list[np.ndarray]:
+    """Index arrays of `n_boot` bootstrap resamples that draw whole clusters with replacement.
+
+    clusters: one key per episode (e.g. its house seed). Episodes of one house share its layout, so they
+    are not independent; resampling houses instead of episodes gives honest intervals."""
+    keys, inverse = np.unique(np.asarray(clusters), return_inverse=True)
+    members = [np.nonzero(inverse == k)[0] for k in range(len(keys))]
+    picks = np.random.default_rng(seed).integers(0, len(keys), size=(n_boot, len(keys)))
+    return [np.concatenate([members[k] for k in row]) for row in picks]
+
+
+def bootstrap_interval(statistic: Callable[[np.ndarray], float], resamples: list[np.ndarray]) -> tuple[float, float]:
+    """2.5 and 97.5 percentiles of `statistic(indices)` over the resamples (nan values dropped)."""
+    values = np.array([statistic(idx) for idx in resamples], dtype=float)
+    values = values[~np.isnan(values)]
+    if not len(values):
+        return math.nan, math.nan
+    lo, hi = np.percentile(values, [2.5, 97.5])
+    return float(lo), float(hi)
+
+
 def _mean(xs) -> float:
     xs = [x for x in xs if x is not None]
     return float(np.mean(xs)) if xs else math.nan
@@ -143,7 +164,8 @@ def conformal_coverage(episodes: list[tuple[dict, list[dict]]], calibration: Cal
     coverage: fraction of episodes whose true answer is in the intersection of the sets over the whole
     episode (the quantity the guarantee is about: >= 1 - eps, and at most about 1 - eps + 1/(N+1));
     coverage_at_stop: the same for the intersection when the policy stops (one answer left, or the
-    budget), which can only be larger. Also success, normalised steps and the mean final set size."""
+    budget), which can only be larger. Also success, normalised steps, the mean final set size and
+    covered: the per-episode whole-episode flags (episodes with VLM rows, in order)."""
     config = config or StopConfig(policy="conformal")
     if config.policy != "conformal":
         raise ValueError(f"conformal_coverage needs the conformal policy, got {config.policy!r}")
@@ -161,7 +183,7 @@ def conformal_coverage(episodes: list[tuple[dict, list[dict]]], calibration: Cal
         sizes.append(len(live.final_set))
         wins.append(answer == summary["truth"])
         steps.append(rows[stop].get("step", stop) / summary["budget"])
-    out = {"coverage": rate(full), "coverage_at_stop": rate(at_stop),
+    out = {"coverage": rate(full), "coverage_at_stop": rate(at_stop), "covered": full,
            "mean_set_size_at_stop": float(np.mean(sizes)) if sizes else math.nan}
     out.update(outcome_summary(wins, steps))  # success and normalised steps of the live policy, as `replay`
     return out

@@ -1,6 +1,7 @@
 """`eqa report`: a Markdown report with tables and PNG plots comparing benchmark runs side by side."""
 from __future__ import annotations
 
+import json
 import math
 from pathlib import Path
 
@@ -15,9 +16,30 @@ def load_run(folder: str | Path) -> tuple[str, list[dict], list[tuple[dict, list
     summaries = load_summaries(folder)
     if not summaries:
         raise ValueError(f"{folder}: no finished episodes under {episodes_dir(folder)}")
+    vlms = {json.dumps(s.get("vlm"), sort_keys=True) for s in summaries}
+    if len(vlms) > 1:  # e.g. a run resumed after the weights changed: its figures would mix two models
+        raise ValueError(f"{folder}: its episodes come from {len(vlms)} different VLMs "
+                         f"({', '.join(sorted(vlms))}); rerun into a fresh --out")
     episodes = [(s, read_records(episodes_dir(folder) / s["episode_id"] / "record.jsonl")) for s in summaries]
     name = summaries[0].get("method", folder.name)
     return f"{name} ({folder.name})", summaries, episodes
+
+
+def load_runs(folders: list[str | Path]) -> tuple[str, list[dict], list[tuple[dict, list[dict]]]]:
+    """`load_run` of several folders of one method and VLM, pooled (e.g. test sets of several dataset
+    seeds). ValueError when they differ in method or VLM, or share an episode."""
+    loaded = [load_run(f) for f in folders]
+    vlms = {json.dumps(summaries[0].get("vlm"), sort_keys=True) for _, summaries, _ in loaded}
+    methods = {summaries[0].get("method") for _, summaries, _ in loaded}
+    if len(vlms) > 1 or len(methods) > 1:
+        raise ValueError(f"cannot pool {', '.join(map(str, folders))}: they differ in VLM or method")
+    ids = [s["episode_id"] for _, summaries, _ in loaded for s in summaries]
+    if len(set(ids)) != len(ids):
+        raise ValueError(f"cannot pool {', '.join(map(str, folders))}: they share episodes")
+    if len(loaded) == 1:
+        return loaded[0]
+    name = f"{loaded[0][1][0].get('method')} ({' + '.join(Path(f).name for f in folders)})"
+    return name, [s for _, ss, _ in loaded for s in ss], [e for _, _, es in loaded for e in es]
 
 
 def _pct(r: dict) -> str:

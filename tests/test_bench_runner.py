@@ -6,13 +6,15 @@ import subprocess
 import sys
 import time
 
+import numpy as np
 import pytest
 
 from eqa.config import load_config, to_dict
-from eqa.metrics import budget_fraction_rule, policy_rule, replay, summarize, wilson_interval
+from eqa.metrics import (bootstrap_interval, budget_fraction_rule, cluster_bootstrap, policy_rule, replay, summarize,
+                         wilson_interval)
 from eqa.stopping import StopConfig
 from eqa.question_episode import MethodConfig
-from eqa.report import write_report
+from eqa.report import load_runs, write_report
 from eqa.runner import Job, finished_ids, load_summaries, run_jobs
 from sim.questions import QuestionConfig, generate_questions, save_jsonl
 
@@ -96,6 +98,34 @@ def test_wilson_interval():
     lo, hi = wilson_interval(8, 10)
     assert lo == pytest.approx(0.4902, abs=1e-3) and hi == pytest.approx(0.9433, abs=1e-3)
     assert wilson_interval(0, 10)[0] == 0.0 and wilson_interval(10, 10)[1] == 1.0
+
+
+def test_cluster_bootstrap_draws_whole_houses():
+    houses = ["a", "a", "b", "c", "c", "c"]
+    resamples = cluster_bootstrap(houses, 300, seed=1)
+    assert len(resamples) == 300
+    assert all(np.array_equal(x, y) for x, y in zip(resamples, cluster_bootstrap(houses, 300, seed=1)))
+    for idx in resamples:
+        drawn = [houses[i] for i in idx]
+        # three houses drawn per resample, each with all of its episodes
+        assert sum(drawn.count(h) // houses.count(h) for h in set(drawn)) == 3
+        assert all(drawn.count(h) % houses.count(h) == 0 for h in set(drawn))
+    flags = np.array([1.0, 1.0, 0.0, 1.0, 1.0, 1.0])
+    lo, hi = bootstrap_interval(lambda idx: flags[idx].mean(), resamples)
+    assert lo < flags.mean() < hi and hi == 1.0  # resamples without house b are all covered
+    assert bootstrap_interval(lambda idx: np.nan, resamples) != bootstrap_interval(lambda idx: 0.5, resamples)
+
+
+def test_pooled_folders_must_not_overlap(questions, tmp_path):
+    qs, _ = questions
+    a, b = tmp_path / "a", tmp_path / "b"
+    run_jobs([Job(q.id, q.to_json()) for q in qs[:1]], WORKER, _method(), a, workers=1, progress=False)
+    run_jobs([Job(q.id, q.to_json()) for q in qs[1:2]], WORKER, _method(), b, workers=1, progress=False)
+    name, summaries, episodes = load_runs([a, b])
+    assert [s["question_id"] for s in summaries] == [q.id for q in qs[:2]] and len(episodes) == 2
+    assert name == f"{summaries[0]['method']} (a + b)"
+    with pytest.raises(ValueError, match="share episodes"):
+        load_runs([a, a])
 
 
 def _episode(truth, rels, ps, budget):

@@ -117,6 +117,14 @@ def test_calibrate_command_from_bench_records(tmp_path, capsys):
     capsys.readouterr()
     assert main(["calibrate", "--records", str(tmp_path / "early"), "--eps", "0.2", "--out", str(tmp_path / "d.json")]) != 0
     assert "ran with early stopping" in capsys.readouterr().err and not (tmp_path / "d.json").exists()
+    # A folder whose episodes come from two VLMs (a run resumed after the weights changed) is refused.
+    from eqa.runner import SUMMARY, episodes_dir
+    path = episodes_dir(tmp_path / "run") / summaries[0]["episode_id"] / SUMMARY
+    changed = json.loads(path.read_text())
+    changed["vlm"]["model_id"] = "another-model"
+    path.write_text(json.dumps(changed))
+    with pytest.raises(ValueError, match="2 different VLMs"):
+        load_run(tmp_path / "run")
 
 
 @pytest.fixture(scope="module")

@@ -171,7 +171,7 @@ def test_shipped_weights_on_held_out_houses():
     dcfg = D.DataConfig(width=ckpt_cfg["width"], height=ckpt_cfg["height"], questions_per_house=5,
                         answerable_views=3, near_views=1, random_views=4)
     # 4 houses give ~100 visible pairs (standard error ~5 points); the 30-house evaluation's margin is ~29 points.
-    ds = D.merge([D.house_samples("test", house_seed("test", 7, k), dcfg) for k in range(4)])
+    ds = D.merge([p for k in range(4) for p in D.house_samples("test", house_seed("test", 7, k), dcfg)])
     qs = ds["questions"]
     correct, chance, rel, vis = [], [], [], []
     for i in range(len(ds["pair_view"])):
@@ -189,9 +189,81 @@ def test_shipped_weights_on_held_out_houses():
     assert T.auroc(np.array(rel), np.array(vis)) >= 0.8
 
 
+@pytest.mark.skipif(not WEIGHTS_FILE.is_file(), reason="shipped weights not present")
+def test_shipped_weights_were_trained_with_the_shipped_config():
+    """`eqa train-vlm --config train_vlm` must reproduce the shipped file: the training config recorded in the
+    checkpoint equals configs/train_vlm.yaml (fields added since then must keep their old behaviour by default)."""
+    from dataclasses import asdict
+
+    recorded = torch.load(WEIGHTS_FILE, map_location="cpu", weights_only=True)["config"]["train"]
+    defaults = asdict(T.TrainConfig())
+    recorded = {**defaults, **recorded, "data": {**defaults["data"], **recorded["data"]}}
+    assert recorded == asdict(load_config(T.TrainConfig, "train_vlm"))
+
+
 def test_missing_shipped_path_is_a_clear_error(tmp_path):
     from vlm.errors import WeightsNotFoundError
 
     with pytest.raises(WeightsNotFoundError, match="builtin_vlm.pt"):
         load_builtin(BuiltinConfig(weights=str(tmp_path / "builtin_vlm.pt")))
     assert math.isfinite(T.auroc(np.array([0.1, 0.9]), np.array([0, 1])))
+
+
+def test_recoloured_views_repaint_only_the_colour_target_and_relabel_it():
+    """Recoloured training views: same pose as a base view that answers a colour question, pixels changed only
+    on the question's object, answer moved to another choice; the base views are unchanged by recolouring."""
+    from dataclasses import replace
+
+    from mapping.frame import Intrinsics, base_pose, camera_mount
+    from sim.config import SimConfig
+    from sim.house import generate_house
+    from sim.question_templates import display_name
+    from sim.questions import QuestionConfig, house_seed
+    from sim.render import Renderer
+
+    dcfg = D.DataConfig(width=80, height=60, questions_per_house=5, answerable_views=2, near_views=1,
+                        random_views=2, recolour_per_view=1)
+    hseed = house_seed("train", 3, 0)
+    base, *extra = D.house_samples("train", hseed, dcfg)
+    plain = D.house_samples("train", hseed, replace(dcfg, recolour_per_view=0))
+    assert len(plain) == 1 and np.array_equal(plain[0]["images"], base["images"])
+    assert np.array_equal(plain[0]["relevant"], base["relevant"])
+    assert extra
+
+    sim = SimConfig()
+    scene = generate_house(hseed, QuestionConfig().n_rooms, sim.house, sim.robot)
+    cam = sim.camera
+    renderer = Renderer(scene, Intrinsics.from_hfov(80, 60, math.radians(cam.hfov_deg)))
+    T_base_cam = camera_mount(cam.mount_height, math.radians(cam.pitch_down_deg))
+    by_id = {q["id"]: (i, q) for i, q in enumerate(base["questions"])}
+    for part in extra:
+        (q,) = part["questions"]
+        qi, orig = by_id[q["id"].split("-recoloured-")[0]]
+        assert q["template"] == "colour" and q["choices"] == orig["choices"]
+        assert q["answer_index"] != orig["answer_index"]
+        assert q["id"].endswith(q["choices"][q["answer_index"]].lower())
+        assert part["relevant"].all() and part["relevant"].shape == (len(part["images"]), 1)
+        for img, pose in zip(part["images"], part["poses"]):
+            v = int(np.nonzero((base["poses"] == pose).all(1))[0][0])
+            assert base["relevant"][v, qi]
+            changed = (img != base["images"][v]).any(-1)
+            assert changed.any()
+            _, _, ids = renderer.render(base_pose(*pose.astype(float)) @ T_base_cam)
+            (painted,) = set(ids[changed].tolist())
+            assert f"the {display_name(scene.instance_category(painted))} in" in q["question"]
+
+
+def test_renderer_with_colours_needs_the_same_geometry():
+    from mapping.frame import Intrinsics
+    from sim.config import SimConfig
+    from sim.house import generate_house
+    from sim.mesh import build_mesh
+    from sim.questions import QuestionConfig
+    from sim.render import Renderer
+
+    sim = SimConfig()
+    scene = generate_house(11, QuestionConfig().n_rooms, sim.house, sim.robot)
+    other = generate_house(12, QuestionConfig().n_rooms, sim.house, sim.robot)
+    renderer = Renderer(scene, Intrinsics.from_hfov(32, 24, math.radians(90)))
+    with pytest.raises(ValueError, match="same triangles"):
+        renderer.with_colours(build_mesh(other))

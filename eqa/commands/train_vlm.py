@@ -30,11 +30,13 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _data(split: str, n_houses: int, cfg, work: Path, log) -> dict:
-    from dataclasses import asdict
+    """Cached dataset of `split`; test-split (evaluation) data is never recoloured."""
+    from dataclasses import asdict, replace
 
     from vlm.builtin_model import data
 
-    key = hashlib.sha256(json.dumps([split, n_houses, cfg.data_seed, asdict(cfg.data)]).encode()).hexdigest()[:12]
+    dcfg = cfg.data if split == "train" else replace(cfg.data, recolour_per_view=0)
+    key = hashlib.sha256(json.dumps([split, n_houses, cfg.data_seed, asdict(dcfg)]).encode()).hexdigest()[:12]
     path = work / f"{split}_{n_houses}h_{key}.npz"
     if path.is_file():
         log(f"{split} data: cached {path}")
@@ -43,7 +45,7 @@ def _data(split: str, n_houses: int, cfg, work: Path, log) -> dict:
 
     t0 = time.perf_counter()
     with tqdm(total=n_houses, desc=f"{split} houses", unit="house") as bar:
-        ds = data.build_dataset(split, n_houses, cfg.data_seed, cfg.data, workers=cfg.workers, progress=bar.update)
+        ds = data.build_dataset(split, n_houses, cfg.data_seed, dcfg, workers=cfg.workers, progress=bar.update)
     work.mkdir(parents=True, exist_ok=True)
     data.save(ds, path)
     log(f"{split} data: {len(ds['images'])} views, {len(ds['pair_view'])} pairs from {n_houses} houses "

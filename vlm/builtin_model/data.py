@@ -15,7 +15,12 @@ resolution (same 120-degree HFOV camera as the simulator, smaller image):
   distance to the nearest answerable viewpoint at least max(1 m, 25 %) shorter than the robot's own.
 
 Every view is labelled against every question of its house, so one image serves several samples.
-Deterministic in (split, seed, house index).
+
+Recolouring (`recolour_per_view` > 0, training data only): each view that answers a colour question is
+rendered again with the question's target painted in `recolour_per_view` of the other choices' colours, and
+labelled with that choice. Every object is then seen in several colours, so the answer has to be read from
+the image, not remembered per house. These extra views are paired with that question only.
+Deterministic in (split, seed, house index); the base views do not depend on recolouring.
 """
 from __future__ import annotations
 
@@ -23,7 +28,6 @@ import json
 import math
 import os
 from dataclasses import dataclass
-from typing import Optional
 
 import numpy as np
 
@@ -44,6 +48,7 @@ class DataConfig:
     near_radius: float = 2.0
     random_views: int = 16  # random navigable poses per house
     point_candidates: int = 200
+    recolour_per_view: int = 0  # colour-question views re-rendered with the target in other choices' colours
 
 
 def _distance_field(fs, reachable: np.ndarray, sources_xy: np.ndarray) -> np.ndarray:
@@ -71,8 +76,9 @@ def _dist_at(field: np.ndarray, fs, xy: np.ndarray) -> np.ndarray:
     return np.where(ok, d, np.inf)
 
 
-def house_samples(split: str, hseed: int, dcfg: DataConfig) -> Optional[dict]:
-    """Views and labels of one house (None when the house yields no question)."""
+def house_samples(split: str, hseed: int, dcfg: DataConfig) -> list[dict]:
+    """Parts (views and labels) of one house: the base part, then any recoloured parts; [] when the house
+    yields no question."""
     from mapping.frame import Intrinsics, base_pose, camera_mount
     from sim.config import SimConfig
     from sim.house import generate_house
@@ -85,7 +91,7 @@ def house_samples(split: str, hseed: int, dcfg: DataConfig) -> Optional[dict]:
     questions = list(house_questions(split, hseed, qcfg, sim, {c: 0 for c in qcfg.categories}, {},
                                      limit=dcfg.questions_per_house))
     if not questions:
-        return None
+        return []
     rng = np.random.default_rng(hseed + 7_919)
     scene = generate_house(hseed, qcfg.n_rooms, sim.house, sim.robot)
     labeller = HouseLabeller(scene, sim, qcfg)
@@ -183,8 +189,61 @@ def house_samples(split: str, hseed: int, dcfg: DataConfig) -> Optional[dict]:
     qrec = [{"question": q.question, "choices": list(q.choices), "answer_index": q.answer_index,
              "category": q.category, "template": q.template, "house_seed": q.house_seed, "id": q.id}
             for q in questions]
-    return {"images": images, "points": points, "has_points": has_points, "relevant": relevant, "worth": worth,
+    base = {"images": images, "points": points, "has_points": has_points, "relevant": relevant, "worth": worth,
             "dir_label": dir_label, "point_dist": point_dist, "questions": qrec, "poses": poses.astype(np.float32)}
+    if dcfg.recolour_per_view <= 0:
+        return [base]
+    world_cams = [base_pose(x, y, yaw) @ T_base_cam for x, y, yaw in poses]
+    return [base] + recoloured_parts(scene, renderer, questions, world_cams, base, dcfg.recolour_per_view,
+                                     np.random.default_rng(hseed + 104_729))
+
+
+def recoloured_scene_mesh(scene, instance_id: int, colour: str):
+    """Mesh of `scene` with object `instance_id` rebuilt in palette colour `colour` (scene left unchanged)."""
+    import copy
+
+    from sim.catalog import build_parts
+    from sim.mesh import build_mesh
+
+    scene = copy.deepcopy(scene)
+    obj = scene.object_by_id(instance_id)
+    if obj is None:
+        raise ValueError(f"no object with instance id {instance_id}")
+    obj.color = colour
+    obj.parts = build_parts(obj.category, obj.size, colour, obj.state)
+    return build_mesh(scene)
+
+
+def recoloured_parts(scene, renderer, questions, world_cams: list, base: dict, per_view: int,
+                     rng: np.random.Generator) -> list[dict]:
+    """For each colour question, its relevant views re-rendered with the target in `per_view` other choices'
+    colours; one part (paired with the relabelled question only) per (question, new colour)."""
+    from sim.palette import COLORS
+
+    parts = []
+    for qi, q in enumerate(questions):
+        views = np.nonzero(base["relevant"][:, qi])[0]
+        if q.template != "colour" or len(views) == 0:
+            continue
+        others = [i for i, c in enumerate(q.choices) if i != q.answer_index and c.lower() in COLORS]
+        if not others:
+            continue
+        picks = {int(v): set(rng.choice(others, size=min(per_view, len(others)), replace=False).tolist())
+                 for v in views}
+        for ci in others:
+            vs = np.array([v for v in views if ci in picks[int(v)]], dtype=np.int64)
+            if len(vs) == 0:
+                continue
+            painted = renderer.with_colours(recoloured_scene_mesh(scene, q.target_ids[0], q.choices[ci].lower()))
+            images = np.stack([painted.render(world_cams[v])[0] for v in vs])
+            sl = slice(qi, qi + 1)
+            parts.append({"images": images, "points": base["points"][vs], "has_points": base["has_points"][vs],
+                          "relevant": base["relevant"][vs, sl], "worth": base["worth"][vs, sl],
+                          "dir_label": base["dir_label"][vs, sl], "point_dist": base["point_dist"][vs, sl],
+                          "questions": [dict(base["questions"][qi], answer_index=int(ci),
+                                             id=f"{q.id}-recoloured-{q.choices[ci].lower()}")],
+                          "poses": base["poses"][vs]})
+    return parts
 
 
 def _worker(args):
@@ -215,7 +274,7 @@ def build_dataset(split: str, n_houses: int, seed: int, dcfg: DataConfig, worker
             results.append(_worker(j))
             if progress:
                 progress(1)
-    return merge([r for _, r in results if r is not None])
+    return merge([part for _, parts in results for part in parts])
 
 
 def merge(parts: list[dict]) -> dict:
