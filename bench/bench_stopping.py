@@ -31,7 +31,7 @@ def main() -> None:
     warnings.filterwarnings("ignore", message="The TBB threading layer")
     from eqa.metrics import (bootstrap_interval, calibration_scores, cluster_bootstrap, conformal_coverage,
                              outcome_summary, policy_rule, replay_outcomes, success_curves, vlm_rows)
-    from eqa.report import load_run, load_runs
+    from eqa.report import load_run, load_runs, shared_vlm
     from eqa.stopping import StopConfig, make_stop
     from eqa.stopping import replay as replay_policy
     from vlm.conformal import calibrate
@@ -47,9 +47,7 @@ def main() -> None:
     _, calib_summaries, calib_eps = load_runs(args.calib)
     name, test_summaries, test_eps = load_runs(args.test)
     test_eps = [(s, rows) for s, rows in test_eps if vlm_rows(rows)]  # every per-episode array below aligns
-    vlm = test_summaries[0]["vlm"]
-    if calib_summaries[0]["vlm"] != vlm:
-        raise SystemExit("--calib and --test episodes come from different VLMs")
+    vlm = shared_vlm(calib_summaries + test_summaries, "--calib and --test")
     scores = calibration_scores(calib_eps)
     houses = [s["seed"] for s, _ in test_eps]
     print(f"calibration: {len(scores)} episodes ({', '.join(map(str, args.calib))}); test: {len(test_eps)} "

@@ -4,22 +4,32 @@ from __future__ import annotations
 import json
 import math
 from pathlib import Path
+from typing import Optional
 
 from eqa.metrics import calibration_scores, success_curves, summarize
 from eqa.records import read_records
 from eqa.runner import episodes_dir, load_summaries
 
 
+def shared_vlm(summaries: list[dict], where: str) -> Optional[dict]:
+    """The VLM record common to all episode `summaries` (None: they ran without a VLM). ValueError naming
+    `where` when they come from several VLMs, e.g. a run resumed after the weights changed: its figures
+    would mix two models."""
+    vlms = {json.dumps(s.get("vlm"), sort_keys=True) for s in summaries}
+    if len(vlms) > 1:
+        raise ValueError(f"{where}: episodes come from {len(vlms)} different VLMs ({', '.join(sorted(vlms))}); "
+                         f"rerun into a fresh --out")
+    return summaries[0].get("vlm") if summaries else None
+
+
 def load_run(folder: str | Path) -> tuple[str, list[dict], list[tuple[dict, list[dict]]]]:
-    """(method name, summaries, [(summary, record rows)]) of one benchmark folder."""
+    """(method name, summaries, [(summary, record rows)]) of one benchmark folder; its episodes must share
+    one VLM."""
     folder = Path(folder)
     summaries = load_summaries(folder)
     if not summaries:
         raise ValueError(f"{folder}: no finished episodes under {episodes_dir(folder)}")
-    vlms = {json.dumps(s.get("vlm"), sort_keys=True) for s in summaries}
-    if len(vlms) > 1:  # e.g. a run resumed after the weights changed: its figures would mix two models
-        raise ValueError(f"{folder}: its episodes come from {len(vlms)} different VLMs "
-                         f"({', '.join(sorted(vlms))}); rerun into a fresh --out")
+    shared_vlm(summaries, str(folder))
     episodes = [(s, read_records(episodes_dir(folder) / s["episode_id"] / "record.jsonl")) for s in summaries]
     name = summaries[0].get("method", folder.name)
     return f"{name} ({folder.name})", summaries, episodes
@@ -29,17 +39,18 @@ def load_runs(folders: list[str | Path]) -> tuple[str, list[dict], list[tuple[di
     """`load_run` of several folders of one method and VLM, pooled (e.g. test sets of several dataset
     seeds). ValueError when they differ in method or VLM, or share an episode."""
     loaded = [load_run(f) for f in folders]
-    vlms = {json.dumps(summaries[0].get("vlm"), sort_keys=True) for _, summaries, _ in loaded}
-    methods = {summaries[0].get("method") for _, summaries, _ in loaded}
-    if len(vlms) > 1 or len(methods) > 1:
-        raise ValueError(f"cannot pool {', '.join(map(str, folders))}: they differ in VLM or method")
-    ids = [s["episode_id"] for _, summaries, _ in loaded for s in summaries]
-    if len(set(ids)) != len(ids):
-        raise ValueError(f"cannot pool {', '.join(map(str, folders))}: they share episodes")
     if len(loaded) == 1:
         return loaded[0]
-    name = f"{loaded[0][1][0].get('method')} ({' + '.join(Path(f).name for f in folders)})"
-    return name, [s for _, ss, _ in loaded for s in ss], [e for _, _, es in loaded for e in es]
+    where = f"cannot pool {', '.join(map(str, folders))}"
+    summaries = [s for _, ss, _ in loaded for s in ss]
+    shared_vlm(summaries, where)
+    if len({s.get("method") for s in summaries}) > 1:
+        raise ValueError(f"{where}: they differ in method")
+    ids = [s["episode_id"] for s in summaries]
+    if len(set(ids)) != len(ids):
+        raise ValueError(f"{where}: they share episodes")
+    name = f"{summaries[0].get('method')} ({' + '.join(Path(f).name for f in folders)})"
+    return name, summaries, [e for _, _, es in loaded for e in es]
 
 
 def _pct(r: dict) -> str:
