@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import json
 import math
+import os
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -254,13 +255,41 @@ def _load_vlm(config_json: str):
     return make_vlm(from_dict(VLMConfig, json.loads(config_json)))
 
 
+RUN_VLM = "vlm.json"
+
+
+def check_resumed_vlm(bench_folder: Path, vlm) -> None:
+    """Refuse to add episodes of `vlm` to a benchmark folder whose episodes came from another VLM (e.g. the
+    weights changed between a run and its resumption): its figures would mix two models. The folder's VLM
+    is kept in `vlm.json`, written by the first episode (or derived once from the finished episodes of a
+    folder made before that file existed)."""
+    from eqa.report import shared_vlm
+    from eqa.runner import load_summaries
+
+    path = Path(bench_folder) / RUN_VLM
+    mine = vlm.info.to_record()
+    if not path.is_file():
+        summaries = load_summaries(bench_folder)
+        held = shared_vlm(summaries, str(bench_folder)) if summaries else None
+        tmp = path.with_name(f".{RUN_VLM}.{os.getpid()}")
+        tmp.write_text(json.dumps(held if held is not None else mine, indent=1, sort_keys=True))
+        os.replace(tmp, path)
+    held = json.loads(path.read_text())
+    if held != mine:
+        raise ValueError(f"{bench_folder} holds episodes of VLM {held['model_id']} ({held['backend']}, prompts "
+                         f"{held['prompt_version']}), but this run's VLM is {mine['model_id']} ({mine['backend']}, "
+                         f"prompts {mine['prompt_version']}); use a fresh --out")
+
+
 def question_job(job_id: str, payload: dict, method: dict, folder: Path) -> dict:
-    """Runner worker: `payload` is a question record, `method` a MethodConfig as a dict."""
+    """Runner worker: `payload` is a question record, `method` a MethodConfig as a dict, `folder` the
+    episode's temporary folder inside the benchmark folder's episodes/."""
     from eqa.config import from_dict
 
     config = from_dict(MethodConfig, method)
     q = Question.from_json(payload)
     vlm = _load_vlm(json.dumps(method["vlm"], sort_keys=True)) if config.vlm is not None else None
     if vlm is not None:
+        check_resumed_vlm(Path(folder).parent.parent, vlm)
         vlm.accounting.reset()
     return run_question(q, config, folder, vlm=vlm)

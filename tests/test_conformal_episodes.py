@@ -2,6 +2,7 @@
 replay, `eqa calibrate` from benchmark records, `eqa demo` and `eqa run`."""
 import json
 import math
+import shutil
 
 import numpy as np
 import pytest
@@ -125,6 +126,17 @@ def test_calibrate_command_from_bench_records(tmp_path, capsys):
     path.write_text(json.dumps(changed))
     with pytest.raises(ValueError, match="2 different VLMs"):
         load_run(tmp_path / "run")
+    # Resuming a folder whose episodes came from another VLM is refused before any episode runs. The
+    # folder's VLM comes from vlm.json (written by the first run), or from the episodes when it is absent.
+    held = tmp_path / "run" / "vlm.json"
+    assert json.loads(held.read_text()) == summaries[1]["vlm"]
+    shutil.rmtree(episodes_dir(tmp_path / "run") / summaries[1]["episode_id"])
+    held.unlink()
+    capsys.readouterr()
+    assert main(bench) == 2
+    assert "holds episodes of VLM another-model" in capsys.readouterr().err
+    assert json.loads(held.read_text())["model_id"] == "another-model"
+    assert not (episodes_dir(tmp_path / "run") / summaries[1]["episode_id"]).exists()
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser("bench", help="run a question dataset with a method (parallel, resumable)",
                             description="Run every question of DATASET with METHOD; one episode folder per question "
                                         "under OUT/episodes/, written atomically. Re-running the same command "
-                                        "resumes: finished episodes are never re-run.")
+                                        "resumes: finished episodes are never re-run. A folder keeps its method config "
+                                        "(method.json) and VLM (vlm.json): resuming it with another is refused.")
     parser.add_argument("--dataset", type=Path, required=True, help="questions (JSON lines, `eqa dataset make`)")
     parser.add_argument("--method", default="fbe-eqa", help="method config YAML (default configs/fbe-eqa.yaml)")
     parser.add_argument("--out", type=Path, required=True, help="benchmark folder")
