@@ -115,6 +115,11 @@ def vlm_rows(record_rows: list[dict]) -> list[dict]:
     return [r for r in record_rows if r.get("p_answer") is not None and r.get("relevance") is not None]
 
 
+def normalised_steps(summary: dict, rows: list[dict], stop: int) -> float:
+    """Decisions taken before stopping at record row `stop`, as a fraction of the episode's budget."""
+    return rows[stop].get("step", stop) / summary["budget"]
+
+
 def replay_outcomes(episodes: list[tuple[dict, list[dict]]], rule: Rule) -> tuple[list[bool], list[float]]:
     """Apply a stopping rule to recorded episodes (those with VLM rows): per episode, whether the answer
     is right and the normalised steps (decisions taken before stopping / budget)."""
@@ -124,7 +129,7 @@ def replay_outcomes(episodes: list[tuple[dict, list[dict]]], rule: Rule) -> tupl
             continue
         stop, answer = rule(summary, rows)
         wins.append(answer == summary["truth"])
-        steps.append(rows[stop].get("step", stop) / summary["budget"])
+        steps.append(normalised_steps(summary, rows, stop))
     return wins, steps
 
 
@@ -182,7 +187,7 @@ def conformal_coverage(episodes: list[tuple[dict, list[dict]]], calibration: Cal
         at_stop.append(summary["truth"] in live.final_set)
         sizes.append(len(live.final_set))
         wins.append(answer == summary["truth"])
-        steps.append(rows[stop].get("step", stop) / summary["budget"])
+        steps.append(normalised_steps(summary, rows, stop))
     out = {"coverage": rate(full), "coverage_at_stop": rate(at_stop), "covered": full,
            "mean_set_size_at_stop": float(np.mean(sizes)) if sizes else math.nan}
     out.update(outcome_summary(wins, steps))  # success and normalised steps of the live policy, as `replay`
