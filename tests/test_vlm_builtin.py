@@ -88,6 +88,46 @@ def test_dataset_labels_are_consistent(smoke_data):
     assert np.all(pd[np.arange(len(pd)), ds["dir_label"][ok]] == pd.min(1))
     pts = ds["points"][ds["has_points"]]
     assert np.all((pts[..., 0] >= -0.5) & (pts[..., 0] < 63.5) & (pts[..., 1] >= -0.5) & (pts[..., 1] < 47.5))
+    cells = np.unpackbits(ds["target_cells"], axis=-1)
+    assert cells.shape == (len(ds["pair_view"]), 48) and not cells[:, 48:].any()  # 8x6 cells of 8x8 pixels
+    assert np.all(cells[ds["relevant"]].any(1))  # a view that answers shows some target pixel
+
+
+def test_target_cells_mark_every_cell_with_a_target_pixel():
+    from vlm.builtin_model.model import STRIDE
+
+    assert D.CELL == STRIDE
+    ids = np.zeros((10, 17), np.int32)  # 2 x 3 cells, the last row and column partial
+    ids[9, 16] = 7
+    ids[0, 0] = 5
+    ids[3, 9] = 6
+    got = D.cells_showing(ids, [7, 6]).reshape(2, 3)
+    assert got.tolist() == [[False, True, False], [False, False, True]]
+    assert not D.cells_showing(ids, [8]).any()
+
+
+def test_grounding_loss_is_the_missing_attention_mass():
+    logits = torch.zeros(3, 4)
+    logits[1, 2] = 50.0  # all attention on cell 2
+    cells = torch.tensor([[True, False, False, False], [False, False, True, False], [False] * 4])
+    loss = T.grounding_loss(logits, cells)  # row 2 has no target: ignored
+    assert float(loss) == pytest.approx((math.log(4.0) + 0.0) / 2, abs=1e-6)
+    assert float(T.grounding_loss(logits, torch.zeros(3, 4, dtype=torch.bool))) == 0.0
+
+
+def test_flipped_batches_flip_the_target_cells_with_the_image(smoke_data, smoke_cfg):
+    vocab = Vocab.build([q["question"] for q in smoke_data["questions"]])
+    from vlm.builtin_model.model import BuiltinVLMNet
+
+    H, W = smoke_data["images"].shape[1:3]
+    data = T.Batches(smoke_data, vocab, BuiltinVLMNet(len(vocab), W, H, 16, 8, 2).config)
+    views = np.arange(len(data.images))
+    plain = data.batch(views, torch.zeros(len(views), dtype=torch.bool))
+    flipped = data.batch(views, torch.ones(len(views), dtype=torch.bool))
+    assert plain["target_cells"].any()
+    fh, fw = H // 8, W // 8
+    assert torch.equal(flipped["target_cells"].view(-1, fh, fw), plain["target_cells"].view(-1, fh, fw).flip(-1))
+    assert torch.equal(flipped["images"], plain["images"].flip(-1))
 
 
 def test_smoke_training_lowers_the_loss_and_loads_through_make_vlm(smoke_data, smoke_cfg, tmp_path):

@@ -36,7 +36,7 @@ def _data(split: str, n_houses: int, cfg, work: Path, log) -> dict:
     from vlm.builtin_model import data
 
     dcfg = cfg.data if split == "train" else replace(cfg.data, recolour_per_view=0)
-    key = hashlib.sha256(json.dumps([split, n_houses, cfg.data_seed, asdict(dcfg)]).encode()).hexdigest()[:12]
+    key = hashlib.sha256(json.dumps([split, n_houses, cfg.data_seed, asdict(dcfg), data.DATA_VERSION]).encode()).hexdigest()[:12]
     path = work / f"{split}_{n_houses}h_{key}.npz"
     if path.is_file():
         log(f"{split} data: cached {path}")

@@ -12,7 +12,10 @@ resolution (same 120-degree HFOV camera as the simulator, smaller image):
   (`vlm.visual_prompt.project_points`); label = the point with the smallest path distance (true
   navigable grid, 8-connected geodesic) to any answerable viewpoint of the question;
 - worth-exploring label: the view is relevant, or some visible floor point 1-10 m ahead has a path
-  distance to the nearest answerable viewpoint at least max(1 m, 25 %) shorter than the robot's own.
+  distance to the nearest answerable viewpoint at least max(1 m, 25 %) shorter than the robot's own;
+- target cells: which cells of the model's feature grid (CELL x CELL pixels each) show any pixel of the
+  question's targets (its objects, or the room floor of "floor" questions), from the renderer's instance ids;
+  a grounding label for the question's attention (bit-packed per pair).
 
 Every view is labelled against every question of its house, so one image serves several samples.
 
@@ -32,6 +35,8 @@ from dataclasses import dataclass
 import numpy as np
 
 N_POINTS = 3
+CELL = 8  # pixels per feature cell side (the model's stride)
+DATA_VERSION = 2  # part of the cache key: 2 added target cells
 POINT_MIN_M, POINT_MAX_M = 2.0, 10.0
 WORTH_MIN_M = 1.0
 
@@ -74,6 +79,20 @@ def _dist_at(field: np.ndarray, fs, xy: np.ndarray) -> np.ndarray:
     rc = np.clip(rc, 0, np.array(fs.grid.shape) - 1)
     d = field[rc[:, 0], rc[:, 1]]
     return np.where(ok, d, np.inf)
+
+
+def cell_count(width: int, height: int) -> int:
+    """Feature cells of a width x height view (CELL-pixel cells, partial cells at the edges count)."""
+    return -(-width // CELL) * -(-height // CELL)
+
+
+def cells_showing(ids: np.ndarray, target_ids) -> np.ndarray:
+    """(cells,) bool, row-major over the CELL-pixel grid: cells with any pixel of an instance in target_ids.
+    ids: (H, W) instance ids from the renderer."""
+    H, W = ids.shape
+    hit = np.isin(ids, np.asarray(list(target_ids)))
+    hit = np.pad(hit, ((0, -H % CELL), (0, -W % CELL)))
+    return hit.reshape(hit.shape[0] // CELL, CELL, hit.shape[1] // CELL, CELL).any(axis=(1, 3)).ravel()
 
 
 def house_samples(split: str, hseed: int, dcfg: DataConfig) -> list[dict]:
@@ -137,10 +156,13 @@ def house_samples(split: str, hseed: int, dcfg: DataConfig) -> list[dict]:
     has_points = np.zeros(V, bool)
     point_xy = np.zeros((V, N_POINTS, 2))
     visible_floor: list[np.ndarray] = []
+    target_cells = np.zeros((V, Q, cell_count(dcfg.width, dcfg.height)), bool)
     for v, (x, y, yaw) in enumerate(poses):
         T_world_cam = base_pose(x, y, yaw) @ T_base_cam
-        rgb, depth, _ = renderer.render(T_world_cam)
+        rgb, depth, ids = renderer.render(T_world_cam)
         images[v] = rgb
+        for qi, q in enumerate(questions):
+            target_cells[v, qi] = cells_showing(ids, q.target_ids)
         d = np.hypot(*(cell_xy - (x, y)).T)
         ang = np.arctan2(cell_xy[:, 1] - y, cell_xy[:, 0] - x) - yaw
         ang = (ang + math.pi) % (2 * math.pi) - math.pi
@@ -190,7 +212,8 @@ def house_samples(split: str, hseed: int, dcfg: DataConfig) -> list[dict]:
              "category": q.category, "template": q.template, "house_seed": q.house_seed, "id": q.id}
             for q in questions]
     base = {"images": images, "points": points, "has_points": has_points, "relevant": relevant, "worth": worth,
-            "dir_label": dir_label, "point_dist": point_dist, "questions": qrec, "poses": poses.astype(np.float32)}
+            "dir_label": dir_label, "point_dist": point_dist, "questions": qrec, "poses": poses.astype(np.float32),
+            "target_cells": np.packbits(target_cells, axis=-1)}
     if dcfg.recolour_per_view <= 0:
         return [base]
     world_cams = [base_pose(x, y, yaw) @ T_base_cam for x, y, yaw in poses]
@@ -240,6 +263,7 @@ def recoloured_parts(scene, renderer, questions, world_cams: list, base: dict, p
             parts.append({"images": images, "points": base["points"][vs], "has_points": base["has_points"][vs],
                           "relevant": base["relevant"][vs, sl], "worth": base["worth"][vs, sl],
                           "dir_label": base["dir_label"][vs, sl], "point_dist": base["point_dist"][vs, sl],
+                          "target_cells": base["target_cells"][vs, sl],
                           "questions": [dict(base["questions"][qi], answer_index=int(ci),
                                              id=f"{q.id}-recoloured-{q.choices[ci].lower()}")],
                           "poses": base["poses"][vs]})
@@ -280,7 +304,7 @@ def build_dataset(split: str, n_houses: int, seed: int, dcfg: DataConfig, worker
 def merge(parts: list[dict]) -> dict:
     """One flat dataset: views (images, points) and (view, question) pairs with their labels."""
     images, points, has_points, poses = [], [], [], []
-    pv, pq, rel, wor, dl, pdist = [], [], [], [], [], []
+    pv, pq, rel, wor, dl, pdist, cells = [], [], [], [], [], [], []
     questions: list[dict] = []
     v0 = 0
     for p in parts:
@@ -296,13 +320,14 @@ def merge(parts: list[dict]) -> dict:
         wor.append(p["worth"].ravel())
         dl.append(p["dir_label"].ravel())
         pdist.append(p["point_dist"].reshape(V * Q, N_POINTS))
+        cells.append(p["target_cells"].reshape(V * Q, -1))
         questions += p["questions"]
         v0 += V
     return {"images": np.concatenate(images), "points": np.concatenate(points),
             "has_points": np.concatenate(has_points), "poses": np.concatenate(poses),
             "pair_view": np.concatenate(pv), "pair_question": np.concatenate(pq),
             "relevant": np.concatenate(rel), "worth": np.concatenate(wor), "dir_label": np.concatenate(dl),
-            "point_dist": np.concatenate(pdist), "questions": questions}
+            "point_dist": np.concatenate(pdist), "target_cells": np.concatenate(cells), "questions": questions}
 
 
 def save(ds: dict, path) -> None:

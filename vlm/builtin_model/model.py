@@ -152,7 +152,8 @@ class BuiltinVLMNet(nn.Module):
             query_in = torch.cat([q, ph], dim=-1)
         g = feats.mean((2, 3))[pair_view]
         z = self.fuse(torch.cat(pooled + [q, g] + mass, dim=-1))
-        out = {"relevance": self.relevance(z).squeeze(-1), "worth": self.worth(z).squeeze(-1), "z": z}
+        out = {"relevance": self.relevance(z).squeeze(-1), "worth": self.worth(z).squeeze(-1), "z": z,
+               "ground_logits": logit_maps[0][:, 0]}  # first hop, first head: trained to find the targets
         if c_tokens is not None:
             c = self.encode_choices(c_tokens)
             zc = z.unsqueeze(1).expand_as(c)

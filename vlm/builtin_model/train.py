@@ -3,9 +3,10 @@
 Losses per (view, question) pair: answer cross-entropy where the view answers the question and
 KL(uniform || p) where it does not (so the model stays unsure about what it cannot see); relevance and
 worth-exploring binary cross-entropy; direction cross-entropy over the 3 points (label: smallest path
-distance to an answerable viewpoint). Seeded: the same config and data give bit-identical weights on the
-same machine and thread count (CPU kernels are deterministic there; across CPUs results may differ in
-the last bits).
+distance to an answerable viewpoint); grounding: -log of the attention mass that the first hop's first head
+puts on the cells showing the question's targets (pairs where any target pixel is in view). Seeded: the same
+config and data give bit-identical weights on the same machine and thread count (CPU kernels are
+deterministic there; across CPUs results may differ in the last bits).
 """
 from __future__ import annotations
 
@@ -23,7 +24,7 @@ import torch
 import torch.nn.functional as F
 
 from vlm.builtin_model.data import N_POINTS, DataConfig
-from vlm.builtin_model.model import ARCHITECTURE, BuiltinVLMNet
+from vlm.builtin_model.model import ARCHITECTURE, STRIDE, BuiltinVLMNet
 from vlm.builtin_model.vocab import Vocab
 
 MAX_CHOICES = 6
@@ -53,6 +54,7 @@ class TrainConfig:
     uniform_weight: float = 0.5
     worth_weight: float = 0.5
     direction_weight: float = 1.0
+    ground_weight: float = 0.0  # grounding loss on the first attention head (needs target cells in the data)
     threads: int = 2
     max_steps: Optional[int] = None  # stop early (smoke tests)
 
@@ -99,6 +101,8 @@ class Batches:
         self.rel = torch.from_numpy(ds["relevant"]).float()
         self.worth = torch.from_numpy(ds["worth"]).float()
         self.dir = torch.from_numpy(ds["dir_label"]).long()
+        self.cells = ds.get("target_cells")  # (pairs, bytes) bit-packed target cells; None in older caches
+        self.grid = (-(-H // STRIDE), -(-W // STRIDE))
         pv = ds["pair_view"]
         self.starts = np.searchsorted(pv, np.arange(len(self.images)), side="left")
         self.ends = np.searchsorted(pv, np.arange(len(self.images)), side="right")
@@ -115,7 +119,16 @@ class Batches:
         pvl = torch.tensor([local[int(v)] for v in self.pair_view[pairs]], dtype=torch.long)
         q = self.pair_q[pairs]
         has = self.has_points[self.pair_view[pairs]]
-        return {"images": imgs, "pair_view": pvl, "q_tokens": self.qt[q], "c_tokens": self.ct[q], "c_mask": self.cm[q],
+        extra = {}
+        if self.cells is not None:
+            fh, fw = self.grid
+            cells = np.unpackbits(self.cells[pairs.numpy()], axis=-1)[:, :fh * fw].astype(bool)
+            cells = torch.from_numpy(cells).view(-1, fh, fw)
+            if flip is not None:  # cell-exact when the width is a multiple of the stride
+                cells = torch.where(pf.view(-1, 1, 1), cells.flip(-1), cells)
+            extra["target_cells"] = cells.flatten(1)
+        return {**extra, "images": imgs, "pair_view": pvl, "q_tokens": self.qt[q], "c_tokens": self.ct[q],
+                "c_mask": self.cm[q],
                 "answer": self.ans[q], "points": pts, "p_mask": has.view(-1, 1).expand(-1, N_POINTS).clone(),
                 "relevant": self.rel[pairs], "worth": self.worth[pairs], "dir": self.dir[pairs], "pairs": pairs}
 
@@ -139,7 +152,23 @@ def losses(out: dict, b: dict, cfg: TrainConfig) -> dict:
     ok = b["dir"] >= 0
     d = F.cross_entropy(out["direction"][ok], b["dir"][ok]) if ok.any() else logp.new_zeros(())
     total = ans + cfg.uniform_weight * uni + rel + cfg.worth_weight * worth + cfg.direction_weight * d
-    return {"total": total, "answer": ans, "uniform": uni, "relevance": rel, "worth": worth, "direction": d}
+    parts = {"answer": ans, "uniform": uni, "relevance": rel, "worth": worth, "direction": d}
+    if cfg.ground_weight > 0:
+        if "target_cells" not in b:
+            raise ValueError("ground_weight > 0 needs training data with target cells (regenerate the data cache)")
+        parts["ground"] = grounding_loss(out["ground_logits"], b["target_cells"])
+        total = total + cfg.ground_weight * parts["ground"]
+    return {"total": total, **parts}
+
+
+def grounding_loss(logits: torch.Tensor, cells: torch.Tensor) -> torch.Tensor:
+    """Mean over rows with any target cell of -log(softmax attention mass on the target cells).
+    logits: (P, N) attention logits over the view's cells; cells: (P, N) bool."""
+    has = cells.any(1)
+    if not has.any():
+        return logits.new_zeros(())
+    lg, m = logits[has], cells[has]
+    return (torch.logsumexp(lg, 1) - torch.logsumexp(lg.masked_fill(~m, float("-inf")), 1)).mean()
 
 
 def seed_all(seed: int) -> None:
@@ -198,9 +227,10 @@ def train(ds: dict, cfg: TrainConfig, log: Callable[[str], None] = print,
                 rec.update(step=step, epoch=step / steps_per_epoch, elapsed_s=time.perf_counter() - t0)
                 history.append(rec)
                 acc = {}
+                ground = f" ground {rec['ground']:.3f}" if "ground" in rec else ""
                 log(f"step {step}/{total_steps} epoch {rec['epoch']:.2f} loss {rec['total']:.3f} "
                     f"(ans {rec['answer']:.3f} uni {rec['uniform']:.3f} rel {rec['relevance']:.3f} "
-                    f"worth {rec['worth']:.3f} dir {rec['direction']:.3f}) {rec['elapsed_s']:.0f}s")
+                    f"worth {rec['worth']:.3f} dir {rec['direction']:.3f}{ground}) {rec['elapsed_s']:.0f}s")
             if on_epoch is not None and step % steps_per_epoch == 0:
                 model.eval()
                 on_epoch(model, vocab, step // steps_per_epoch)
