@@ -32,13 +32,18 @@ bench: $(VENV)/.installed-$(TEST_EXTRAS)
 	$(PY) bench/bench_explore.py
 
 # Reproduce the shipped conformal calibrations (vlm/calibrations/semantic-eps*.json) of the built-in VLM:
-# calibration-split questions run to their budget with semantic exploration, then `eqa calibrate`.
+# calibration-split questions of two dataset seeds (2 x CAL_N) run to their budget with semantic exploration,
+# then `eqa calibrate` on both folders pooled.
 calibrations: $(VENV)/.installed-$(DEMO_EXTRAS)
 	$(EQA) dataset make --split calib --n $(CAL_N) --seed 0 --out out/datasets/calib-$(CAL_N).jsonl
+	$(EQA) dataset make --split calib --n $(CAL_N) --seed 1 --out out/datasets/calib-$(CAL_N)-s1.jsonl
 	$(EQA) bench --dataset out/datasets/calib-$(CAL_N).jsonl --method semantic --no-early-stop --workers 2 \
 		--out out/calib_semantic
+	$(EQA) bench --dataset out/datasets/calib-$(CAL_N)-s1.jsonl --method semantic --no-early-stop --workers 2 \
+		--out out/calib_semantic_s1
 	for eps in 0.05 0.1 0.2; do \
-		$(EQA) calibrate --records out/calib_semantic --eps $$eps --out vlm/calibrations/semantic-eps$$eps.json; done
+		$(EQA) calibrate --records out/calib_semantic out/calib_semantic_s1 --eps $$eps \
+			--out vlm/calibrations/semantic-eps$$eps.json; done
 
 # Issue 9 evaluation: test-split questions run to their budget, every stop policy replayed, plus a live
 # conformal run (eps 0.1) checked against the replay.
@@ -48,7 +53,7 @@ bench-stopping: calibrations
 		--out out/test_semantic
 	$(EQA) bench --dataset out/datasets/test-$(TEST_N).jsonl --method semantic --workers 2 \
 		--out out/test_semantic_conformal0.1 stop.policy=conformal stop.eps=0.1
-	$(PY) bench/bench_stopping.py --calib out/calib_semantic --test out/test_semantic \
+	$(PY) bench/bench_stopping.py --calib out/calib_semantic out/calib_semantic_s1 --test out/test_semantic \
 		--live 0.1=out/test_semantic_conformal0.1
 
 clean:

@@ -103,6 +103,19 @@ def test_calibrate_command_from_bench_records(tmp_path, capsys):
     method = load_config(MethodConfig, "semantic", SMALL)
     assert cal.config_hash == exploration_hash(method)
     assert "threshold q = inf" in capsys.readouterr().out
+    # Several folders are pooled (N adds up); folders of different method configs are refused.
+    qs2 = generate_questions("calib", 2, 12, QuestionConfig(n_rooms=4, questions_per_house=1))
+    save_jsonl(qs2, tmp_path / "calib2.jsonl")
+    assert main(bench[:2] + [str(tmp_path / "calib2.jsonl")] + bench[3:6] + [str(tmp_path / "run2")] + bench[7:]) == 0
+    pooled = ["calibrate", "--records", str(tmp_path / "run"), str(tmp_path / "run2"), "--eps", "0.2", "--out"]
+    assert main(pooled + [str(tmp_path / "c2.json")]) == 0
+    cal2 = Calibration.load(tmp_path / "c2.json")
+    assert cal2.n == 4 and cal2.config_hash == cal.config_hash and str(tmp_path / "run2") in cal2.source
+    (tmp_path / "run2" / "method.json").write_text(
+        (tmp_path / "run2" / "method.json").read_text().replace('"tau_local": 1.0', '"tau_local": 2.0'))
+    capsys.readouterr()
+    assert main(pooled + [str(tmp_path / "c3.json")]) != 0
+    assert "different method configs" in capsys.readouterr().err and not (tmp_path / "c3.json").exists()
     # The report replays every stop policy, conformal included, on the recorded steps.
     from eqa.metrics import success_curves
     from eqa.report import load_run

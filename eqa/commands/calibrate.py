@@ -7,10 +7,13 @@ from pathlib import Path
 
 def register(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser("calibrate", help="conformal calibration from benchmark episodes (no early stop)",
-                            description="Compute the conformal threshold q from the episodes of RECORDS (an `eqa bench "
-                                        "--no-early-stop` folder of calibration-split questions) and write it with "
-                                        "eps, N, the VLM id, prompt version and method config hash.")
-    parser.add_argument("--records", type=Path, required=True, help="benchmark folder (eqa bench --no-early-stop)")
+                            description="Compute the conformal threshold q from the episodes of RECORDS (`eqa bench "
+                                        "--no-early-stop` folders of calibration-split questions; several folders are "
+                                        "pooled) and write it with eps, N, the VLM id, prompt version and method "
+                                        "config hash.")
+    parser.add_argument("--records", type=Path, nargs="+", required=True,
+                        help="benchmark folder(s) (eqa bench --no-early-stop); several are pooled: same method "
+                             "config and VLM, no shared episodes")
     parser.add_argument("--eps", type=float, required=True, help="miscoverage level, e.g. 0.1 for 90 %% coverage")
     parser.add_argument("--out", type=Path, required=True, help="calibration JSON to write")
     parser.set_defaults(func=run)
@@ -22,23 +25,28 @@ def run(args: argparse.Namespace) -> int:
     from eqa.config import from_dict
     from eqa.metrics import calibration_scores
     from eqa.question_episode import MethodConfig, exploration_hash
-    from eqa.report import load_run
+    from eqa.report import load_runs
     from vlm.conformal import calibrate
 
-    method_file = args.records / "method.json"
-    if not method_file.is_file():
-        raise FileNotFoundError(f"{method_file} not found: --records must be an `eqa bench` folder")
-    method = from_dict(MethodConfig, json.loads(method_file.read_text()))
-    _, summaries, episodes = load_run(args.records)  # refuses episodes from several VLMs
+    records = ", ".join(map(str, args.records))
+    methods = []
+    for folder in args.records:
+        method_file = folder / "method.json"
+        if not method_file.is_file():
+            raise FileNotFoundError(f"{method_file} not found: --records must be `eqa bench` folders")
+        methods.append(from_dict(MethodConfig, json.loads(method_file.read_text())))
+    if len({exploration_hash(m) for m in methods}) > 1:
+        raise ValueError(f"{records}: the folders ran with different method configs; calibrate them separately")
+    _, summaries, episodes = load_runs(args.records)  # refuses several VLMs or shared episodes
     vlm = summaries[0].get("vlm")
     if vlm is None:
-        raise ValueError(f"{args.records}: episodes ran without a VLM; nothing to calibrate")
+        raise ValueError(f"{records}: episodes ran without a VLM; nothing to calibrate")
     wrong = sorted({split_of(s) for s in summaries} & {"train", "test"})
     if wrong:
-        raise ValueError(f"{args.records}: calibrate on calibration-split questions, not {wrong} ones")
+        raise ValueError(f"{records}: calibrate on calibration-split questions, not {wrong} ones")
     scores = calibration_scores(episodes)
-    cal = calibrate(scores, args.eps, vlm["model_id"], vlm["prompt_version"], exploration_hash(method),
-                    method=method.name, source=str(args.records))
+    cal = calibrate(scores, args.eps, vlm["model_id"], vlm["prompt_version"], exploration_hash(methods[0]),
+                    method=methods[0].name, source=records)
     cal.save(args.out)
     thr = "inf (too few episodes for this eps: no early stop)" if cal.threshold == float("inf") else f"{cal.threshold:.4f}"
     print(f"eps {cal.eps:g}: N = {cal.n} episodes, threshold q = {thr}; VLM {cal.vlm_id}, prompts "
