@@ -35,7 +35,8 @@ def run(args: argparse.Namespace) -> int:
         if not method_file.is_file():
             raise FileNotFoundError(f"{method_file} not found: --records must be `eqa bench` folders")
         methods.append(from_dict(MethodConfig, json.loads(method_file.read_text())))
-    if len({exploration_hash(m) for m in methods}) > 1:
+    hashes = {exploration_hash(m) for m in methods}
+    if len(hashes) > 1:
         raise ValueError(f"{records}: the folders ran with different method configs; calibrate them separately")
     _, summaries, episodes = load_runs(args.records)  # refuses several VLMs or shared episodes
     vlm = summaries[0].get("vlm")
@@ -45,7 +46,7 @@ def run(args: argparse.Namespace) -> int:
     if wrong:
         raise ValueError(f"{records}: calibrate on calibration-split questions, not {wrong} ones")
     scores = calibration_scores(episodes)
-    cal = calibrate(scores, args.eps, vlm["model_id"], vlm["prompt_version"], exploration_hash(methods[0]),
+    cal = calibrate(scores, args.eps, vlm["model_id"], vlm["prompt_version"], hashes.pop(),
                     method=methods[0].name, source=records)
     cal.save(args.out)
     thr = "inf (too few episodes for this eps: no early stop)" if cal.threshold == float("inf") else f"{cal.threshold:.4f}"

@@ -81,9 +81,15 @@ def _dist_at(field: np.ndarray, fs, xy: np.ndarray) -> np.ndarray:
     return np.where(ok, d, np.inf)
 
 
+def cell_grid(width: int, height: int) -> tuple[int, int]:
+    """(rows, columns) of CELL-pixel feature cells of a width x height view (partial edge cells count)."""
+    return -(-height // CELL), -(-width // CELL)
+
+
 def cell_count(width: int, height: int) -> int:
-    """Feature cells of a width x height view (CELL-pixel cells, partial cells at the edges count)."""
-    return -(-width // CELL) * -(-height // CELL)
+    """Feature cells of a width x height view."""
+    rows, cols = cell_grid(width, height)
+    return rows * cols
 
 
 def cells_showing(ids: np.ndarray, target_ids) -> np.ndarray:

@@ -23,8 +23,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from vlm.builtin_model.data import N_POINTS, DataConfig
-from vlm.builtin_model.model import ARCHITECTURE, STRIDE, BuiltinVLMNet
+from vlm.builtin_model.data import N_POINTS, DataConfig, cell_grid
+from vlm.builtin_model.model import ARCHITECTURE, BuiltinVLMNet
 from vlm.builtin_model.vocab import Vocab
 
 MAX_CHOICES = 6
@@ -102,7 +102,7 @@ class Batches:
         self.worth = torch.from_numpy(ds["worth"]).float()
         self.dir = torch.from_numpy(ds["dir_label"]).long()
         self.cells = ds.get("target_cells")  # (pairs, bytes) bit-packed target cells; None in older caches
-        self.grid = (-(-H // STRIDE), -(-W // STRIDE))
+        self.grid = cell_grid(W, H)
         pv = ds["pair_view"]
         self.starts = np.searchsorted(pv, np.arange(len(self.images)), side="left")
         self.ends = np.searchsorted(pv, np.arange(len(self.images)), side="right")
@@ -128,8 +128,8 @@ class Batches:
                 cells = torch.where(pf.view(-1, 1, 1), cells.flip(-1), cells)
             extra["target_cells"] = cells.flatten(1)
         return {**extra, "images": imgs, "pair_view": pvl, "q_tokens": self.qt[q], "c_tokens": self.ct[q],
-                "c_mask": self.cm[q],
-                "answer": self.ans[q], "points": pts, "p_mask": has.view(-1, 1).expand(-1, N_POINTS).clone(),
+                "c_mask": self.cm[q], "answer": self.ans[q], "points": pts,
+                "p_mask": has.view(-1, 1).expand(-1, N_POINTS).clone(),
                 "relevant": self.rel[pairs], "worth": self.worth[pairs], "dir": self.dir[pairs], "pairs": pairs}
 
 
