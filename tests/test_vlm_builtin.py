@@ -54,25 +54,98 @@ def test_point_sampling_matches_grid_sample_on_gathered_maps():
     assert torch.allclose(sample_points(fmap, rows, points), ref.squeeze(-1).transpose(1, 2), atol=1e-5)
 
 
-def test_rows_of_a_view_do_not_depend_on_other_views_or_row_order():
+@pytest.mark.parametrize("options", [{}, {"count_head": True, "dir_context": True}])
+def test_rows_of_a_view_do_not_depend_on_other_views_or_row_order(options):
     """Batched attention pads each view's rows into slots: a row's outputs must equal its output alone."""
     from vlm.builtin_model.model import BuiltinVLMNet, view_slots
 
     assert view_slots(torch.tensor([1, 0, 1, 1, 0]), 3)[0].tolist() == [0, 0, 1, 2, 1]
     torch.manual_seed(0)
-    net = BuiltinVLMNet(30, 48, 32, dim=16, emb=8, heads=2, key_dim=4).eval()
+    net = BuiltinVLMNet(30, 48, 32, dim=16, emb=8, heads=2, key_dim=4, **options).eval()
     feats = net.encode_images(torch.rand(2, 3, 32, 48))
     pv = torch.tensor([1, 0, 1, 0, 1])
     qt = torch.randint(1, 30, (5, 6))
     ct = torch.randint(1, 30, (5, 3, 2))
+    cn = torch.tensor([[1.0, 2.0, float("nan")]] * 5)
     pts = torch.rand(5, 3, 2) * 2 - 1
     with torch.no_grad():
-        both = net(feats, pv, qt, ct, None, pts)
+        both = net(feats, pv, qt, ct, None, pts, c_numbers=cn)
         for i in range(5):
             one = net(feats[pv[i]:pv[i] + 1], torch.zeros(1, dtype=torch.long), qt[i:i + 1], ct[i:i + 1], None,
-                      pts[i:i + 1])
-            for k in ("answer", "relevance", "worth", "direction"):
+                      pts[i:i + 1], c_numbers=cn[i:i + 1])
+            for k in ("answer", "relevance", "worth", "direction") + (("count",) if options else ()):
                 assert torch.allclose(both[k][i], one[k][0], atol=1e-5), k
+
+
+def test_choice_numbers():
+    from vlm.builtin_model.model import choice_number
+
+    assert [choice_number(c) for c in ("Three", " six ", "4", "zero")] == [3.0, 6.0, 4.0, 0.0]
+    assert math.isnan(choice_number("Red")) and math.isnan(choice_number("On the sofa"))
+
+
+def test_count_head_adds_the_count_error_to_number_choices_only():
+    from vlm.builtin_model.model import BuiltinVLMNet
+
+    torch.manual_seed(1)
+    net = BuiltinVLMNet(30, 48, 32, dim=16, emb=8, heads=2, key_dim=4, count_head=True).eval()
+    with torch.no_grad():
+        net.relevance.bias.fill_(30.0)  # answer in view: the count term at full weight
+        net.count_log_precision.fill_(math.log(0.5))
+    feats = net.encode_images(torch.rand(1, 3, 32, 48))
+    args = (feats, torch.zeros(2, dtype=torch.long), torch.randint(1, 30, (2, 5)), torch.randint(1, 30, (2, 4, 2)))
+    cn = torch.tensor([[1.0, 2.0, 5.0, float("nan")], [float("nan")] * 4])
+    with torch.no_grad():
+        plain = net(*args)
+        counted = net(*args, c_numbers=cn)
+    count = counted["count"]
+    assert torch.all(count > 0) and counted["density"].shape == (2, 24)
+    expect = -0.5 * (torch.nan_to_num(cn) - count.view(-1, 1)) ** 2 * ~torch.isnan(cn)
+    assert torch.allclose(counted["answer"] - plain["answer"], expect, atol=1e-5)
+    assert torch.equal(counted["answer"][1], plain["answer"][1])  # no number choices: unchanged
+
+
+def test_count_loss_is_the_count_error_plus_the_density_off_the_centres():
+    density = torch.zeros(3, 4)
+    density[0, :2] = 1.0  # count 2 on two centre cells
+    density[1, 3] = 0.5  # count 0.5, off the centre (the pair does not answer)
+    density[2] = 1.0  # not a count question: ignored
+    out = {"density": density, "count": density.sum(1)}
+    nan = float("nan")
+    b = {"c_numbers": torch.tensor([[3.0, 2.0], [3.0, 2.0], [nan, nan]]), "answer": torch.tensor([0, 1, 0]),
+         "relevant": torch.tensor([1.0, 0.0, 1.0]),
+         "target_centres": torch.tensor([[1.0, 1.0, 1.0, 0.0], [1.0, 0.0, 0.0, 0.0], [0.0] * 4])}
+    # pair 0 (the one answering pair): |2 - 3| = 1 -> smooth L1 0.5; centre squared error: 1 (pair 0) and
+    # 1 + 0.25 (pair 1)
+    assert float(T.count_loss(out, b)) == pytest.approx(0.5 + (1.0 + 1.25) / 2)
+
+
+def test_instance_centre_cells():
+    ids = np.zeros((16, 24), np.int32)  # 2 x 3 cells of 8 x 8 pixels
+    ids[0:4, 0:4] = 5  # centroid (1.5, 1.5): cell 0
+    ids[8:16, 16:24] = 6  # centroid (11.5, 19.5): cell 5
+    ids[9, 9] = 7  # 1 pixel: too few
+    assert D.instance_centre_cells(ids, min_pixels=4) == {5: 0, 6: 5}
+
+
+def test_direction_context_scores_follow_their_points():
+    from vlm.builtin_model.model import BuiltinVLMNet
+
+    torch.manual_seed(2)
+    net = BuiltinVLMNet(30, 48, 32, dim=16, emb=8, heads=2, key_dim=4, dir_context=True).eval()
+    feats = net.encode_images(torch.rand(1, 3, 32, 48))
+    qt = torch.randint(1, 30, (1, 5))
+    pts = torch.rand(1, 4, 2) * 2 - 1
+    mask = torch.tensor([[True, True, True, False]])  # the last point is padding
+    perm = torch.tensor([2, 0, 1, 3])
+    with torch.no_grad():
+        a = net(feats, torch.zeros(1, dtype=torch.long), qt, points=pts, p_mask=mask)["direction"]
+        b = net(feats, torch.zeros(1, dtype=torch.long), qt, points=pts[:, perm], p_mask=mask)["direction"]
+        moved = pts.clone()
+        moved[0, 3] = -pts[0, 3]  # moving a padded point changes nothing
+        c = net(feats, torch.zeros(1, dtype=torch.long), qt, points=moved, p_mask=mask)["direction"]
+    assert torch.allclose(a[0, perm], b[0], atol=1e-5) and torch.isinf(a[0, 3])
+    assert torch.allclose(a, c, atol=1e-6)
 
 
 def test_dataset_labels_are_consistent(smoke_data):
@@ -91,6 +164,9 @@ def test_dataset_labels_are_consistent(smoke_data):
     cells = np.unpackbits(ds["target_cells"], axis=-1)
     assert cells.shape == (len(ds["pair_view"]), 48) and not cells[:, 48:].any()  # 8x6 cells of 8x8 pixels
     assert np.all(cells[ds["relevant"]].any(1))  # a view that answers shows some target pixel
+    centres = ds["target_centres"]
+    assert centres.shape == (len(ds["pair_view"]), 48) and centres.any()
+    assert not centres[~cells.any(1)].any()  # no target pixel in view, no target centre
 
 
 def test_target_cells_mark_every_cell_with_a_target_pixel():
@@ -307,3 +383,20 @@ def test_renderer_with_colours_needs_the_same_geometry():
     renderer = Renderer(scene, Intrinsics.from_hfov(32, 24, math.radians(90)))
     with pytest.raises(ValueError, match="same triangles"):
         renderer.with_colours(build_mesh(other))
+
+
+def test_count_head_and_direction_context_train_and_load(smoke_data, smoke_cfg):
+    from dataclasses import replace
+
+    from vlm.builtin_model.runtime import BuiltinModel
+
+    cfg = replace(smoke_cfg, count_head=True, dir_context=True, max_steps=3)
+    model, vocab, history = T.train(smoke_data, cfg, log=lambda m: None)
+    assert all(math.isfinite(h["count"]) and math.isfinite(h["total"]) for h in history)
+    ckpt = T.make_checkpoint(model, vocab, cfg)
+    assert ckpt["architecture"] == "eqa-cnn-xattn-v3" and ckpt["model_id"].startswith("builtin-eqa-cnn-xattn-v3-")
+    loaded = BuiltinModel(ckpt)
+    img = smoke_data["images"][0]
+    ans, dirs = loaded.scores(img, [("answer", "How many chairs are at the table in the kitchen?", ["Two", "Four"],
+                                     None), ("direction", "Where is the sofa?", (), [[3, 4], [40, 30]])])
+    assert ans.shape == (2,) and dirs.shape == (2,) and np.all(np.isfinite(ans)) and np.all(np.isfinite(dirs))

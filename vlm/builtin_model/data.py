@@ -36,7 +36,8 @@ import numpy as np
 
 N_POINTS = 3
 CELL = 8  # pixels per feature cell side (the model's stride)
-DATA_VERSION = 2  # part of the cache key: 2 added target cells
+DATA_VERSION = 3  # part of the cache key: 2 added target cells, 3 the targets' centre cells
+CENTRE_MIN_PIXELS = 10  # a target instance with at least this many pixels in view marks its centre cell
 POINT_MIN_M, POINT_MAX_M = 2.0, 10.0
 WORTH_MIN_M = 1.0
 
@@ -101,6 +102,19 @@ def cells_showing(ids: np.ndarray, target_ids) -> np.ndarray:
     return hit.reshape(hit.shape[0] // CELL, CELL, hit.shape[1] // CELL, CELL).any(axis=(1, 3)).ravel()
 
 
+def instance_centre_cells(ids: np.ndarray, min_pixels: int = CENTRE_MIN_PIXELS) -> dict[int, int]:
+    """{instance id: row-major CELL-pixel grid cell of its pixel centroid} for every instance with at least
+    min_pixels pixels in the (H, W) id image (id 0 = background excluded)."""
+    H, W = ids.shape
+    flat = ids.ravel().astype(np.int64)
+    n = np.bincount(flat)
+    ys, xs = np.divmod(np.arange(flat.size), W)
+    cy = np.bincount(flat, weights=ys) / np.maximum(n, 1)
+    cx = np.bincount(flat, weights=xs) / np.maximum(n, 1)
+    cols = -(-W // CELL)
+    return {int(i): int(cy[i] // CELL) * cols + int(cx[i] // CELL) for i in np.nonzero(n >= min_pixels)[0] if i > 0}
+
+
 def house_samples(split: str, hseed: int, dcfg: DataConfig) -> list[dict]:
     """Parts (views and labels) of one house: the base part, then any recoloured parts; [] when the house
     yields no question."""
@@ -163,12 +177,17 @@ def house_samples(split: str, hseed: int, dcfg: DataConfig) -> list[dict]:
     point_xy = np.zeros((V, N_POINTS, 2))
     visible_floor: list[np.ndarray] = []
     target_cells = np.zeros((V, Q, cell_count(dcfg.width, dcfg.height)), bool)
+    target_centres = np.zeros((V, Q, cell_count(dcfg.width, dcfg.height)), np.uint8)  # target instances per cell
     for v, (x, y, yaw) in enumerate(poses):
         T_world_cam = base_pose(x, y, yaw) @ T_base_cam
         rgb, depth, ids = renderer.render(T_world_cam)
         images[v] = rgb
+        centres = instance_centre_cells(ids)
         for qi, q in enumerate(questions):
             target_cells[v, qi] = cells_showing(ids, q.target_ids)
+            for t in q.target_ids:
+                if t in centres:
+                    target_centres[v, qi, centres[t]] += 1
         d = np.hypot(*(cell_xy - (x, y)).T)
         ang = np.arctan2(cell_xy[:, 1] - y, cell_xy[:, 0] - x) - yaw
         ang = (ang + math.pi) % (2 * math.pi) - math.pi
@@ -219,7 +238,7 @@ def house_samples(split: str, hseed: int, dcfg: DataConfig) -> list[dict]:
             for q in questions]
     base = {"images": images, "points": points, "has_points": has_points, "relevant": relevant, "worth": worth,
             "dir_label": dir_label, "point_dist": point_dist, "questions": qrec, "poses": poses.astype(np.float32),
-            "target_cells": np.packbits(target_cells, axis=-1)}
+            "target_cells": np.packbits(target_cells, axis=-1), "target_centres": target_centres}
     if dcfg.recolour_per_view <= 0:
         return [base]
     world_cams = [base_pose(x, y, yaw) @ T_base_cam for x, y, yaw in poses]
@@ -270,6 +289,7 @@ def recoloured_parts(scene, renderer, questions, world_cams: list, base: dict, p
                           "relevant": base["relevant"][vs, sl], "worth": base["worth"][vs, sl],
                           "dir_label": base["dir_label"][vs, sl], "point_dist": base["point_dist"][vs, sl],
                           "target_cells": base["target_cells"][vs, sl],
+                          "target_centres": base["target_centres"][vs, sl],
                           "questions": [dict(base["questions"][qi], answer_index=int(ci),
                                              id=f"{q.id}-recoloured-{q.choices[ci].lower()}")],
                           "poses": base["poses"][vs]})
@@ -310,7 +330,7 @@ def build_dataset(split: str, n_houses: int, seed: int, dcfg: DataConfig, worker
 def merge(parts: list[dict]) -> dict:
     """One flat dataset: views (images, points) and (view, question) pairs with their labels."""
     images, points, has_points, poses = [], [], [], []
-    pv, pq, rel, wor, dl, pdist, cells = [], [], [], [], [], [], []
+    pv, pq, rel, wor, dl, pdist, cells, centres = [], [], [], [], [], [], [], []
     questions: list[dict] = []
     v0 = 0
     for p in parts:
@@ -327,13 +347,15 @@ def merge(parts: list[dict]) -> dict:
         dl.append(p["dir_label"].ravel())
         pdist.append(p["point_dist"].reshape(V * Q, N_POINTS))
         cells.append(p["target_cells"].reshape(V * Q, -1))
+        centres.append(p["target_centres"].reshape(V * Q, -1))
         questions += p["questions"]
         v0 += V
     return {"images": np.concatenate(images), "points": np.concatenate(points),
             "has_points": np.concatenate(has_points), "poses": np.concatenate(poses),
             "pair_view": np.concatenate(pv), "pair_question": np.concatenate(pq),
             "relevant": np.concatenate(rel), "worth": np.concatenate(wor), "dir_label": np.concatenate(dl),
-            "point_dist": np.concatenate(pdist), "target_cells": np.concatenate(cells), "questions": questions}
+            "point_dist": np.concatenate(pdist), "target_cells": np.concatenate(cells),
+            "target_centres": np.concatenate(centres), "questions": questions}
 
 
 def save(ds: dict, path) -> None:

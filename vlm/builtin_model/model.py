@@ -12,11 +12,28 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-ARCHITECTURE = "eqa-cnn-xattn-v2"
+ARCHITECTURE = "eqa-cnn-xattn-v2"  # the network without the options below
+ARCHITECTURE_V3 = "eqa-cnn-xattn-v3"  # with count_head and / or dir_context
 MEAN = (0.485, 0.456, 0.406)
 STD = (0.229, 0.224, 0.225)
 STRIDE = 8  # input pixels per feature cell
 HOPS = 2
+COUNT_CHANNELS = 32  # count_head: channels of its per-cell features
+BEYOND_CELLS = (1, 2, 4)  # dir_context: feature cells above a point (further along the floor) that are sampled
+NUMBER_WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten")
+
+
+def architecture_name(config: dict) -> str:
+    """Checkpoint architecture name of a BuiltinVLMNet config."""
+    return ARCHITECTURE_V3 if config.get("count_head") or config.get("dir_context") else ARCHITECTURE
+
+
+def choice_number(text: str) -> float:
+    """The number a choice names ("Three", "3") or nan: count questions' choices feed the count head."""
+    t = text.strip().lower()
+    if t.isdigit():
+        return float(t)
+    return float(NUMBER_WORDS.index(t)) if t in NUMBER_WORDS else float("nan")
 
 
 def _conv(cin: int, cout: int, k: int, s: int) -> nn.Sequential:
@@ -71,14 +88,26 @@ def view_slots(pair_view: torch.Tensor, n_views: int) -> tuple[torch.Tensor, int
 
 class BuiltinVLMNet(nn.Module):
     """config: vocab_size, width, height (input pixels), dim, emb, heads, key_dim, patch_dim, max_q_len,
-    max_c_len. Image features are `dim` CNN channels followed by `patch_dim` channels of a linear embedding
-    of each cell's raw 8x8 pixels (the cell's colours, which the deep features keep only weakly)."""
+    max_c_len, count_head, dir_context. Image features are `dim` CNN channels followed by `patch_dim` channels
+    of a linear embedding of each cell's raw 8x8 pixels (the cell's colours, which the deep features keep only
+    weakly).
+
+    count_head: a question-conditioned per-cell density (objects centred per cell, >= 0; a 3x3 convolution of the
+    features, modulated per channel by the question) whose sum over the view is the predicted count; for choices that name a number n it adds -precision * (n - count)^2 to the answer logit,
+    scaled by the (detached) relevance probability so that it fades where the answer is not in view.
+    dir_context: the direction head also sees the features a few cells above each point (what lies further
+    along the floor), the attention maps max-pooled around it, and each point's embedding relative to the mean
+    of the view's points."""
 
     def __init__(self, vocab_size: int, width: int = 224, height: int = 168, dim: int = 96, emb: int = 64,
-                 heads: int = 4, key_dim: int = 16, patch_dim: int = 16, max_q_len: int = 16, max_c_len: int = 4):
+                 heads: int = 4, key_dim: int = 16, patch_dim: int = 16, max_q_len: int = 16, max_c_len: int = 4,
+                 count_head: bool = False, dir_context: bool = False):
         super().__init__()
         self.config = dict(vocab_size=vocab_size, width=width, height=height, dim=dim, emb=emb, heads=heads,
                            key_dim=key_dim, patch_dim=patch_dim, max_q_len=max_q_len, max_c_len=max_c_len)
+        if count_head or dir_context:  # older checkpoints' configs stay as they were
+            self.config.update(count_head=bool(count_head), dir_context=bool(dir_context))
+        self.count_head, self.dir_context = bool(count_head), bool(dir_context)
         self.heads, self.key_dim, self.dim = heads, key_dim, dim
         fd = dim + patch_dim  # feature channels per cell
         self.cnn = nn.Sequential(_conv(3, 24, 5, 2), _conv(24, 48, 3, 2), _conv(48, dim, 3, 2),
@@ -98,8 +127,18 @@ class BuiltinVLMNet(nn.Module):
         self.relevance = nn.Linear(dim, 1)
         self.worth = nn.Linear(dim, 1)
         self.ans = nn.Sequential(nn.Linear(3 * dim, dim), nn.ReLU(inplace=True), nn.Linear(dim, 1))
-        self.dir = nn.Sequential(nn.Linear(dim + 2 * fd + HOPS * heads + 2, dim), nn.ReLU(inplace=True),
-                                 nn.Linear(dim, 1))
+        if dir_context:
+            self.dir_embed = nn.Sequential(nn.Linear(dim + 3 * fd + 2 * HOPS * heads + 2, dim), nn.ReLU(inplace=True))
+            self.dir_score = nn.Sequential(nn.Linear(2 * dim, dim), nn.ReLU(inplace=True), nn.Linear(dim, 1))
+        else:
+            self.dir = nn.Sequential(nn.Linear(dim + 2 * fd + HOPS * heads + 2, dim), nn.ReLU(inplace=True),
+                                     nn.Linear(dim, 1))
+        if count_head:
+            self.count_conv = nn.Sequential(nn.Conv2d(fd, COUNT_CHANNELS, 3, 1, 1), nn.ReLU(inplace=True))
+            self.count_film = nn.Linear(dim, 2 * COUNT_CHANNELS)  # question -> per-channel scale and shift
+            self.count_out = nn.Linear(COUNT_CHANNELS, 1)
+            nn.init.constant_(self.count_out.bias, -6.0)  # softplus(-6) * 588 cells: about 1.5 objects
+            self.count_log_precision = nn.Parameter(torch.tensor(0.0))
         nn.init.normal_(self.pos, std=0.02)
 
     # -- encoders -----------------------------------------------------------------------------------
@@ -126,9 +165,12 @@ class BuiltinVLMNet(nn.Module):
     # -- fusion and heads -----------------------------------------------------------------------------
     def forward(self, feats: torch.Tensor, pair_view: torch.Tensor, q_tokens: torch.Tensor,
                 c_tokens: torch.Tensor | None = None, c_mask: torch.Tensor | None = None,
-                points: torch.Tensor | None = None, p_mask: torch.Tensor | None = None) -> dict:
+                points: torch.Tensor | None = None, p_mask: torch.Tensor | None = None,
+                c_numbers: torch.Tensor | None = None) -> dict:
         """feats: encode_images output; one row per (view, question) pair: pair_view indexes feats.
-        points: (P, K, 2) in normalised [-1, 1] (x right, y down). Returns logits per head."""
+        points: (P, K, 2) in normalised [-1, 1] (x right, y down); c_numbers: (P, C) the number each choice
+        names, nan for other choices (choice_number; used by count_head). Returns logits per head; with
+        count_head also "count" (P,) predicted objects and "density" (P, cells)."""
         B, FD, fh, fw = feats.shape
         D = self.dim
         N, h, k = fh * fw, self.heads, self.key_dim
@@ -154,10 +196,21 @@ class BuiltinVLMNet(nn.Module):
         z = self.fuse(torch.cat(pooled + [q, g] + mass, dim=-1))
         out = {"relevance": self.relevance(z).squeeze(-1), "worth": self.worth(z).squeeze(-1), "z": z,
                "ground_logits": logit_maps[0][:, 0]}  # first hop, first head: trained to find the targets
+        if self.count_head:
+            cf = self.count_conv(feats).flatten(2).transpose(1, 2)  # (B, N, C), once per view
+            scale, shift = self.count_film(q).unsqueeze(1).chunk(2, dim=-1)  # (P, 1, C) each
+            density = F.softplus(self.count_out(F.relu(cf[pair_view] * (1 + scale) + shift)).squeeze(-1))
+            out["density"] = density
+            out["count"] = density.sum(-1)
         if c_tokens is not None:
             c = self.encode_choices(c_tokens)
             zc = z.unsqueeze(1).expand_as(c)
             logits = self.ans(torch.cat([zc * c, zc, c], dim=-1)).squeeze(-1)
+            if self.count_head and c_numbers is not None:
+                named = ~torch.isnan(c_numbers)  # no nan may enter the graph (its gradient would be nan too)
+                gap = (torch.nan_to_num(c_numbers) - out["count"].unsqueeze(1)) ** 2
+                seen = torch.sigmoid(out["relevance"]).detach().unsqueeze(1)
+                logits = logits - self.count_log_precision.exp() * seen * gap * named
             out["answer"] = logits.masked_fill(~c_mask, float("-inf")) if c_mask is not None else logits
         if points is not None:
             K = points.shape[1]
@@ -166,6 +219,17 @@ class BuiltinVLMNet(nn.Module):
             lmaps = torch.cat(logit_maps, dim=1).view(P, HOPS * h, fh, fw)
             at_point = sample_points(lmaps, torch.arange(P, device=points.device), points)
             zk = z.unsqueeze(1).expand(P, K, D)
-            logits = self.dir(torch.cat([local, wide, at_point, zk, points], dim=-1)).squeeze(-1)
+            if self.dir_context:
+                rows_p = torch.arange(P, device=points.device)
+                cell_y = 2.0 * STRIDE / self.config["height"]  # one feature cell in normalised y
+                beyond = sum(sample_points(feats, pair_view, points - points.new_tensor([0.0, n * cell_y]))
+                             for n in BEYOND_CELLS) / len(BEYOND_CELLS)
+                near = sample_points(F.max_pool2d(lmaps, 5, 1, 2), rows_p, points)
+                h_pt = self.dir_embed(torch.cat([local, wide, beyond, at_point, near, zk, points], dim=-1))
+                valid = (p_mask if p_mask is not None else points.new_ones(P, K, dtype=torch.bool)).unsqueeze(-1)
+                mean = (h_pt * valid).sum(1, keepdim=True) / valid.sum(1, keepdim=True).clamp(min=1)
+                logits = self.dir_score(torch.cat([h_pt, h_pt - mean], dim=-1)).squeeze(-1)
+            else:
+                logits = self.dir(torch.cat([local, wide, at_point, zk, points], dim=-1)).squeeze(-1)
             out["direction"] = logits.masked_fill(~p_mask, float("-inf")) if p_mask is not None else logits
         return out

@@ -8,6 +8,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from vlm.builtin_model.model import choice_number
 from vlm.builtin_model.train import MAX_CHOICES, model_from_checkpoint
 from vlm.queries import ANSWER, DIRECTION, RELEVANCE, WORTH_EXPLORING
 
@@ -42,6 +43,7 @@ class BuiltinModel:
         qt = torch.tensor([self.vocab.encode(q[1], self.max_q) for q in queries], dtype=torch.long)
         ct = torch.zeros(P, MAX_CHOICES, self.max_c, dtype=torch.long)
         cm = torch.zeros(P, MAX_CHOICES, dtype=torch.bool)
+        cn = torch.full((P, MAX_CHOICES), float("nan"))
         k_max = max([len(q[3]) for q in queries if q[0] == DIRECTION and q[3] is not None] or [1])
         pts = torch.zeros(P, k_max, 2)
         pm = torch.zeros(P, k_max, dtype=torch.bool)
@@ -53,6 +55,7 @@ class BuiltinModel:
                 for j, c in enumerate(choices):
                     ct[i, j] = torch.tensor(self.vocab.encode(c, self.max_c))
                     cm[i, j] = True
+                    cn[i, j] = choice_number(c)
             if kind == DIRECTION:
                 p = np.asarray(points, dtype=np.float32)
                 pts[i, :len(p), 0] = torch.from_numpy((p[:, 0] + 0.5) / w * 2 - 1)
@@ -64,7 +67,8 @@ class BuiltinModel:
         any_dir = any(q[0] == DIRECTION for q in queries)
         out = self.model(feats, torch.zeros(P, dtype=torch.long, device=self.device), qt.to(self.device),
                          ct.to(self.device) if any_answer else None, cm.to(self.device) if any_answer else None,
-                         pts.to(self.device) if any_dir else None, pm.to(self.device) if any_dir else None)
+                         pts.to(self.device) if any_dir else None, pm.to(self.device) if any_dir else None,
+                         cn.to(self.device) if any_answer else None)
         result = []
         for i, (kind, _q, choices, points) in enumerate(queries):
             if kind == ANSWER:

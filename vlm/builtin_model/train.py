@@ -24,7 +24,7 @@ import torch
 import torch.nn.functional as F
 
 from vlm.builtin_model.data import N_POINTS, DataConfig, cell_grid
-from vlm.builtin_model.model import ARCHITECTURE, BuiltinVLMNet
+from vlm.builtin_model.model import BuiltinVLMNet, architecture_name, choice_number
 from vlm.builtin_model.vocab import Vocab
 
 MAX_CHOICES = 6
@@ -55,6 +55,9 @@ class TrainConfig:
     worth_weight: float = 0.5
     direction_weight: float = 1.0
     ground_weight: float = 0.0  # grounding loss on the first attention head (needs target cells in the data)
+    count_head: bool = False  # per-cell object density summed into a count that scores number choices
+    count_weight: float = 1.0  # count loss (with count_head): count error + density outside the target cells
+    dir_context: bool = False  # direction head sees what lies beyond each point and the other points
     threads: int = 2
     max_steps: Optional[int] = None  # stop early (smoke tests)
 
@@ -67,16 +70,19 @@ class TrainConfig:
 
 # -- text tensors ------------------------------------------------------------------------------------
 def question_tensors(questions: list[dict], vocab: Vocab, max_q: int, max_c: int):
-    """(Q, max_q) question ids, (Q, 6, max_c) choice ids, (Q, 6) choice mask, (Q,) answer index."""
+    """(Q, max_q) question ids, (Q, 6, max_c) choice ids, (Q, 6) choice mask, (Q,) answer index,
+    (Q, 6) the number each choice names (nan otherwise)."""
     qt = torch.tensor([vocab.encode(q["question"], max_q) for q in questions], dtype=torch.long)
     ct = torch.zeros(len(questions), MAX_CHOICES, max_c, dtype=torch.long)
     cm = torch.zeros(len(questions), MAX_CHOICES, dtype=torch.bool)
+    cn = torch.full((len(questions), MAX_CHOICES), float("nan"))
     for i, q in enumerate(questions):
         for j, c in enumerate(q["choices"]):
             ct[i, j] = torch.tensor(vocab.encode(c, max_c))
             cm[i, j] = True
+            cn[i, j] = choice_number(c)
     ans = torch.tensor([q["answer_index"] for q in questions], dtype=torch.long)
-    return qt, ct, cm, ans
+    return qt, ct, cm, ans, cn
 
 
 def norm_points(points_px: np.ndarray, width: int, height: int) -> np.ndarray:
@@ -94,7 +100,7 @@ class Batches:
         H, W = ds["images"].shape[1:3]
         self.points = torch.from_numpy(norm_points(ds["points"], W, H))
         self.has_points = torch.from_numpy(ds["has_points"])
-        self.qt, self.ct, self.cm, self.ans = question_tensors(ds["questions"], vocab, cfg_model["max_q_len"],
+        self.qt, self.ct, self.cm, self.ans, self.cn = question_tensors(ds["questions"], vocab, cfg_model["max_q_len"],
                                                               cfg_model["max_c_len"])
         self.pair_view = torch.from_numpy(ds["pair_view"]).long()
         self.pair_q = torch.from_numpy(ds["pair_question"]).long()
@@ -102,6 +108,7 @@ class Batches:
         self.worth = torch.from_numpy(ds["worth"]).float()
         self.dir = torch.from_numpy(ds["dir_label"]).long()
         self.cells = ds.get("target_cells")  # (pairs, bytes) bit-packed target cells; None in older caches
+        self.centres = ds.get("target_centres")  # (pairs, cells) target instances centred per cell; data v3
         self.grid = cell_grid(W, H)
         pv = ds["pair_view"]
         self.starts = np.searchsorted(pv, np.arange(len(self.images)), side="left")
@@ -127,8 +134,14 @@ class Batches:
             if flip is not None:  # cell-exact when the width is a multiple of the stride
                 cells = torch.where(pf.view(-1, 1, 1), cells.flip(-1), cells)
             extra["target_cells"] = cells.flatten(1)
+        if self.centres is not None:
+            fh, fw = self.grid
+            centres = torch.from_numpy(self.centres[pairs.numpy()].astype(np.float32)).view(-1, fh, fw)
+            if flip is not None:
+                centres = torch.where(pf.view(-1, 1, 1), centres.flip(-1), centres)
+            extra["target_centres"] = centres.flatten(1)
         return {**extra, "images": imgs, "pair_view": pvl, "q_tokens": self.qt[q], "c_tokens": self.ct[q],
-                "c_mask": self.cm[q], "answer": self.ans[q], "points": pts,
+                "c_mask": self.cm[q], "c_numbers": self.cn[q], "answer": self.ans[q], "points": pts,
                 "p_mask": has.view(-1, 1).expand(-1, N_POINTS).clone(),
                 "relevant": self.rel[pairs], "worth": self.worth[pairs], "dir": self.dir[pairs], "pairs": pairs}
 
@@ -136,7 +149,8 @@ class Batches:
 def run_model(model: BuiltinVLMNet, b: dict) -> dict:
     feats = model.encode_images(b["images"])
     p_mask = b["p_mask"] | ~b["p_mask"].any(1, keepdim=True)  # rows without points: dummy (no loss)
-    return model(feats, b["pair_view"], b["q_tokens"], b["c_tokens"], b["c_mask"], b["points"], p_mask)
+    return model(feats, b["pair_view"], b["q_tokens"], b["c_tokens"], b["c_mask"], b["points"], p_mask,
+                 b["c_numbers"])
 
 
 def losses(out: dict, b: dict, cfg: TrainConfig) -> dict:
@@ -158,7 +172,28 @@ def losses(out: dict, b: dict, cfg: TrainConfig) -> dict:
             raise ValueError("ground_weight > 0 needs training data with target cells (regenerate the data cache)")
         parts["ground"] = grounding_loss(out["ground_logits"], b["target_cells"])
         total = total + cfg.ground_weight * parts["ground"]
+    if "count" in out:
+        if "target_centres" not in b:
+            raise ValueError("count_head needs training data with target centres (data format 3: regenerate the cache)")
+        parts["count"] = count_loss(out, b)
+        total = total + cfg.count_weight * parts["count"]
     return {"total": total, **parts}
+
+
+def count_loss(out: dict, b: dict) -> torch.Tensor:
+    """Pairs of count questions (their answer names a number): mean smooth-L1 error of the predicted count
+    over the pairs whose view answers the question, plus the squared error summed over cells (mean over the
+    pairs) between the density and the targets' centre cells (each visible target instance marks the cell of
+    its centroid). Squared, not absolute: where a centre is uncertain the density should be its probability,
+    not the median 0."""
+    truth = b["c_numbers"].gather(1, b["answer"].view(-1, 1)).squeeze(1)
+    counted = ~torch.isnan(truth)
+    if not counted.any():
+        return out["count"].new_zeros(())
+    seen = counted & (b["relevant"] > 0.5)
+    err = F.smooth_l1_loss(out["count"][seen], truth[seen]) if seen.any() else out["count"].new_zeros(())
+    where = ((out["density"][counted] - b["target_centres"][counted]) ** 2).sum(1).mean()
+    return err + where
 
 
 def grounding_loss(logits: torch.Tensor, cells: torch.Tensor) -> torch.Tensor:
@@ -185,7 +220,8 @@ def train(ds: dict, cfg: TrainConfig, log: Callable[[str], None] = print,
     seed_all(cfg.seed)
     vocab = Vocab.build([q["question"] for q in ds["questions"]] + [c for q in ds["questions"] for c in q["choices"]])
     H, W = ds["images"].shape[1:3]
-    model = BuiltinVLMNet(len(vocab), W, H, cfg.dim, cfg.emb, cfg.heads, cfg.key_dim, cfg.patch_dim)
+    model = BuiltinVLMNet(len(vocab), W, H, cfg.dim, cfg.emb, cfg.heads, cfg.key_dim, cfg.patch_dim,
+                          count_head=cfg.count_head, dir_context=cfg.dir_context)
     data = Batches(ds, vocab, model.config)
     rng = np.random.default_rng(cfg.seed)
     gen = torch.Generator().manual_seed(cfg.seed)
@@ -227,7 +263,7 @@ def train(ds: dict, cfg: TrainConfig, log: Callable[[str], None] = print,
                 rec.update(step=step, epoch=step / steps_per_epoch, elapsed_s=time.perf_counter() - t0)
                 history.append(rec)
                 acc = {}
-                ground = f" ground {rec['ground']:.3f}" if "ground" in rec else ""
+                ground = "".join(f" {k} {rec[k]:.3f}" for k in ("ground", "count") if k in rec)
                 log(f"step {step}/{total_steps} epoch {rec['epoch']:.2f} loss {rec['total']:.3f} "
                     f"(ans {rec['answer']:.3f} uni {rec['uniform']:.3f} rel {rec['relevance']:.3f} "
                     f"worth {rec['worth']:.3f} dir {rec['direction']:.3f}{ground}) {rec['elapsed_s']:.0f}s")
@@ -252,8 +288,9 @@ def make_checkpoint(model: BuiltinVLMNet, vocab: Vocab, cfg: TrainConfig, extra:
     config = {"model": dict(model.config), "vocab": list(vocab.words), "train": _plain(asdict(cfg))}
     if extra:
         config.update(extra)
-    return {"format": CHECKPOINT_FORMAT, "format_version": FORMAT_VERSION, "architecture": ARCHITECTURE,
-            "model_id": f"builtin-{ARCHITECTURE}-{h.hexdigest()[:12]}", "prompt_version": PROMPT_VERSION,
+    arch = architecture_name(model.config)
+    return {"format": CHECKPOINT_FORMAT, "format_version": FORMAT_VERSION, "architecture": arch,
+            "model_id": f"builtin-{arch}-{h.hexdigest()[:12]}", "prompt_version": PROMPT_VERSION,
             "config": config, "state_dict": state}
 
 
