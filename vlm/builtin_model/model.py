@@ -93,8 +93,9 @@ class BuiltinVLMNet(nn.Module):
     weakly).
 
     count_head: a question-conditioned per-cell density (objects centred per cell, >= 0; a 3x3 convolution of the
-    features, modulated per channel by the question) whose sum over the view is the predicted count; for choices that name a number n it adds -precision * (n - count)^2 to the answer logit,
-    scaled by the (detached) relevance probability so that it fades where the answer is not in view.
+    features, modulated per channel by the question) whose sum over the view is the predicted count; for choices
+    that name a number n it adds -precision * (n - count)^2 to the answer logit, scaled by the (detached)
+    relevance probability so that it fades where the answer is not in view.
     dir_context: the direction head also sees the features a few cells above each point (what lies further
     along the floor), the attention maps max-pooled around it, and each point's embedding relative to the mean
     of the view's points."""
