@@ -111,7 +111,7 @@ def instance_centre_cells(ids: np.ndarray, min_pixels: int = CENTRE_MIN_PIXELS) 
     ys, xs = np.divmod(np.arange(flat.size), W)
     cy = np.bincount(flat, weights=ys) / np.maximum(n, 1)
     cx = np.bincount(flat, weights=xs) / np.maximum(n, 1)
-    cols = -(-W // CELL)
+    cols = cell_grid(W, H)[1]
     return {int(i): int(cy[i] // CELL) * cols + int(cx[i] // CELL) for i in np.nonzero(n >= min_pixels)[0] if i > 0}
 
 

@@ -218,10 +218,10 @@ class BuiltinVLMNet(nn.Module):
             local = sample_points(feats, pair_view, points)
             wide = sample_points(F.avg_pool2d(feats, 3, 1, 1), pair_view, points)
             lmaps = torch.cat(logit_maps, dim=1).view(P, HOPS * h, fh, fw)
-            at_point = sample_points(lmaps, torch.arange(P, device=points.device), points)
+            rows_p = torch.arange(P, device=points.device)  # row p samples its own attention maps
+            at_point = sample_points(lmaps, rows_p, points)
             zk = z.unsqueeze(1).expand(P, K, D)
             if self.dir_context:
-                rows_p = torch.arange(P, device=points.device)
                 cell_y = 2.0 * STRIDE / self.config["height"]  # one feature cell in normalised y
                 beyond = sum(sample_points(feats, pair_view, points - points.new_tensor([0.0, n * cell_y]))
                              for n in BEYOND_CELLS) / len(BEYOND_CELLS)

@@ -56,7 +56,7 @@ class TrainConfig:
     direction_weight: float = 1.0
     ground_weight: float = 0.0  # grounding loss on the first attention head (needs target cells in the data)
     count_head: bool = False  # per-cell object density summed into a count that scores number choices
-    count_weight: float = 1.0  # count loss (with count_head): count error + density outside the target cells
+    count_weight: float = 1.0  # count loss (with count_head): count error + density error at the target centres
     dir_context: bool = False  # direction head sees what lies beyond each point and the other points
     threads: int = 2
     max_steps: Optional[int] = None  # stop early (smoke tests)
@@ -119,31 +119,34 @@ class Batches:
         local = {int(v): i for i, v in enumerate(views)}
         imgs = self.images[torch.from_numpy(np.asarray(views))].permute(0, 3, 1, 2).float() / 255.0
         pts = self.points[self.pair_view[pairs]].clone()
+        pvl = torch.tensor([local[int(v)] for v in self.pair_view[pairs]], dtype=torch.long)
+        pf = None  # per pair: its view is flipped
         if flip is not None:
             imgs = torch.where(flip.view(-1, 1, 1, 1), imgs.flip(-1), imgs)
-            pf = flip[[local[int(v)] for v in self.pair_view[pairs]]]
+            pf = flip[pvl]
             pts[..., 0] = torch.where(pf.view(-1, 1), -pts[..., 0], pts[..., 0])
-        pvl = torch.tensor([local[int(v)] for v in self.pair_view[pairs]], dtype=torch.long)
         q = self.pair_q[pairs]
         has = self.has_points[self.pair_view[pairs]]
         extra = {}
         if self.cells is not None:
             fh, fw = self.grid
             cells = np.unpackbits(self.cells[pairs.numpy()], axis=-1)[:, :fh * fw].astype(bool)
-            cells = torch.from_numpy(cells).view(-1, fh, fw)
-            if flip is not None:  # cell-exact when the width is a multiple of the stride
-                cells = torch.where(pf.view(-1, 1, 1), cells.flip(-1), cells)
-            extra["target_cells"] = cells.flatten(1)
+            extra["target_cells"] = self._cell_map(cells, pf)
         if self.centres is not None:
-            fh, fw = self.grid
-            centres = torch.from_numpy(self.centres[pairs.numpy()].astype(np.float32)).view(-1, fh, fw)
-            if flip is not None:
-                centres = torch.where(pf.view(-1, 1, 1), centres.flip(-1), centres)
-            extra["target_centres"] = centres.flatten(1)
+            extra["target_centres"] = self._cell_map(self.centres[pairs.numpy()].astype(np.float32), pf)
         return {**extra, "images": imgs, "pair_view": pvl, "q_tokens": self.qt[q], "c_tokens": self.ct[q],
                 "c_mask": self.cm[q], "c_numbers": self.cn[q], "answer": self.ans[q], "points": pts,
                 "p_mask": has.view(-1, 1).expand(-1, N_POINTS).clone(),
                 "relevant": self.rel[pairs], "worth": self.worth[pairs], "dir": self.dir[pairs], "pairs": pairs}
+
+    def _cell_map(self, per_cell: np.ndarray, flip: Optional[torch.Tensor]) -> torch.Tensor:
+        """(pairs, cells) row-major over the feature grid -> tensor, mirrored left-right in the rows where
+        flip is set (cell-exact when the width is a multiple of the stride)."""
+        fh, fw = self.grid
+        grid = torch.from_numpy(per_cell).view(-1, fh, fw)
+        if flip is not None:
+            grid = torch.where(flip.view(-1, 1, 1), grid.flip(-1), grid)
+        return grid.flatten(1)
 
 
 def run_model(model: BuiltinVLMNet, b: dict) -> dict:
@@ -263,10 +266,10 @@ def train(ds: dict, cfg: TrainConfig, log: Callable[[str], None] = print,
                 rec.update(step=step, epoch=step / steps_per_epoch, elapsed_s=time.perf_counter() - t0)
                 history.append(rec)
                 acc = {}
-                ground = "".join(f" {k} {rec[k]:.3f}" for k in ("ground", "count") if k in rec)
+                optional = "".join(f" {k} {rec[k]:.3f}" for k in ("ground", "count") if k in rec)
                 log(f"step {step}/{total_steps} epoch {rec['epoch']:.2f} loss {rec['total']:.3f} "
                     f"(ans {rec['answer']:.3f} uni {rec['uniform']:.3f} rel {rec['relevance']:.3f} "
-                    f"worth {rec['worth']:.3f} dir {rec['direction']:.3f}{ground}) {rec['elapsed_s']:.0f}s")
+                    f"worth {rec['worth']:.3f} dir {rec['direction']:.3f}{optional}) {rec['elapsed_s']:.0f}s")
             if on_epoch is not None and step % steps_per_epoch == 0:
                 model.eval()
                 on_epoch(model, vocab, step // steps_per_epoch)
