@@ -54,7 +54,7 @@ def test_point_sampling_matches_grid_sample_on_gathered_maps():
     assert torch.allclose(sample_points(fmap, rows, points), ref.squeeze(-1).transpose(1, 2), atol=1e-5)
 
 
-@pytest.mark.parametrize("options", [{}, {"count_head": True, "dir_context": True}])
+@pytest.mark.parametrize("options", [{}, {"count_head": True, "dir_context": True}, {"goal_map": True}])
 def test_rows_of_a_view_do_not_depend_on_other_views_or_row_order(options):
     """Batched attention pads each view's rows into slots: a row's outputs must equal its output alone."""
     from vlm.builtin_model.model import BuiltinVLMNet, view_slots
@@ -73,7 +73,8 @@ def test_rows_of_a_view_do_not_depend_on_other_views_or_row_order(options):
         for i in range(5):
             one = net(feats[pv[i]:pv[i] + 1], torch.zeros(1, dtype=torch.long), qt[i:i + 1], ct[i:i + 1], None,
                       pts[i:i + 1], c_numbers=cn[i:i + 1])
-            for k in ("answer", "relevance", "worth", "direction") + (("count",) if options else ()):
+            extra = tuple(k for k in ("count", "goal") if k in both)
+            for k in ("answer", "relevance", "worth", "direction") + extra:
                 assert torch.allclose(both[k][i], one[k][0], atol=1e-5), k
 
 
@@ -92,6 +93,7 @@ def test_count_head_adds_the_count_error_to_number_choices_only():
     with torch.no_grad():
         net.relevance.bias.fill_(30.0)  # answer in view: the count term at full weight
         net.count_log_precision.fill_(math.log(0.5))
+        net.count_out.bias.fill_(0.0)  # heat about 0.5: some peaks count
     feats = net.encode_images(torch.rand(1, 3, 32, 48))
     args = (feats, torch.zeros(2, dtype=torch.long), torch.randint(1, 30, (2, 5)), torch.randint(1, 30, (2, 4, 2)))
     cn = torch.tensor([[1.0, 2.0, 5.0, float("nan")], [float("nan")] * 4])
@@ -99,25 +101,84 @@ def test_count_head_adds_the_count_error_to_number_choices_only():
         plain = net(*args)
         counted = net(*args, c_numbers=cn)
     count = counted["count"]
-    assert torch.all(count > 0) and counted["density"].shape == (2, 24)
+    assert torch.all(count > 0) and counted["centre_logits"].shape == (2, 24)
     expect = -0.5 * (torch.nan_to_num(cn) - count.view(-1, 1)) ** 2 * ~torch.isnan(cn)
     assert torch.allclose(counted["answer"] - plain["answer"], expect, atol=1e-5)
     assert torch.equal(counted["answer"][1], plain["answer"][1])  # no number choices: unchanged
 
 
-def test_count_loss_is_the_count_error_plus_the_density_off_the_centres():
-    density = torch.zeros(3, 4)
-    density[0, :2] = 1.0  # count 2 on two centre cells
-    density[1, 3] = 0.5  # count 0.5, off the centre (the pair does not answer)
-    density[2] = 1.0  # not a count question: ignored
-    out = {"density": density, "count": density.sum(1)}
+def test_peak_count_sums_the_heat_of_local_maxima_above_the_floor():
+    from vlm.builtin_model.model import peak_count
+
+    heat = torch.zeros(2, 4, 5)
+    heat[0, 0, 0], heat[0, 0, 1] = 0.9, 0.6  # one object: 0.6 is next to the larger peak 0.9
+    heat[0, 3, 4] = 0.8  # a second, apart
+    heat[0, 2, 2] = 0.2  # a local maximum under PEAK_MIN: not counted
+    heat[1] = 0.1  # flat and low: nothing
+    assert peak_count(heat.flatten(1), 4, 5).tolist() == pytest.approx([1.7, 0.0])
+
+
+def test_centre_targets_and_focal_loss():
+    centres = torch.zeros(1, 3 * 5)
+    centres[0, 7] = 1.0  # row 1, column 2
+    heat = T.centre_targets(centres, 3, 5, sigma=1.0).view(3, 5)
+    assert heat[1, 2] == 1.0 and heat[1, 3] == pytest.approx(math.exp(-0.5))
+    assert heat[0, 1] == pytest.approx(math.exp(-1.0)) and heat[1, 0] == pytest.approx(math.exp(-2.0))
+    assert heat[0, 2] == heat[2, 2]  # symmetric
+    # focal loss: a confident hit at the centre and nothing elsewhere beats the prior everywhere
+    good = torch.full((1, 15), -9.0)
+    good[0, 7] = 9.0
+    prior = torch.full((1, 15), math.log(0.01 / 0.99))
+    tgt = heat.view(1, -1)
+    assert float(T.centre_focal_loss(good, tgt)) < 0.01 < float(T.centre_focal_loss(prior, tgt))
+    # at the centre: -(1 - p)^2 log p with p = 0.5; cells away from it add (1 - heat)^4 p^2 log(1 - p)
+    half = torch.zeros(1, 15)
+    expect = 0.25 * math.log(2) + float(((1 - tgt[0]) ** 4 * 0.25 * math.log(2)).sum())
+    assert float(T.centre_focal_loss(half, tgt)) == pytest.approx(expect, rel=1e-5)
+
+
+def test_count_loss_is_the_count_error_plus_the_centre_focal_loss():
     nan = float("nan")
+    logits = torch.randn(3, 6, generator=torch.Generator().manual_seed(0))
+    out = {"centre_logits": logits, "count": torch.tensor([2.0, 0.5, 4.0])}
     b = {"c_numbers": torch.tensor([[3.0, 2.0], [3.0, 2.0], [nan, nan]]), "answer": torch.tensor([0, 1, 0]),
-         "relevant": torch.tensor([1.0, 0.0, 1.0]),
-         "target_centres": torch.tensor([[1.0, 1.0, 1.0, 0.0], [1.0, 0.0, 0.0, 0.0], [0.0] * 4])}
-    # pair 0 (the one answering pair): |2 - 3| = 1 -> smooth L1 0.5; centre squared error: 1 (pair 0) and
-    # 1 + 0.25 (pair 1)
-    assert float(T.count_loss(out, b)) == pytest.approx(0.5 + (1.0 + 1.25) / 2)
+         "relevant": torch.tensor([1.0, 0.0, 1.0]), "cell_grid": (2, 3),
+         "target_centres": torch.tensor([[1.0, 0, 0, 0, 0, 1], [0, 1.0, 0, 0, 0, 0], [0.0] * 6])}
+    # pair 0 (the one answering pair): |2 - 3| = 1 -> smooth L1 0.5; pair 2 is no count question: ignored
+    focal = T.centre_focal_loss(logits[:2], T.centre_targets(b["target_centres"][:2], 2, 3))
+    assert float(T.count_loss(out, b)) == pytest.approx(0.5 + float(focal))
+
+
+def test_floor_pixels_and_cell_means():
+    from mapping.frame import Intrinsics, base_pose, camera_mount
+
+    intr = Intrinsics.from_hfov(16, 8, math.radians(90))
+    T = base_pose(1.0, 2.0, 0.0) @ camera_mount(1.0, math.radians(30))
+    # depth of the floor plane z = 0 seen by each pixel (ray z-depth), a wall in the top rows
+    vv, uu = np.mgrid[0:8, 0:16]
+    rays = np.stack([(uu - intr.cx) / intr.fx, (vv - intr.cy) / intr.fy, np.ones((8, 16))], -1) @ T[:3, :3].T
+    depth = np.where(rays[..., 2] < 0, -T[2, 3] / np.minimum(rays[..., 2], -1e-9), 0.0).astype(np.float32)
+    depth[:3] = 2.0  # not the floor
+    xy = D.floor_pixels(depth, intr, T)
+    floor = np.isfinite(xy[:, 0]).reshape(8, 16)
+    assert not floor[:3].any() and floor[4:].all()
+    k = 5 * 16 + 7  # a floor pixel: its point lies on the ray through it, in front of the robot
+    assert xy[k, 0] > 1.0 and np.isclose(xy[k, 1], 2.0 + depth.ravel()[k] * (intr.cx - 7) / intr.fx, atol=1e-6)
+    values = np.where(floor.ravel(), np.arange(128, dtype=float), np.nan)
+    means = D.cell_means(values, 16, 8, min_pixels=8)  # 1 x 2 cells: top 3 rows of each are not floor
+    left = np.arange(128).reshape(8, 16)[3:, :8]
+    assert means.shape == (2,) and means[0] == pytest.approx(left[np.isfinite(values.reshape(8, 16)[3:, :8])].mean())
+    assert np.isnan(D.cell_means(values, 16, 8, min_pixels=41)).all()  # 40 floor pixels per cell at most
+
+
+def test_goal_loss_scores_only_cells_with_floor():
+    from vlm.builtin_model.model import GOAL_SCALE
+
+    pred = torch.tensor([[0.5, 9.0, 0.0], [1.0, -1.0, 0.0]])
+    dist = torch.tensor([[2 * GOAL_SCALE, float("nan"), 0.0], [float("nan")] * 3])
+    # cell 0: |0.5 - 2| = 1.5 -> 1.0; cell 2: 0; the nan cells (pred 9.0 among them) are not scored
+    assert float(T.goal_loss(pred, dist)) == pytest.approx(0.5)
+    assert float(T.goal_loss(pred, torch.full((2, 3), float("nan")))) == 0.0
 
 
 def test_instance_centre_cells():
@@ -167,6 +228,30 @@ def test_dataset_labels_are_consistent(smoke_data):
     centres = ds["target_centres"]
     assert centres.shape == (len(ds["pair_view"]), 48) and centres.any()
     assert not centres[~cells.any(1)].any()  # no target pixel in view, no target centre
+    assert "goal_dist" not in ds  # only on request (data.goal_distances)
+
+
+def test_goal_distances_rank_the_direction_points_like_their_labels():
+    """At the model's resolution, the goal distance of the cell under each direction point orders the points
+    as their own path distances do (the dense label agrees with the 3-point label)."""
+    from dataclasses import replace
+
+    from sim.questions import house_seed
+
+    dcfg = D.DataConfig(questions_per_house=3, answerable_views=2, near_views=1, random_views=4, goal_distances=True)
+    part = D.house_samples("test", house_seed("test", 0, 0), dcfg)[0]
+    assert np.all(np.isnan(part["goal_dist"][:, :, :28].astype(np.float32)))  # the top row of cells shows no floor
+    plain = D.house_samples("test", house_seed("test", 0, 0), replace(dcfg, goal_distances=False))[0]
+    assert set(part) - set(plain) == {"goal_dist"}
+    assert all(np.array_equal(part[k], plain[k]) for k in plain if k != "questions")  # nothing else changes
+    ok = part["dir_label"] >= 0  # (views, questions)
+    views, qs = np.nonzero(ok)
+    pts = part["points"][views]
+    cell = (pts[..., 1] // D.CELL).astype(int) * 28 + (pts[..., 0] // D.CELL).astype(int)
+    at = part["goal_dist"][views[:, None], qs[:, None], cell].astype(np.float32)
+    scored = np.isfinite(at).all(1)
+    assert scored.sum() >= 5
+    assert np.mean(np.argmin(at[scored], 1) == part["dir_label"][views, qs][scored]) >= 0.75
 
 
 def test_target_cells_mark_every_cell_with_a_target_pixel():
@@ -385,14 +470,21 @@ def test_renderer_with_colours_needs_the_same_geometry():
         renderer.with_colours(build_mesh(other))
 
 
-def test_count_head_and_direction_context_train_and_load(smoke_data, smoke_cfg):
+@pytest.mark.parametrize("options", [{"count_head": True, "dir_context": True}, {"goal_map": True}])
+def test_network_options_train_and_load(smoke_data, smoke_cfg, options):
     from dataclasses import replace
 
     from vlm.builtin_model.runtime import BuiltinModel
 
-    cfg = replace(smoke_cfg, count_head=True, dir_context=True, max_steps=3)
+    cfg = replace(smoke_cfg, max_steps=3, **options)
+    if cfg.goal_map:
+        with pytest.raises(ValueError, match="goal_distances"):
+            T.train(smoke_data, cfg, log=lambda m: None)
+        goal_data = replace(cfg.data, goal_distances=True)
+        smoke_data = D.build_dataset("train", cfg.train_houses, cfg.data_seed, goal_data, workers=1)
     model, vocab, history = T.train(smoke_data, cfg, log=lambda m: None)
-    assert all(math.isfinite(h["count"]) and math.isfinite(h["total"]) for h in history)
+    losses = [k for k, name in (("count", "count_head"), ("goal", "goal_map")) if name in options]
+    assert all(math.isfinite(h[k]) for h in history for k in losses + ["total"])
     ckpt = T.make_checkpoint(model, vocab, cfg)
     assert ckpt["architecture"] == "eqa-cnn-xattn-v3" and ckpt["model_id"].startswith("builtin-eqa-cnn-xattn-v3-")
     loaded = BuiltinModel(ckpt)
@@ -400,3 +492,29 @@ def test_count_head_and_direction_context_train_and_load(smoke_data, smoke_cfg):
     ans, dirs = loaded.scores(img, [("answer", "How many chairs are at the table in the kitchen?", ["Two", "Four"],
                                      None), ("direction", "Where is the sofa?", (), [[3, 4], [40, 30]])])
     assert ans.shape == (2,) and dirs.shape == (2,) and np.all(np.isfinite(ans)) and np.all(np.isfinite(dirs))
+
+
+def test_data_cache_key_is_stable_for_the_shipped_config():
+    """The shipped weights' training data keeps its cache name; later data options change it only when set."""
+    from dataclasses import replace
+
+    from eqa.commands.train_vlm import data_cache_key
+
+    cfg = load_config(T.TrainConfig, "train_vlm")
+    assert data_cache_key("train", 160, 0, cfg.data) == "17986ea47b5b"
+    keys = {data_cache_key("train", 160, 0, replace(cfg.data, **change))
+            for change in ({}, {"point_sampling": "farthest"}, {"goal_distances": True})}
+    assert len(keys) == 3
+
+
+def test_direction_points_random_or_farthest():
+    xy = np.array([[2.0, 0.0], [2.5, 0.0], [9.0, 0.0], [5.0, 3.0], [5.0, -3.0], [5.2, -3.0]])
+    order = np.array([1, 0, 5, 4, 3, 2])
+    # random: greedy in the given order, skipping points closer than 1 m to a chosen one
+    assert D._choose_points(xy, order, (0.0, 0.0), "random") == [1, 5, 3]
+    # farthest: the point farthest from the robot first, then the farthest from those chosen
+    # (9, 0); then (2, 0), 7 m from it; then (5.2, -3), 4.4 m from both
+    assert D._choose_points(xy, order, (0.0, 0.0), "farthest") == [2, 0, 5]
+    assert D._choose_points(xy, order[:0], (0.0, 0.0), "farthest") == []
+    with pytest.raises(ValueError, match="point_sampling"):
+        D.DataConfig(point_sampling="nearest")

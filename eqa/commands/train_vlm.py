@@ -11,6 +11,8 @@ from pathlib import Path
 
 EPOCH_METRICS = ("answer_acc_visible", "answer_acc_not_visible", "relevance_auroc", "direction_agreement",
                  "worth_auroc", "ece_visible")
+OPTIONAL_EPOCH_METRICS = ("count_head_acc_visible",)  # with count_head
+LATER_DATA_FIELDS = {"point_sampling": "random", "goal_distances": False}  # data options added after data format 3
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -29,14 +31,25 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
+def data_cache_key(split: str, n_houses: int, data_seed: int, dcfg) -> str:
+    """12 hex digits naming a dataset cache: split, houses, seed, data config and data format. Options added
+    after data format 3 enter the key only when changed, so caches made before them stay valid."""
+    from dataclasses import asdict
+
+    from vlm.builtin_model import data
+
+    fields = {k: v for k, v in asdict(dcfg).items() if LATER_DATA_FIELDS.get(k, object()) != v}
+    return hashlib.sha256(json.dumps([split, n_houses, data_seed, fields, data.DATA_VERSION]).encode()).hexdigest()[:12]
+
+
 def _data(split: str, n_houses: int, cfg, work: Path, log) -> dict:
     """Cached dataset of `split`; test-split (evaluation) data is never recoloured."""
-    from dataclasses import asdict, replace
+    from dataclasses import replace
 
     from vlm.builtin_model import data
 
     dcfg = cfg.data if split == "train" else replace(cfg.data, recolour_per_view=0)
-    key = hashlib.sha256(json.dumps([split, n_houses, cfg.data_seed, asdict(dcfg), data.DATA_VERSION]).encode()).hexdigest()[:12]
+    key = data_cache_key(split, n_houses, cfg.data_seed, dcfg)
     path = work / f"{split}_{n_houses}h_{key}.npz"
     if path.is_file():
         log(f"{split} data: cached {path}")
@@ -84,7 +97,8 @@ def run(args: argparse.Namespace) -> int:
         def on_epoch(model, vocab, epoch: int) -> None:
             te = time.perf_counter()
             m = T.evaluate(T.predict(model, vocab, test), test)
-            row = {"epoch": epoch, **{k: m[k] for k in EPOCH_METRICS}, "eval_s": time.perf_counter() - te}
+            row = {"epoch": epoch, **{k: m[k] for k in EPOCH_METRICS + OPTIONAL_EPOCH_METRICS if k in m},
+                   "eval_s": time.perf_counter() - te}
             curve.append(row)
             log("held-out after epoch " + " ".join(f"{k} {v:.3f}" if isinstance(v, float) else f"{k} {v}"
                                                    for k, v in row.items()))

@@ -8,11 +8,16 @@ resolution (same 120-degree HFOV camera as the simulator, smaller image):
   the question's start pose, and random poses on the house's main navigable component;
 - relevance label: `HouseLabeller.answerable` (the ground-truth rule of the question generator);
 - answer label: the question's answer index (used only where the view is relevant);
-- direction: 3 floor points 2-10 m from the robot that project into the view unoccluded
-  (`vlm.visual_prompt.project_points`); label = the point with the smallest path distance (true
+- direction: 3 floor points 2-10 m from the robot, at least 1 m apart, that project into the view unoccluded
+  (`vlm.visual_prompt.project_points`), drawn at random or, with `point_sampling: farthest`, by farthest-point
+  sampling as the explorer draws its candidates; label = the point with the smallest path distance (true
   navigable grid, 8-connected geodesic) to any answerable viewpoint of the question;
 - worth-exploring label: the view is relevant, or some visible floor point 1-10 m ahead has a path
   distance to the nearest answerable viewpoint at least max(1 m, 25 %) shorter than the robot's own;
+- goal distances (only with `goal_distances: true`, for the experimental goal_map): per pair and feature
+  cell, the mean path distance (m) from the navigable floor seen in the cell to the nearest answerable
+  viewpoint, minus the robot's own (negative = closer to the answer); nan where the cell shows fewer than
+  FLOOR_MIN_PIXELS pixels of navigable floor. A dense direction label.
 - target cells: which cells of the model's feature grid (CELL x CELL pixels each) show any pixel of the
   question's targets (its objects, or the room floor of "floor" questions), from the renderer's instance ids;
   a grounding label for the question's attention (bit-packed per pair).
@@ -37,9 +42,13 @@ import numpy as np
 N_POINTS = 3
 CELL = 8  # pixels per feature cell side (the model's stride)
 DATA_VERSION = 3  # part of the cache key: 2 added target cells, 3 the targets' centre cells
+FLOOR_MAX_Z = 0.05  # metres: a pixel whose world point is this low sees the floor
+FLOOR_MIN_PIXELS = 8  # goal distances: a cell needs this many pixels on navigable floor
 CENTRE_MIN_PIXELS = 10  # a target instance with at least this many pixels in view marks its centre cell
 POINT_MIN_M, POINT_MAX_M = 2.0, 10.0
 WORTH_MIN_M = 1.0
+POINT_MERGE_M = 1.0  # direction points are at least this far apart
+POINT_SAMPLING = ("random", "farthest")
 
 
 @dataclass
@@ -55,6 +64,12 @@ class DataConfig:
     random_views: int = 16  # random navigable poses per house
     point_candidates: int = 200
     recolour_per_view: int = 0  # colour-question views re-rendered with the target in other choices' colours
+    point_sampling: str = "random"  # direction points: "random" (at least 1 m apart) or "farthest" (as the explorer)
+    goal_distances: bool = False  # also label each cell's goal distance (for goal_map; about 20 % more time)
+
+    def __post_init__(self) -> None:
+        if self.point_sampling not in POINT_SAMPLING:
+            raise ValueError(f"data.point_sampling must be one of {POINT_SAMPLING}, got {self.point_sampling!r}")
 
 
 def _distance_field(fs, reachable: np.ndarray, sources_xy: np.ndarray) -> np.ndarray:
@@ -72,6 +87,16 @@ def _distance_field(fs, reachable: np.ndarray, sources_xy: np.ndarray) -> np.nda
     cum = np.asarray(cum, dtype=np.float64) * fs.grid.resolution
     cum[~reachable] = np.inf
     return cum
+
+
+def _navigable_cell_index(xy: np.ndarray, fs, reachable: np.ndarray) -> np.ndarray:
+    """(N,) flat index of the reachable grid cell under each world xy (N, 2), -1 for nan / off-grid / blocked."""
+    ok = np.all(np.isfinite(xy), axis=1)
+    rc = fs.grid.world_to_cell(np.where(ok[:, None], xy, 0.0))
+    ok &= fs.grid.in_bounds(rc)
+    rc = np.clip(rc, 0, np.array(fs.grid.shape) - 1)
+    ok &= reachable[rc[:, 0], rc[:, 1]]
+    return np.where(ok, rc[:, 0] * fs.grid.shape[1] + rc[:, 1], -1).astype(np.int32)
 
 
 def _dist_at(field: np.ndarray, fs, xy: np.ndarray) -> np.ndarray:
@@ -113,6 +138,49 @@ def instance_centre_cells(ids: np.ndarray, min_pixels: int = CENTRE_MIN_PIXELS) 
     cx = np.bincount(flat, weights=xs) / np.maximum(n, 1)
     cols = cell_grid(W, H)[1]
     return {int(i): int(cy[i] // CELL) * cols + int(cx[i] // CELL) for i in np.nonzero(n >= min_pixels)[0] if i > 0}
+
+
+def floor_pixels(depth: np.ndarray, intr, T_world_cam: np.ndarray) -> np.ndarray:
+    """(H * W, 2) world xy (m) of the point each pixel sees (row-major), nan where the pixel has no valid depth
+    or its point is not on the floor (world z above FLOOR_MAX_Z)."""
+    H, W = depth.shape
+    vv, uu = np.mgrid[0:H, 0:W]
+    z = depth.astype(np.float64).ravel()
+    cam = np.column_stack([(uu.ravel() - intr.cx) * z / intr.fx, (vv.ravel() - intr.cy) * z / intr.fy, z])
+    world = cam @ np.asarray(T_world_cam)[:3, :3].T + np.asarray(T_world_cam)[:3, 3]
+    floor = np.isfinite(z) & (z > 0) & (np.abs(world[:, 2]) <= FLOOR_MAX_Z)
+    return np.where(floor[:, None], world[:, :2], np.nan)
+
+
+def cell_means(per_pixel: np.ndarray, width: int, height: int, min_pixels: int = FLOOR_MIN_PIXELS) -> np.ndarray:
+    """(..., H * W) per-pixel values (nan = none) -> (..., cells) mean over each CELL-pixel cell's finite values
+    (row-major cells; nan where fewer than min_pixels are finite)."""
+    rows, cols = cell_grid(width, height)
+    lead = per_pixel.shape[:-1]
+    img = per_pixel.reshape(*lead, height, width)
+    pad = [(0, 0)] * len(lead) + [(0, rows * CELL - height), (0, cols * CELL - width)]
+    img = np.pad(img, pad, constant_values=np.nan).reshape(*lead, rows, CELL, cols, CELL)
+    ok = np.isfinite(img)
+    n = ok.sum(axis=(-3, -1))
+    total = np.where(ok, img, 0.0).sum(axis=(-3, -1))
+    return np.where(n >= min_pixels, total / np.maximum(n, 1), np.nan).reshape(*lead, rows * cols)
+
+
+def _choose_points(xy: np.ndarray, order: np.ndarray, robot_xy, sampling: str) -> list[int]:
+    """Up to N_POINTS indices into xy (world m) among `order`, at least POINT_MERGE_M apart. "random": greedy in
+    the given (shuffled) order; "farthest": farthest-point sampling from the point farthest from the robot, as
+    the explorer picks its candidates (`nav.semantic_points.farthest_points`)."""
+    if sampling == "farthest":
+        from nav.semantic_points import farthest_points
+
+        return [int(order[i]) for i in farthest_points(xy[order], N_POINTS, POINT_MERGE_M, robot_xy)]
+    chosen: list[int] = []
+    for i in order:
+        if all(np.hypot(*(xy[i] - xy[k])) >= POINT_MERGE_M for k in chosen):
+            chosen.append(int(i))
+        if len(chosen) == N_POINTS:
+            break
+    return chosen
 
 
 def house_samples(split: str, hseed: int, dcfg: DataConfig) -> list[dict]:
@@ -178,10 +246,13 @@ def house_samples(split: str, hseed: int, dcfg: DataConfig) -> list[dict]:
     visible_floor: list[np.ndarray] = []
     target_cells = np.zeros((V, Q, cell_count(dcfg.width, dcfg.height)), bool)
     target_centres = np.zeros((V, Q, cell_count(dcfg.width, dcfg.height)), np.uint8)  # target instances per cell
+    floor_rc = np.full((V, dcfg.height * dcfg.width) if dcfg.goal_distances else (0, 0), -1, np.int32)
     for v, (x, y, yaw) in enumerate(poses):
         T_world_cam = base_pose(x, y, yaw) @ T_base_cam
         rgb, depth, ids = renderer.render(T_world_cam)
         images[v] = rgb
+        if dcfg.goal_distances:  # per pixel: the flat index of the navigable grid cell of the floor it shows
+            floor_rc[v] = _navigable_cell_index(floor_pixels(depth, intr, T_world_cam), fs, reach)
         centres = instance_centre_cells(ids)
         for qi, q in enumerate(questions):
             target_cells[v, qi] = cells_showing(ids, q.target_ids)
@@ -202,13 +273,8 @@ def house_samples(split: str, hseed: int, dcfg: DataConfig) -> list[dict]:
         vis = np.array([s == VISIBLE for s in proj.status])
         visible_floor.append(cell_xy[sel][vis])
         far = vis & (d[sel] >= POINT_MIN_M)
-        idx = np.nonzero(far)[0]
-        chosen: list[int] = []
-        for i in rng.permutation(idx):
-            if all(np.hypot(*(cell_xy[sel[i]] - cell_xy[sel[k]])) >= 1.0 for k in chosen):
-                chosen.append(int(i))
-            if len(chosen) == N_POINTS:
-                break
+        order = rng.permutation(np.nonzero(far)[0])  # drawn in both modes: the random stream stays the same
+        chosen = _choose_points(cell_xy[sel], order, (x, y), dcfg.point_sampling)
         if len(chosen) == N_POINTS:
             has_points[v] = True
             points[v] = proj.pixels[chosen]
@@ -218,11 +284,16 @@ def house_samples(split: str, hseed: int, dcfg: DataConfig) -> list[dict]:
     worth = np.zeros((V, Q), bool)
     dir_label = np.full((V, Q), -1, np.int64)
     point_dist = np.full((V, Q, N_POINTS), np.inf, np.float32)
+    goal_dist = np.full((V, Q, cell_count(dcfg.width, dcfg.height)) if dcfg.goal_distances else (0, 0, 0), np.nan,
+                        np.float16)
     cast = labeller.caster.cast(poses)  # one visibility cast of the views serves every question
     for qi, q in enumerate(questions):
         relevant[:, qi] = labeller.answerable(q.candidate(), poses, cast)
         field = _distance_field(fs, reach, np.asarray(q.answerable_viewpoints))
         d_cur = _dist_at(field, fs, poses[:, :2])
+        if dcfg.goal_distances:
+            d_pix = np.where(floor_rc >= 0, field.ravel()[np.maximum(floor_rc, 0)], np.inf) - d_cur[:, None]
+            goal_dist[:, qi] = cell_means(np.where(np.isfinite(d_pix), d_pix, np.nan), dcfg.width, dcfg.height)
         for v in range(V):
             if visible_floor[v].shape[0] and np.isfinite(d_cur[v]):
                 best = _dist_at(field, fs, visible_floor[v]).min()
@@ -239,6 +310,8 @@ def house_samples(split: str, hseed: int, dcfg: DataConfig) -> list[dict]:
     base = {"images": images, "points": points, "has_points": has_points, "relevant": relevant, "worth": worth,
             "dir_label": dir_label, "point_dist": point_dist, "questions": qrec, "poses": poses.astype(np.float32),
             "target_cells": np.packbits(target_cells, axis=-1), "target_centres": target_centres}
+    if dcfg.goal_distances:
+        base["goal_dist"] = goal_dist
     if dcfg.recolour_per_view <= 0:
         return [base]
     world_cams = [base_pose(x, y, yaw) @ T_base_cam for x, y, yaw in poses]
@@ -292,7 +365,8 @@ def recoloured_parts(scene, renderer, questions, world_cams: list, base: dict, p
                           "target_centres": base["target_centres"][vs, sl],
                           "questions": [dict(base["questions"][qi], answer_index=int(ci),
                                              id=f"{q.id}-recoloured-{q.choices[ci].lower()}")],
-                          "poses": base["poses"][vs]})
+                          "poses": base["poses"][vs],
+                          **({"goal_dist": base["goal_dist"][vs, sl]} if "goal_dist" in base else {})})
     return parts
 
 
@@ -330,7 +404,7 @@ def build_dataset(split: str, n_houses: int, seed: int, dcfg: DataConfig, worker
 def merge(parts: list[dict]) -> dict:
     """One flat dataset: views (images, points) and (view, question) pairs with their labels."""
     images, points, has_points, poses = [], [], [], []
-    pv, pq, rel, wor, dl, pdist, cells, centres = [], [], [], [], [], [], [], []
+    pv, pq, rel, wor, dl, pdist, cells, centres, goal = [], [], [], [], [], [], [], [], []
     questions: list[dict] = []
     v0 = 0
     for p in parts:
@@ -348,6 +422,8 @@ def merge(parts: list[dict]) -> dict:
         pdist.append(p["point_dist"].reshape(V * Q, N_POINTS))
         cells.append(p["target_cells"].reshape(V * Q, -1))
         centres.append(p["target_centres"].reshape(V * Q, -1))
+        if "goal_dist" in p:
+            goal.append(p["goal_dist"].reshape(V * Q, -1))
         questions += p["questions"]
         v0 += V
     return {"images": np.concatenate(images), "points": np.concatenate(points),
@@ -355,7 +431,8 @@ def merge(parts: list[dict]) -> dict:
             "pair_view": np.concatenate(pv), "pair_question": np.concatenate(pq),
             "relevant": np.concatenate(rel), "worth": np.concatenate(wor), "dir_label": np.concatenate(dl),
             "point_dist": np.concatenate(pdist), "target_cells": np.concatenate(cells),
-            "target_centres": np.concatenate(centres), "questions": questions}
+            "target_centres": np.concatenate(centres), "questions": questions,
+            **({"goal_dist": np.concatenate(goal)} if goal else {})}
 
 
 def save(ds: dict, path) -> None:

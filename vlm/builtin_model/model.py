@@ -8,24 +8,30 @@ every question and query about that view cheaply.
 """
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 ARCHITECTURE = "eqa-cnn-xattn-v2"  # the network without the options below
-ARCHITECTURE_V3 = "eqa-cnn-xattn-v3"  # with count_head and / or dir_context
+ARCHITECTURE_V3 = "eqa-cnn-xattn-v3"  # with any of count_head, dir_context, goal_map
 MEAN = (0.485, 0.456, 0.406)
 STD = (0.229, 0.224, 0.225)
 STRIDE = 8  # input pixels per feature cell
 HOPS = 2
-COUNT_CHANNELS = 32  # count_head: channels of its per-cell features
+COUNT_CHANNELS = 48  # count_head: channels of its per-cell features
+CENTRE_PRIOR = 0.01  # count_head: initial centre probability of a cell
+PEAK_MIN = 0.25  # count_head: a local maximum of the centre heat map counts when above this probability
+GOAL_CHANNELS = 32  # goal_map: channels of its per-cell features
+GOAL_SCALE = 4.0  # goal_map: metres of goal distance per unit of the map
 BEYOND_CELLS = (1, 2, 4)  # dir_context: feature cells above a point (further along the floor) that are sampled
 NUMBER_WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten")
 
 
 def architecture_name(config: dict) -> str:
     """Checkpoint architecture name of a BuiltinVLMNet config."""
-    return ARCHITECTURE_V3 if config.get("count_head") or config.get("dir_context") else ARCHITECTURE
+    return ARCHITECTURE_V3 if any(config.get(k) for k in ("count_head", "dir_context", "goal_map")) else ARCHITECTURE
 
 
 def choice_number(text: str) -> float:
@@ -38,6 +44,14 @@ def choice_number(text: str) -> float:
 
 def _conv(cin: int, cout: int, k: int, s: int) -> nn.Sequential:
     return nn.Sequential(nn.Conv2d(cin, cout, k, s, k // 2, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True))
+
+
+def peak_count(heat: torch.Tensor, fh: int, fw: int) -> torch.Tensor:
+    """(P, fh * fw) centre probabilities (row-major cells) -> (P,) count: the summed heat of the cells that are
+    the maximum of their 3x3 neighbourhood and above PEAK_MIN (differentiable in the heat of those cells)."""
+    grid = heat.view(-1, 1, fh, fw)
+    peak = (grid == F.max_pool2d(grid, 3, 1, 1)) & (grid > PEAK_MIN)
+    return (heat * peak.flatten(1)).sum(-1)
 
 
 class Bottleneck(nn.Module):
@@ -92,23 +106,32 @@ class BuiltinVLMNet(nn.Module):
     of a linear embedding of each cell's raw 8x8 pixels (the cell's colours, which the deep features keep only
     weakly).
 
-    count_head: a question-conditioned per-cell density (objects centred per cell, >= 0; a 3x3 convolution of the
-    features, modulated per channel by the question) whose sum over the view is the predicted count; for choices
+    count_head: a question-conditioned centre heat map (per feature cell, the probability that one of the
+    question's targets has its centre there; two 3x3 convolutions of the features, modulated per channel by the
+    question). Its count is the sum of the heat at local maxima (3x3) above PEAK_MIN; for choices
     that name a number n it adds -precision * (n - count)^2 to the answer logit, scaled by the (detached)
     relevance probability so that it fades where the answer is not in view.
+    goal_map: a question-conditioned per-cell map of the goal distance (path distance from the floor in the
+    cell to the nearest answering viewpoint minus the robot's own, in GOAL_SCALE metres; FiLM-modulated 3x3
+    convolution of the features plus the question's attention maps); the direction head also sees it at
+    each point.
     dir_context: the direction head also sees the features a few cells above each point (what lies further
     along the floor), the attention maps max-pooled around it, and each point's embedding relative to the mean
     of the view's points."""
 
     def __init__(self, vocab_size: int, width: int = 224, height: int = 168, dim: int = 96, emb: int = 64,
                  heads: int = 4, key_dim: int = 16, patch_dim: int = 16, max_q_len: int = 16, max_c_len: int = 4,
-                 count_head: bool = False, dir_context: bool = False):
+                 count_head: bool = False, dir_context: bool = False, goal_map: bool = False):
         super().__init__()
+        if goal_map and dir_context:
+            raise ValueError("goal_map and dir_context are separate experiments: turn one of them off")
         self.config = dict(vocab_size=vocab_size, width=width, height=height, dim=dim, emb=emb, heads=heads,
                            key_dim=key_dim, patch_dim=patch_dim, max_q_len=max_q_len, max_c_len=max_c_len)
         if count_head or dir_context:  # older checkpoints' configs stay as they were
             self.config.update(count_head=bool(count_head), dir_context=bool(dir_context))
-        self.count_head, self.dir_context = bool(count_head), bool(dir_context)
+        if goal_map:
+            self.config.update(goal_map=True)
+        self.count_head, self.dir_context, self.goal_map = bool(count_head), bool(dir_context), bool(goal_map)
         self.heads, self.key_dim, self.dim = heads, key_dim, dim
         fd = dim + patch_dim  # feature channels per cell
         self.cnn = nn.Sequential(_conv(3, 24, 5, 2), _conv(24, 48, 3, 2), _conv(48, dim, 3, 2),
@@ -132,14 +155,19 @@ class BuiltinVLMNet(nn.Module):
             self.dir_embed = nn.Sequential(nn.Linear(dim + 3 * fd + 2 * HOPS * heads + 2, dim), nn.ReLU(inplace=True))
             self.dir_score = nn.Sequential(nn.Linear(2 * dim, dim), nn.ReLU(inplace=True), nn.Linear(dim, 1))
         else:
-            self.dir = nn.Sequential(nn.Linear(dim + 2 * fd + HOPS * heads + 2, dim), nn.ReLU(inplace=True),
-                                     nn.Linear(dim, 1))
+            self.dir = nn.Sequential(nn.Linear(dim + 2 * fd + HOPS * heads + 2 + int(goal_map), dim),
+                                     nn.ReLU(inplace=True), nn.Linear(dim, 1))
+        if goal_map:
+            self.goal_conv = nn.Sequential(nn.Conv2d(fd, GOAL_CHANNELS, 3, 1, 1), nn.ReLU(inplace=True))
+            self.goal_film = nn.Linear(dim, 2 * GOAL_CHANNELS)  # question -> per-channel scale and shift
+            self.goal_out = nn.Conv2d(GOAL_CHANNELS + HOPS * heads, 1, 3, 1, 1)
         if count_head:
-            self.count_conv = nn.Sequential(nn.Conv2d(fd, COUNT_CHANNELS, 3, 1, 1), nn.ReLU(inplace=True))
+            self.count_conv = nn.Sequential(nn.Conv2d(fd, COUNT_CHANNELS, 3, 1, 1), nn.ReLU(inplace=True),
+                                            nn.Conv2d(COUNT_CHANNELS, COUNT_CHANNELS, 3, 1, 1), nn.ReLU(inplace=True))
             self.count_film = nn.Linear(dim, 2 * COUNT_CHANNELS)  # question -> per-channel scale and shift
             self.count_out = nn.Linear(COUNT_CHANNELS, 1)
-            nn.init.constant_(self.count_out.bias, -6.0)  # softplus(-6) * 588 cells: about 1.5 objects
-            self.count_log_precision = nn.Parameter(torch.tensor(0.0))
+            nn.init.constant_(self.count_out.bias, math.log(CENTRE_PRIOR / (1 - CENTRE_PRIOR)))
+            self.count_log_precision = nn.Parameter(torch.tensor(math.log(0.1)))  # weak until the map counts
         nn.init.normal_(self.pos, std=0.02)
 
     # -- encoders -----------------------------------------------------------------------------------
@@ -171,7 +199,8 @@ class BuiltinVLMNet(nn.Module):
         """feats: encode_images output; one row per (view, question) pair: pair_view indexes feats.
         points: (P, K, 2) in normalised [-1, 1] (x right, y down); c_numbers: (P, C) the number each choice
         names, nan for other choices (choice_number; used by count_head). Returns logits per head; with
-        count_head also "count" (P,) predicted objects and "density" (P, cells)."""
+        count_head also "count" (P,) predicted objects and "centre_logits" (P, cells); with goal_map also
+        "goal" (P, cells)."""
         B, FD, fh, fw = feats.shape
         D = self.dim
         N, h, k = fh * fw, self.heads, self.key_dim
@@ -200,9 +229,15 @@ class BuiltinVLMNet(nn.Module):
         if self.count_head:
             cf = self.count_conv(feats).flatten(2).transpose(1, 2)  # (B, N, C), once per view
             scale, shift = self.count_film(q).unsqueeze(1).chunk(2, dim=-1)  # (P, 1, C) each
-            density = F.softplus(self.count_out(F.relu(cf[pair_view] * (1 + scale) + shift)).squeeze(-1))
-            out["density"] = density
-            out["count"] = density.sum(-1)
+            centre_logits = self.count_out(F.relu(cf[pair_view] * (1 + scale) + shift)).squeeze(-1)  # (P, N)
+            out["centre_logits"] = centre_logits
+            out["count"] = peak_count(torch.sigmoid(centre_logits), fh, fw)
+        if self.goal_map:
+            gf = self.goal_conv(feats)  # (B, C, fh, fw), once per view
+            scale, shift = self.goal_film(q).view(P, -1, 1, 1).chunk(2, dim=1)  # (P, C, 1, 1) each
+            gp = F.relu(gf[pair_view] * (1 + scale) + shift)
+            goal = self.goal_out(torch.cat([gp, torch.cat(logit_maps, dim=1).view(P, HOPS * h, fh, fw)], dim=1))
+            out["goal"] = goal.flatten(1)  # (P, cells)
         if c_tokens is not None:
             c = self.encode_choices(c_tokens)
             zc = z.unsqueeze(1).expand_as(c)
@@ -231,6 +266,9 @@ class BuiltinVLMNet(nn.Module):
                 mean = (h_pt * valid).sum(1, keepdim=True) / valid.sum(1, keepdim=True).clamp(min=1)
                 logits = self.dir_score(torch.cat([h_pt, h_pt - mean], dim=-1)).squeeze(-1)
             else:
-                logits = self.dir(torch.cat([local, wide, at_point, zk, points], dim=-1)).squeeze(-1)
+                parts = [local, wide, at_point, zk, points]
+                if self.goal_map:
+                    parts.append(sample_points(out["goal"].view(P, 1, fh, fw), rows_p, points))
+                logits = self.dir(torch.cat(parts, dim=-1)).squeeze(-1)
             out["direction"] = logits.masked_fill(~p_mask, float("-inf")) if p_mask is not None else logits
         return out

@@ -24,10 +24,13 @@ import torch
 import torch.nn.functional as F
 
 from vlm.builtin_model.data import N_POINTS, DataConfig, cell_grid
-from vlm.builtin_model.model import BuiltinVLMNet, architecture_name, choice_number
+from vlm.builtin_model.model import GOAL_SCALE, BuiltinVLMNet, architecture_name, choice_number
 from vlm.builtin_model.vocab import Vocab
 
 MAX_CHOICES = 6
+CENTRE_SIGMA = 0.8  # count_head: Gaussian fall-off (feature cells) of the centre heat targets
+CENTRE_RADIUS = 2  # count_head: cells around a centre that the fall-off reaches
+GOAL_CLIP = 3.0  # goal_map: goal distances are clipped to this many GOAL_SCALE units
 
 
 @dataclass
@@ -56,8 +59,10 @@ class TrainConfig:
     direction_weight: float = 1.0
     ground_weight: float = 0.0  # grounding loss on the first attention head (needs target cells in the data)
     count_head: bool = False  # per-cell object density summed into a count that scores number choices
-    count_weight: float = 1.0  # count loss (with count_head): count error + density error at the target centres
+    count_weight: float = 1.0  # count loss (with count_head): count error + centre heat map focal loss
     dir_context: bool = False  # direction head sees what lies beyond each point and the other points
+    goal_map: bool = False  # per-cell goal-distance map (needs data.goal_distances), also read by the direction head
+    goal_weight: float = 1.0  # goal-distance loss (with goal_map)
     threads: int = 2
     max_steps: Optional[int] = None  # stop early (smoke tests)
 
@@ -109,6 +114,7 @@ class Batches:
         self.dir = torch.from_numpy(ds["dir_label"]).long()
         self.cells = ds.get("target_cells")  # (pairs, bytes) bit-packed target cells; None in older caches
         self.centres = ds.get("target_centres")  # (pairs, cells) target instances centred per cell; data v3
+        self.goal = ds.get("goal_dist")  # (pairs, cells) goal distance (m) of the floor in each cell; data v4
         self.grid = cell_grid(W, H)
         pv = ds["pair_view"]
         self.starts = np.searchsorted(pv, np.arange(len(self.images)), side="left")
@@ -134,9 +140,11 @@ class Batches:
             extra["target_cells"] = self._cell_map(cells, pf)
         if self.centres is not None:
             extra["target_centres"] = self._cell_map(self.centres[pairs.numpy()].astype(np.float32), pf)
-        return {**extra, "images": imgs, "pair_view": pvl, "q_tokens": self.qt[q], "c_tokens": self.ct[q],
-                "c_mask": self.cm[q], "c_numbers": self.cn[q], "answer": self.ans[q], "points": pts,
-                "p_mask": has.view(-1, 1).expand(-1, N_POINTS).clone(),
+        if self.goal is not None:
+            extra["goal_dist"] = self._cell_map(self.goal[pairs.numpy()].astype(np.float32), pf)
+        return {**extra, "cell_grid": self.grid, "images": imgs, "pair_view": pvl, "q_tokens": self.qt[q],
+                "c_tokens": self.ct[q], "c_mask": self.cm[q], "c_numbers": self.cn[q], "answer": self.ans[q],
+                "points": pts, "p_mask": has.view(-1, 1).expand(-1, N_POINTS).clone(),
                 "relevant": self.rel[pairs], "worth": self.worth[pairs], "dir": self.dir[pairs], "pairs": pairs}
 
     def _cell_map(self, per_cell: np.ndarray, flip: Optional[torch.Tensor]) -> torch.Tensor:
@@ -180,23 +188,58 @@ def losses(out: dict, b: dict, cfg: TrainConfig) -> dict:
             raise ValueError("count_head needs training data with target centres (data format 3: regenerate the cache)")
         parts["count"] = count_loss(out, b)
         total = total + cfg.count_weight * parts["count"]
+    if "goal" in out:
+        if "goal_dist" not in b:
+            raise ValueError("goal_map needs training data with goal distances (set data.goal_distances=true)")
+        parts["goal"] = goal_loss(out["goal"], b["goal_dist"])
+        total = total + cfg.goal_weight * parts["goal"]
     return {"total": total, **parts}
 
 
+def goal_loss(pred: torch.Tensor, goal_dist: torch.Tensor) -> torch.Tensor:
+    """Smooth-L1 error of the goal map (P, cells; GOAL_SCALE metres per unit) against the cells' goal distances
+    (m; nan = no navigable floor, not scored), both clipped to +-GOAL_CLIP units; mean over scored cells."""
+    ok = torch.isfinite(goal_dist)
+    if not ok.any():
+        return pred.new_zeros(())
+    target = (goal_dist[ok] / GOAL_SCALE).clamp(-GOAL_CLIP, GOAL_CLIP)
+    return F.smooth_l1_loss(pred[ok].clamp(-GOAL_CLIP, GOAL_CLIP), target)
+
+
 def count_loss(out: dict, b: dict) -> torch.Tensor:
-    """Pairs of count questions (their answer names a number): mean smooth-L1 error of the predicted count
-    over the pairs whose view answers the question, plus the squared error summed over cells (mean over the
-    pairs) between the density and the targets' centre cells (each visible target instance marks the cell of
-    its centroid). Squared, not absolute: where a centre is uncertain the density should be its probability,
-    not the median 0."""
+    """Pairs of count questions (their answer names a number): smooth-L1 error of the predicted count over the
+    pairs whose view answers the question, plus the centre heat map's focal loss (centre_focal_loss) over all
+    count pairs against the targets' centre cells (each target instance in view marks its centroid's cell)."""
     truth = b["c_numbers"].gather(1, b["answer"].view(-1, 1)).squeeze(1)
     counted = ~torch.isnan(truth)
     if not counted.any():
         return out["count"].new_zeros(())
     seen = counted & (b["relevant"] > 0.5)
     err = F.smooth_l1_loss(out["count"][seen], truth[seen]) if seen.any() else out["count"].new_zeros(())
-    where = ((out["density"][counted] - b["target_centres"][counted]) ** 2).sum(1).mean()
-    return err + where
+    fh, fw = b["cell_grid"]
+    heat = centre_targets(b["target_centres"][counted], fh, fw)
+    return err + centre_focal_loss(out["centre_logits"][counted], heat)
+
+
+def centre_targets(centres: torch.Tensor, fh: int, fw: int, sigma: float = CENTRE_SIGMA) -> torch.Tensor:
+    """(P, fh * fw) instance centres per cell -> (P, fh * fw) heat targets: 1 at centre cells, falling off as a
+    Gaussian of sigma cells around them (maximum over nearby centres), 0 far from any."""
+    r = CENTRE_RADIUS
+    d = torch.arange(-r, r + 1, dtype=torch.float32)
+    kernel = torch.exp(-(d.view(-1, 1) ** 2 + d.view(1, -1) ** 2) / (2 * sigma ** 2)).flatten()
+    binary = (centres > 0).float().view(-1, 1, fh, fw)
+    patches = F.unfold(binary, 2 * r + 1, padding=r)  # (P, (2r+1)^2, cells)
+    return (patches * kernel.view(1, -1, 1)).amax(1)
+
+
+def centre_focal_loss(logits: torch.Tensor, heat: torch.Tensor) -> torch.Tensor:
+    """Penalty-reduced focal loss of centre heat maps (P, cells): -(1-p)^2 log p at centre cells (heat 1),
+    -(1-heat)^4 p^2 log(1-p) elsewhere; summed and divided by the number of centres (at least 1)."""
+    p = torch.sigmoid(logits)
+    centre = heat >= 1.0
+    pos = (1 - p) ** 2 * F.logsigmoid(logits)
+    neg = (1 - heat) ** 4 * p ** 2 * F.logsigmoid(-logits)
+    return -torch.where(centre, pos, neg).sum() / centre.sum().clamp(min=1)
 
 
 def grounding_loss(logits: torch.Tensor, cells: torch.Tensor) -> torch.Tensor:
@@ -224,7 +267,7 @@ def train(ds: dict, cfg: TrainConfig, log: Callable[[str], None] = print,
     vocab = Vocab.build([q["question"] for q in ds["questions"]] + [c for q in ds["questions"] for c in q["choices"]])
     H, W = ds["images"].shape[1:3]
     model = BuiltinVLMNet(len(vocab), W, H, cfg.dim, cfg.emb, cfg.heads, cfg.key_dim, cfg.patch_dim,
-                          count_head=cfg.count_head, dir_context=cfg.dir_context)
+                          count_head=cfg.count_head, dir_context=cfg.dir_context, goal_map=cfg.goal_map)
     data = Batches(ds, vocab, model.config)
     rng = np.random.default_rng(cfg.seed)
     gen = torch.Generator().manual_seed(cfg.seed)
@@ -266,7 +309,7 @@ def train(ds: dict, cfg: TrainConfig, log: Callable[[str], None] = print,
                 rec.update(step=step, epoch=step / steps_per_epoch, elapsed_s=time.perf_counter() - t0)
                 history.append(rec)
                 acc = {}
-                optional = "".join(f" {k} {rec[k]:.3f}" for k in ("ground", "count") if k in rec)
+                optional = "".join(f" {k} {rec[k]:.3f}" for k in ("ground", "count", "goal") if k in rec)
                 log(f"step {step}/{total_steps} epoch {rec['epoch']:.2f} loss {rec['total']:.3f} "
                     f"(ans {rec['answer']:.3f} uni {rec['uniform']:.3f} rel {rec['relevance']:.3f} "
                     f"worth {rec['worth']:.3f} dir {rec['direction']:.3f}{optional}) {rec['elapsed_s']:.0f}s")
@@ -335,6 +378,7 @@ def predict(model: BuiltinVLMNet, vocab: Vocab, ds: dict, views_per_step: int = 
     ans = np.zeros((P, MAX_CHOICES))
     rel, worth = np.zeros(P), np.zeros(P)
     dirp = np.zeros((P, N_POINTS))
+    count = np.zeros(P)
     for s in range(0, V, views_per_step):
         b = data.batch(np.arange(s, min(V, s + views_per_step)))
         out = run_model(model, b)
@@ -343,7 +387,10 @@ def predict(model: BuiltinVLMNet, vocab: Vocab, ds: dict, views_per_step: int = 
         rel[idx] = torch.sigmoid(out["relevance"]).numpy()
         worth[idx] = torch.sigmoid(out["worth"]).numpy()
         dirp[idx] = torch.softmax(out["direction"], -1).numpy()
-    return {"answer": ans, "relevance": rel, "worth": worth, "direction": dirp}
+        if "count" in out:
+            count[idx] = out["count"].numpy()
+    pred = {"answer": ans, "relevance": rel, "worth": worth, "direction": dirp}
+    return {**pred, "count": count} if model.count_head else pred
 
 
 def evaluate(pred: dict, ds: dict, n_bins: int = 10) -> dict:
@@ -367,6 +414,11 @@ def evaluate(pred: dict, ds: dict, n_bins: int = 10) -> dict:
     m["mean_uniform_conf_not_visible"] = m["chance_not_visible"]
     m["answer_acc_visible_by_category"] = {str(c): float(correct[vis & (cats == c)].mean())
                                           for c in sorted(set(cats)) if (vis & (cats == c)).any()}
+    if "count" in pred:  # count_head: its own count, rounded, on the visible count pairs
+        number = np.array([choice_number(qs[i]["choices"][qs[i]["answer_index"]]) for i in pq])
+        counted = vis & ~np.isnan(number)
+        m["count_head_acc_visible"] = float((np.round(pred["count"][counted]) == number[counted]).mean())
+        m["count_head_mae_visible"] = float(np.abs(pred["count"][counted] - number[counted]).mean())
     m["relevance_auroc"] = auroc(pred["relevance"], vis)
     m["worth_auroc"] = auroc(pred["worth"], ds["worth"].astype(bool))
     ok = ds["dir_label"] >= 0
