@@ -210,12 +210,6 @@ def house_samples(split: str, hseed: int, dcfg: DataConfig) -> list[dict]:
     cells = np.argwhere(reach)
     cell_xy = fs.grid.cell_to_world(cells)
 
-    def navigable(xy):
-        rc = fs.grid.world_to_cell(xy.reshape(-1, 2))
-        ok = fs.grid.in_bounds(rc)
-        rc = np.clip(rc, 0, np.array(fs.grid.shape) - 1)
-        return ok & reach[rc[:, 0], rc[:, 1]]
-
     poses = []
     for q in questions:
         vps = np.asarray(q.answerable_viewpoints, dtype=np.float64)
@@ -223,7 +217,7 @@ def house_samples(split: str, hseed: int, dcfg: DataConfig) -> list[dict]:
         for p in vps[pick]:
             j = p.copy()
             cand = j[:2] + rng.normal(0.0, 0.15, size=2)
-            if navigable(cand)[0]:
+            if _navigable_cell_index(cand.reshape(1, 2), fs, reach)[0] >= 0:
                 j[:2] = cand
             j[2] += rng.uniform(-0.25, 0.25)
             poses.append(j)
@@ -246,12 +240,13 @@ def house_samples(split: str, hseed: int, dcfg: DataConfig) -> list[dict]:
     visible_floor: list[np.ndarray] = []
     target_cells = np.zeros((V, Q, cell_count(dcfg.width, dcfg.height)), bool)
     target_centres = np.zeros((V, Q, cell_count(dcfg.width, dcfg.height)), np.uint8)  # target instances per cell
-    floor_rc = np.full((V, dcfg.height * dcfg.width) if dcfg.goal_distances else (0, 0), -1, np.int32)
+    # goal distances: per view and pixel, the flat index of the navigable grid cell of the floor it shows
+    floor_rc = np.full((V, dcfg.height * dcfg.width), -1, np.int32) if dcfg.goal_distances else None
     for v, (x, y, yaw) in enumerate(poses):
         T_world_cam = base_pose(x, y, yaw) @ T_base_cam
         rgb, depth, ids = renderer.render(T_world_cam)
         images[v] = rgb
-        if dcfg.goal_distances:  # per pixel: the flat index of the navigable grid cell of the floor it shows
+        if floor_rc is not None:
             floor_rc[v] = _navigable_cell_index(floor_pixels(depth, intr, T_world_cam), fs, reach)
         centres = instance_centre_cells(ids)
         for qi, q in enumerate(questions):
@@ -284,14 +279,14 @@ def house_samples(split: str, hseed: int, dcfg: DataConfig) -> list[dict]:
     worth = np.zeros((V, Q), bool)
     dir_label = np.full((V, Q), -1, np.int64)
     point_dist = np.full((V, Q, N_POINTS), np.inf, np.float32)
-    goal_dist = np.full((V, Q, cell_count(dcfg.width, dcfg.height)) if dcfg.goal_distances else (0, 0, 0), np.nan,
-                        np.float16)
+    goal_dist = np.full((V, Q, cell_count(dcfg.width, dcfg.height)), np.nan, np.float16) if dcfg.goal_distances \
+        else None
     cast = labeller.caster.cast(poses)  # one visibility cast of the views serves every question
     for qi, q in enumerate(questions):
         relevant[:, qi] = labeller.answerable(q.candidate(), poses, cast)
         field = _distance_field(fs, reach, np.asarray(q.answerable_viewpoints))
         d_cur = _dist_at(field, fs, poses[:, :2])
-        if dcfg.goal_distances:
+        if goal_dist is not None:
             d_pix = np.where(floor_rc >= 0, field.ravel()[np.maximum(floor_rc, 0)], np.inf) - d_cur[:, None]
             goal_dist[:, qi] = cell_means(np.where(np.isfinite(d_pix), d_pix, np.nan), dcfg.width, dcfg.height)
         for v in range(V):
@@ -310,7 +305,7 @@ def house_samples(split: str, hseed: int, dcfg: DataConfig) -> list[dict]:
     base = {"images": images, "points": points, "has_points": has_points, "relevant": relevant, "worth": worth,
             "dir_label": dir_label, "point_dist": point_dist, "questions": qrec, "poses": poses.astype(np.float32),
             "target_cells": np.packbits(target_cells, axis=-1), "target_centres": target_centres}
-    if dcfg.goal_distances:
+    if goal_dist is not None:
         base["goal_dist"] = goal_dist
     if dcfg.recolour_per_view <= 0:
         return [base]

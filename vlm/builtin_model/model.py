@@ -54,6 +54,14 @@ def peak_count(heat: torch.Tensor, fh: int, fw: int) -> torch.Tensor:
     return (heat * peak.flatten(1)).sum(-1)
 
 
+def film_rows(per_view: torch.Tensor, film: torch.Tensor, pair_view: torch.Tensor) -> torch.Tensor:
+    """Per-view cell features (B, C, H, W) modulated per row: relu(f * (1 + scale) + shift) with film (P, 2C) the
+    row's scale and shift. Returns (P, H * W, C), row p from view pair_view[p]."""
+    rows = per_view.flatten(2).transpose(1, 2)[pair_view]  # (P, N, C)
+    scale, shift = film.unsqueeze(1).chunk(2, dim=-1)  # (P, 1, C) each
+    return F.relu(rows * (1 + scale) + shift)
+
+
 class Bottleneck(nn.Module):
     """Residual 1x1 -> 3x3 (dilated) -> 1x1 block; widens the receptive field cheaply."""
 
@@ -226,18 +234,15 @@ class BuiltinVLMNet(nn.Module):
         z = self.fuse(torch.cat(pooled + [q, g] + mass, dim=-1))
         out = {"relevance": self.relevance(z).squeeze(-1), "worth": self.worth(z).squeeze(-1), "z": z,
                "ground_logits": logit_maps[0][:, 0]}  # first hop, first head: trained to find the targets
+        lmaps = torch.cat(logit_maps, dim=1).view(P, HOPS * h, fh, fw)  # every head's attention logits, per row
         if self.count_head:
-            cf = self.count_conv(feats).flatten(2).transpose(1, 2)  # (B, N, C), once per view
-            scale, shift = self.count_film(q).unsqueeze(1).chunk(2, dim=-1)  # (P, 1, C) each
-            centre_logits = self.count_out(F.relu(cf[pair_view] * (1 + scale) + shift)).squeeze(-1)  # (P, N)
+            cp = film_rows(self.count_conv(feats), self.count_film(q), pair_view)  # (P, N, C)
+            centre_logits = self.count_out(cp).squeeze(-1)  # (P, N)
             out["centre_logits"] = centre_logits
             out["count"] = peak_count(torch.sigmoid(centre_logits), fh, fw)
         if self.goal_map:
-            gf = self.goal_conv(feats)  # (B, C, fh, fw), once per view
-            scale, shift = self.goal_film(q).view(P, -1, 1, 1).chunk(2, dim=1)  # (P, C, 1, 1) each
-            gp = F.relu(gf[pair_view] * (1 + scale) + shift)
-            goal = self.goal_out(torch.cat([gp, torch.cat(logit_maps, dim=1).view(P, HOPS * h, fh, fw)], dim=1))
-            out["goal"] = goal.flatten(1)  # (P, cells)
+            gp = film_rows(self.goal_conv(feats), self.goal_film(q), pair_view).transpose(1, 2).view(P, -1, fh, fw)
+            out["goal"] = self.goal_out(torch.cat([gp, lmaps], dim=1)).flatten(1)  # (P, cells)
         if c_tokens is not None:
             c = self.encode_choices(c_tokens)
             zc = z.unsqueeze(1).expand_as(c)
@@ -252,7 +257,6 @@ class BuiltinVLMNet(nn.Module):
             K = points.shape[1]
             local = sample_points(feats, pair_view, points)
             wide = sample_points(F.avg_pool2d(feats, 3, 1, 1), pair_view, points)
-            lmaps = torch.cat(logit_maps, dim=1).view(P, HOPS * h, fh, fw)
             rows_p = torch.arange(P, device=points.device)  # row p samples its own attention maps
             at_point = sample_points(lmaps, rows_p, points)
             zk = z.unsqueeze(1).expand(P, K, D)

@@ -58,7 +58,7 @@ class TrainConfig:
     worth_weight: float = 0.5
     direction_weight: float = 1.0
     ground_weight: float = 0.0  # grounding loss on the first attention head (needs target cells in the data)
-    count_head: bool = False  # per-cell object density summed into a count that scores number choices
+    count_head: bool = False  # per-cell centre heat map whose peaks count the targets and score number choices
     count_weight: float = 1.0  # count loss (with count_head): count error + centre heat map focal loss
     dir_context: bool = False  # direction head sees what lies beyond each point and the other points
     goal_map: bool = False  # per-cell goal-distance map (needs data.goal_distances), also read by the direction head
@@ -114,7 +114,7 @@ class Batches:
         self.dir = torch.from_numpy(ds["dir_label"]).long()
         self.cells = ds.get("target_cells")  # (pairs, bytes) bit-packed target cells; None in older caches
         self.centres = ds.get("target_centres")  # (pairs, cells) target instances centred per cell; data v3
-        self.goal = ds.get("goal_dist")  # (pairs, cells) goal distance (m) of the floor in each cell; data v4
+        self.goal = ds.get("goal_dist")  # (pairs, cells) goal distance (m) of the floor per cell; data.goal_distances
         self.grid = cell_grid(W, H)
         pv = ds["pair_view"]
         self.starts = np.searchsorted(pv, np.arange(len(self.images)), side="left")
@@ -134,14 +134,15 @@ class Batches:
         q = self.pair_q[pairs]
         has = self.has_points[self.pair_view[pairs]]
         extra = {}
+        rows = pairs.numpy()
         if self.cells is not None:
             fh, fw = self.grid
-            cells = np.unpackbits(self.cells[pairs.numpy()], axis=-1)[:, :fh * fw].astype(bool)
+            cells = np.unpackbits(self.cells[rows], axis=-1)[:, :fh * fw].astype(bool)
             extra["target_cells"] = self._cell_map(cells, pf)
         if self.centres is not None:
-            extra["target_centres"] = self._cell_map(self.centres[pairs.numpy()].astype(np.float32), pf)
+            extra["target_centres"] = self._cell_map(self.centres[rows].astype(np.float32), pf)
         if self.goal is not None:
-            extra["goal_dist"] = self._cell_map(self.goal[pairs.numpy()].astype(np.float32), pf)
+            extra["goal_dist"] = self._cell_map(self.goal[rows].astype(np.float32), pf)
         return {**extra, "cell_grid": self.grid, "images": imgs, "pair_view": pvl, "q_tokens": self.qt[q],
                 "c_tokens": self.ct[q], "c_mask": self.cm[q], "c_numbers": self.cn[q], "answer": self.ans[q],
                 "points": pts, "p_mask": has.view(-1, 1).expand(-1, N_POINTS).clone(),
