@@ -54,7 +54,8 @@ def test_point_sampling_matches_grid_sample_on_gathered_maps():
     assert torch.allclose(sample_points(fmap, rows, points), ref.squeeze(-1).transpose(1, 2), atol=1e-5)
 
 
-@pytest.mark.parametrize("options", [{}, {"count_head": True, "dir_context": True}, {"goal_map": True}])
+@pytest.mark.parametrize("options", [{}, {"count_head": True, "dir_context": True}, {"goal_map": True},
+                                     {"colour_head": True}])
 def test_rows_of_a_view_do_not_depend_on_other_views_or_row_order(options):
     """Batched attention pads each view's rows into slots: a row's outputs must equal its output alone."""
     from vlm.builtin_model.model import BuiltinVLMNet, view_slots
@@ -67,13 +68,14 @@ def test_rows_of_a_view_do_not_depend_on_other_views_or_row_order(options):
     qt = torch.randint(1, 30, (5, 6))
     ct = torch.randint(1, 30, (5, 3, 2))
     cn = torch.tensor([[1.0, 2.0, float("nan")]] * 5)
+    cc = torch.tensor([[-1, 3, 7]] * 5)
     pts = torch.rand(5, 3, 2) * 2 - 1
     with torch.no_grad():
-        both = net(feats, pv, qt, ct, None, pts, c_numbers=cn)
+        both = net(feats, pv, qt, ct, None, pts, c_numbers=cn, c_colours=cc)
         for i in range(5):
             one = net(feats[pv[i]:pv[i] + 1], torch.zeros(1, dtype=torch.long), qt[i:i + 1], ct[i:i + 1], None,
-                      pts[i:i + 1], c_numbers=cn[i:i + 1])
-            extra = tuple(k for k in ("count", "goal") if k in both)
+                      pts[i:i + 1], c_numbers=cn[i:i + 1], c_colours=cc[i:i + 1])
+            extra = tuple(k for k in ("count", "goal", "colour") if k in both)
             for k in ("answer", "relevance", "worth", "direction") + extra:
                 assert torch.allclose(both[k][i], one[k][0], atol=1e-5), k
 
@@ -83,6 +85,58 @@ def test_choice_numbers():
 
     assert [choice_number(c) for c in ("Three", " six ", "4", "zero")] == [3.0, 6.0, 4.0, 0.0]
     assert math.isnan(choice_number("Red")) and math.isnan(choice_number("On the sofa"))
+
+
+def test_choice_colours():
+    from vlm.builtin_model.model import COLOUR_WORDS, choice_colour
+
+    assert [choice_colour(c) for c in ("Grey", " white ", "Beige")] == [COLOUR_WORDS.index(w)
+                                                                        for w in ("grey", "white", "beige")]
+    assert choice_colour("Silver") == -1 and choice_colour("Three") == -1 and choice_colour("On the sofa") == -1
+
+
+def test_colour_head_adds_the_log_colour_probability_to_colour_choices_only():
+    from vlm.builtin_model.model import COLOUR_EPS, COLOUR_WORDS, BuiltinVLMNet
+
+    torch.manual_seed(2)
+    net = BuiltinVLMNet(30, 48, 32, dim=16, emb=8, heads=2, key_dim=4, colour_head=True).eval()
+    with torch.no_grad():
+        net.relevance.bias.fill_(30.0)  # answer in view: the colour term at full weight
+        net.colour_log_weight.fill_(math.log(2.0))
+    img = torch.zeros(1, 3, 32, 48)
+    img[0, 0] = 1.0  # a red image
+    feats = net.encode_images(img)
+    assert feats.shape == (1, 16 + 16 + len(COLOUR_WORDS), 4, 6)
+    cell_colours = feats[0, -len(COLOUR_WORDS):]
+    assert torch.allclose(cell_colours.sum(0), torch.ones(4, 6), atol=1e-5)  # a distribution per cell
+    args = (feats, torch.zeros(2, dtype=torch.long), torch.randint(1, 30, (2, 5)), torch.randint(1, 30, (2, 3, 2)))
+    cc = torch.tensor([[0, 7, -1], [-1, -1, -1]])  # red, white, a choice that names no colour
+    with torch.no_grad():
+        plain = net(*args)
+        coloured = net(*args, c_colours=cc)
+    pooled = coloured["colour"]  # one uniform image: every cell alike, so the pooling gives the cells' colours
+    assert torch.allclose(pooled, cell_colours[:, 0, 0].expand(2, -1), atol=1e-5)
+    picked = pooled[0, [0, 7]]
+    expect = torch.tensor([2.0 * math.log(float(picked[0]) + COLOUR_EPS), 2.0 * math.log(float(picked[1]) + COLOUR_EPS),
+                           0.0])
+    assert torch.allclose(coloured["answer"][0] - plain["answer"][0], expect, atol=1e-4)
+    assert torch.equal(coloured["answer"][1], plain["answer"][1])  # no colour choices: unchanged
+
+
+def test_colour_loss_scores_the_answer_colour_over_the_target_cells():
+    from vlm.builtin_model.model import COLOUR_EPS
+
+    cell_colours = torch.zeros(1, 4, 3)  # one view, 4 cells, 3 colours
+    cell_colours[0, :, 0] = torch.tensor([0.9, 0.5, 0.1, 0.0])
+    cell_colours[0, :, 1] = 1 - cell_colours[0, :, 0]
+    b = {"pair_view": torch.zeros(4, dtype=torch.long), "relevant": torch.tensor([1.0, 1.0, 0.0, 1.0]),
+         "answer": torch.tensor([0, 1, 0, 0]), "c_colours": torch.tensor([[0, 1], [0, 1], [0, 1], [-1, -1]]),
+         "target_cells": torch.tensor([[1, 1, 0, 0], [0, 0, 1, 0], [1, 0, 0, 0], [1, 1, 1, 1]], dtype=torch.bool)}
+    # pair 0: colour 0 over cells 0-1 = 0.7; pair 1: colour 1 in cell 2 = 0.9; pair 2 not relevant, pair 3 no colour
+    expect = -(math.log(0.7 + COLOUR_EPS) + math.log(0.9 + COLOUR_EPS)) / 2
+    assert float(T.colour_loss(cell_colours, b)) == pytest.approx(expect, rel=1e-5)
+    b["relevant"] = torch.zeros(4)
+    assert float(T.colour_loss(cell_colours, b)) == 0.0
 
 
 def test_count_head_adds_the_count_error_to_number_choices_only():
@@ -371,7 +425,8 @@ def test_shipped_weights_on_held_out_houses():
     ckpt_cfg = torch.load(WEIGHTS_FILE, map_location="cpu", weights_only=True)["config"]["model"]
     dcfg = D.DataConfig(width=ckpt_cfg["width"], height=ckpt_cfg["height"], questions_per_house=5,
                         answerable_views=3, near_views=1, random_views=4)
-    # 4 houses give ~100 visible pairs (standard error ~5 points); the 30-house evaluation's margin is ~29 points.
+    # 4 houses give ~100 visible pairs (standard error ~4 points). The shipped v4 weights score 79.8 % against
+    # 34.6 % chance and relevance AUROC 0.964 here (30-house evaluation: 84.2 % against 36.3 %, AUROC 0.966).
     ds = D.merge([p for k in range(4) for p in D.house_samples("test", house_seed("test", 7, k), dcfg)])
     qs = ds["questions"]
     correct, chance, rel, vis = [], [], [], []
@@ -386,8 +441,8 @@ def test_shipped_weights_on_held_out_houses():
             correct.append(int(np.argmax(res.answer)) == q["answer_index"])
             chance.append(1.0 / len(q["choices"]))
     assert len(correct) >= 50
-    assert np.mean(correct) >= np.mean(chance) + 0.15
-    assert T.auroc(np.array(rel), np.array(vis)) >= 0.8
+    assert np.mean(correct) >= np.mean(chance) + 0.30
+    assert T.auroc(np.array(rel), np.array(vis)) >= 0.90
 
 
 @pytest.mark.skipif(not WEIGHTS_FILE.is_file(), reason="shipped weights not present")
@@ -470,7 +525,8 @@ def test_renderer_with_colours_needs_the_same_geometry():
         renderer.with_colours(build_mesh(other))
 
 
-@pytest.mark.parametrize("options", [{"count_head": True, "dir_context": True}, {"goal_map": True}])
+@pytest.mark.parametrize("options", [{"count_head": True, "dir_context": True}, {"goal_map": True},
+                                     {"colour_head": True}])
 def test_network_options_train_and_load(smoke_data, smoke_cfg, options):
     from dataclasses import replace
 
@@ -483,15 +539,19 @@ def test_network_options_train_and_load(smoke_data, smoke_cfg, options):
         goal_data = replace(cfg.data, goal_distances=True)
         smoke_data = D.build_dataset("train", cfg.train_houses, cfg.data_seed, goal_data, workers=1)
     model, vocab, history = T.train(smoke_data, cfg, log=lambda m: None)
-    losses = [k for k, name in (("count", "count_head"), ("goal", "goal_map")) if name in options]
+    losses = [k for k, name in (("count", "count_head"), ("goal", "goal_map"), ("colour", "colour_head"))
+              if name in options]
     assert all(math.isfinite(h[k]) for h in history for k in losses + ["total"])
     ckpt = T.make_checkpoint(model, vocab, cfg)
     assert ckpt["architecture"] == "eqa-cnn-xattn-v3" and ckpt["model_id"].startswith("builtin-eqa-cnn-xattn-v3-")
     loaded = BuiltinModel(ckpt)
     img = smoke_data["images"][0]
-    ans, dirs = loaded.scores(img, [("answer", "How many chairs are at the table in the kitchen?", ["Two", "Four"],
-                                     None), ("direction", "Where is the sofa?", (), [[3, 4], [40, 30]])])
-    assert ans.shape == (2,) and dirs.shape == (2,) and np.all(np.isfinite(ans)) and np.all(np.isfinite(dirs))
+    ans, dirs, col = loaded.scores(img, [
+        ("answer", "How many chairs are at the table in the kitchen?", ["Two", "Four"], None),
+        ("direction", "Where is the sofa?", (), [[3, 4], [40, 30]]),
+        ("answer", "What colour is the sofa in the living room?", ["Red", "Grey", "Beige"], None)])
+    assert ans.shape == (2,) and dirs.shape == (2,) and col.shape == (3,)
+    assert all(np.all(np.isfinite(x)) for x in (ans, dirs, col))
 
 
 def test_data_cache_key_is_stable_for_the_shipped_config():
@@ -518,3 +578,27 @@ def test_direction_points_random_or_farthest():
     assert D._choose_points(xy, order[:0], (0.0, 0.0), "farthest") == []
     with pytest.raises(ValueError, match="point_sampling"):
         D.DataConfig(point_sampling="nearest")
+
+
+def test_evaluate_reports_templates_and_the_colour_heads_own_pick():
+    from vlm.builtin_model.model import COLOUR_WORDS
+
+    qs = [{"question": "What colour is the sofa?", "choices": ["Red", "Grey"], "answer_index": 1,
+           "category": "identification", "template": "colour", "house_seed": 1},
+          {"question": "How many chairs?", "choices": ["Two", "Four"], "answer_index": 0, "category": "count",
+           "template": "chairs_at_table", "house_seed": 1}]
+    ds = {"questions": qs, "images": np.zeros((2, 4, 4, 3), np.uint8), "pair_question": np.array([0, 0, 1, 1]),
+          "relevant": np.array([1, 1, 1, 0]), "worth": np.array([1, 0, 1, 0]), "dir_label": np.array([0, -1, 1, -1]),
+          "point_dist": np.array([[1.0, 3.0, 5.0]] * 4)}
+    answer = np.zeros((4, T.MAX_CHOICES))
+    answer[:, :2] = [[0.2, 0.8], [0.7, 0.3], [0.6, 0.4], [0.5, 0.5]]  # colour pairs: right, wrong; count: right
+    colour = np.zeros((4, len(COLOUR_WORDS)))
+    colour[0, COLOUR_WORDS.index("grey")] = 0.6  # the colour head picks grey (right) on pair 0 ...
+    colour[0, COLOUR_WORDS.index("red")] = 0.3
+    colour[1, COLOUR_WORDS.index("red")] = 0.9  # ... and red (wrong) on pair 1
+    pred = {"answer": answer, "relevance": np.array([0.9, 0.8, 0.7, 0.1]), "worth": np.array([0.6, 0.4, 0.7, 0.2]),
+            "direction": np.array([[0.5, 0.3, 0.2]] * 4), "colour": colour}
+    m = T.evaluate(pred, ds)
+    assert m["answer_acc_visible_by_template"] == {"chairs_at_table": 1.0, "colour": 0.5}
+    assert m["colour_head_acc_visible"] == 0.5
+    assert "colour_head_acc_visible" not in T.evaluate({k: v for k, v in pred.items() if k != "colour"}, ds)

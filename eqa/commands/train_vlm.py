@@ -11,7 +11,7 @@ from pathlib import Path
 
 EPOCH_METRICS = ("answer_acc_visible", "answer_acc_not_visible", "relevance_auroc", "direction_agreement",
                  "worth_auroc", "ece_visible")
-OPTIONAL_EPOCH_METRICS = ("count_head_acc_visible",)  # with count_head
+OPTIONAL_EPOCH_METRICS = ("count_head_acc_visible", "colour_head_acc_visible")  # with count_head / colour_head
 LATER_DATA_FIELDS = {"point_sampling": "random", "goal_distances": False}  # data options added after data format 3
 
 
@@ -123,5 +123,6 @@ def run(args: argparse.Namespace) -> int:
         T.reliability_png(metrics, Path(f"{stem}_reliability.png"))
         log(json.dumps({k: v for k, v in metrics.items() if not isinstance(v, (list, dict))}, indent=1))
         log(f"per category (visible): {metrics['answer_acc_visible_by_category']}")
+        log(f"per template (visible): {metrics['answer_acc_visible_by_template']}")
     log_file.close()
     return 0

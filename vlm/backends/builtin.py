@@ -43,7 +43,8 @@ METHOD = "builtin-heads"
 # architecture name -> "module:factory" building the loaded model from (checkpoint, device)
 ARCHITECTURES: MappingProxyType = MappingProxyType({
     "eqa-cnn-xattn-v2": "vlm.builtin_model.runtime:BuiltinModel",
-    "eqa-cnn-xattn-v3": "vlm.builtin_model.runtime:BuiltinModel",  # v2 + count head, direction context, goal map
+    "eqa-cnn-xattn-v3": "vlm.builtin_model.runtime:BuiltinModel",  # v2 + colour head (shipped v4), count head,
+    # direction context, goal map
 })
 
 

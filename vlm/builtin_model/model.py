@@ -15,7 +15,8 @@ import torch.nn.functional as F
 from torch import nn
 
 ARCHITECTURE = "eqa-cnn-xattn-v2"  # the network without the options below
-ARCHITECTURE_V3 = "eqa-cnn-xattn-v3"  # with any of count_head, dir_context, goal_map
+ARCHITECTURE_V3 = "eqa-cnn-xattn-v3"  # with any of count_head, dir_context, goal_map, colour_head
+OPTIONS = ("count_head", "dir_context", "goal_map", "colour_head")  # network options, all off by default
 MEAN = (0.485, 0.456, 0.406)
 STD = (0.229, 0.224, 0.225)
 STRIDE = 8  # input pixels per feature cell
@@ -26,12 +27,17 @@ PEAK_MIN = 0.25  # count_head: a local maximum of the centre heat map counts whe
 GOAL_CHANNELS = 32  # goal_map: channels of its per-cell features
 GOAL_SCALE = 4.0  # goal_map: metres of goal distance per unit of the map
 BEYOND_CELLS = (1, 2, 4)  # dir_context: feature cells above a point (further along the floor) that are sampled
+COLOUR_WORDS = ("red", "green", "blue", "yellow", "orange", "purple", "pink", "white", "black", "grey", "brown",
+                "beige")  # colour_head: the colour names it classifies pixels into (the simulator's palette)
+COLOUR_HIDDEN = 16  # colour_head: hidden units of its per-pixel colour classifier
+COLOUR_POOL = 2  # colour_head: it classifies the mean colour of each 2x2 pixel block (a quarter of the cost)
+COLOUR_EPS = 1e-3  # colour_head: floor of a pooled colour probability before its log
 NUMBER_WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten")
 
 
 def architecture_name(config: dict) -> str:
     """Checkpoint architecture name of a BuiltinVLMNet config."""
-    return ARCHITECTURE_V3 if any(config.get(k) for k in ("count_head", "dir_context", "goal_map")) else ARCHITECTURE
+    return ARCHITECTURE_V3 if any(config.get(k) for k in OPTIONS) else ARCHITECTURE
 
 
 def choice_number(text: str) -> float:
@@ -40,6 +46,12 @@ def choice_number(text: str) -> float:
     if t.isdigit():
         return float(t)
     return float(NUMBER_WORDS.index(t)) if t in NUMBER_WORDS else float("nan")
+
+
+def choice_colour(text: str) -> int:
+    """Index in COLOUR_WORDS of the colour a choice names ("Grey"), -1 otherwise: feeds the colour head."""
+    t = text.strip().lower()
+    return COLOUR_WORDS.index(t) if t in COLOUR_WORDS else -1
 
 
 def _conv(cin: int, cout: int, k: int, s: int) -> nn.Sequential:
@@ -125,11 +137,17 @@ class BuiltinVLMNet(nn.Module):
     each point.
     dir_context: the direction head also sees the features a few cells above each point (what lies further
     along the floor), the attention maps max-pooled around it, and each point's embedding relative to the mean
-    of the view's points."""
+    of the view's points.
+    colour_head: a per-pixel colour classifier (a 1x1-convolution MLP of the RGB of a 2x2 pixel block alone, so
+    it cannot learn a house's context) into COLOUR_WORDS, averaged per feature cell and appended to the features
+    that encode_images returns; forward pools it with the grounded attention head (first hop, first head) and, for
+    choices that name a colour, adds weight * log(pooled probability of that colour) to the answer logit,
+    scaled by the (detached) relevance probability."""
 
     def __init__(self, vocab_size: int, width: int = 224, height: int = 168, dim: int = 96, emb: int = 64,
                  heads: int = 4, key_dim: int = 16, patch_dim: int = 16, max_q_len: int = 16, max_c_len: int = 4,
-                 count_head: bool = False, dir_context: bool = False, goal_map: bool = False):
+                 count_head: bool = False, dir_context: bool = False, goal_map: bool = False,
+                 colour_head: bool = False):
         super().__init__()
         if goal_map and dir_context:
             raise ValueError("goal_map and dir_context are separate experiments: turn one of them off")
@@ -139,9 +157,12 @@ class BuiltinVLMNet(nn.Module):
             self.config.update(count_head=bool(count_head), dir_context=bool(dir_context))
         if goal_map:
             self.config.update(goal_map=True)
+        if colour_head:
+            self.config.update(colour_head=True)
         self.count_head, self.dir_context, self.goal_map = bool(count_head), bool(dir_context), bool(goal_map)
+        self.colour_head = bool(colour_head)
         self.heads, self.key_dim, self.dim = heads, key_dim, dim
-        fd = dim + patch_dim  # feature channels per cell
+        self.feat_dim = fd = dim + patch_dim  # feature channels per cell (without the colour head's)
         self.cnn = nn.Sequential(_conv(3, 24, 5, 2), _conv(24, 48, 3, 2), _conv(48, dim, 3, 2),
                                  Bottleneck(dim, 1), Bottleneck(dim, 2), Bottleneck(dim, 4), Bottleneck(dim, 1))
         fh, fw = -(-height // STRIDE), -(-width // STRIDE)
@@ -176,16 +197,26 @@ class BuiltinVLMNet(nn.Module):
             self.count_out = nn.Linear(COUNT_CHANNELS, 1)
             nn.init.constant_(self.count_out.bias, math.log(CENTRE_PRIOR / (1 - CENTRE_PRIOR)))
             self.count_log_precision = nn.Parameter(torch.tensor(math.log(0.1)))  # weak until the map counts
+        if colour_head:
+            self.colour_pixel = nn.Sequential(nn.Conv2d(3, COLOUR_HIDDEN, 1), nn.ReLU(inplace=True),
+                                              nn.Conv2d(COLOUR_HIDDEN, len(COLOUR_WORDS), 1))
+            self.colour_log_weight = nn.Parameter(torch.tensor(0.0))
         nn.init.normal_(self.pos, std=0.02)
 
     # -- encoders -----------------------------------------------------------------------------------
     def encode_images(self, images: torch.Tensor) -> torch.Tensor:
-        """(B, 3, H, W) float in [0, 1] -> (B, dim + patch_dim, H/8, W/8) features."""
+        """(B, 3, H, W) float in [0, 1] -> (B, dim + patch_dim, H/8, W/8) features; with colour_head followed by
+        len(COLOUR_WORDS) channels: the mean colour-name probabilities of each cell's 2x2 pixel blocks."""
         mean = images.new_tensor(MEAN).view(1, 3, 1, 1)
         std = images.new_tensor(STD).view(1, 3, 1, 1)
         x = (images - mean) / std
-        patches = self.patch(F.pad(x, (0, -x.shape[-1] % STRIDE, 0, -x.shape[-2] % STRIDE)))
-        return torch.cat([self.cnn(x) + self.pos, patches], dim=1)
+        pad = (0, -x.shape[-1] % STRIDE, 0, -x.shape[-2] % STRIDE)
+        parts = [self.cnn(x) + self.pos, self.patch(F.pad(x, pad))]
+        if self.colour_head:
+            blocks = F.avg_pool2d(x, COLOUR_POOL, COLOUR_POOL, ceil_mode=True)
+            probs = torch.softmax(self.colour_pixel(blocks), dim=1)
+            parts.append(F.avg_pool2d(probs, STRIDE // COLOUR_POOL, STRIDE // COLOUR_POOL, ceil_mode=True))
+        return torch.cat(parts, dim=1)
 
     def encode_questions(self, tokens: torch.Tensor) -> torch.Tensor:
         """(P, L) word ids (0 = pad) -> (P, dim): GRU state after the last word."""
@@ -203,12 +234,16 @@ class BuiltinVLMNet(nn.Module):
     def forward(self, feats: torch.Tensor, pair_view: torch.Tensor, q_tokens: torch.Tensor,
                 c_tokens: torch.Tensor | None = None, c_mask: torch.Tensor | None = None,
                 points: torch.Tensor | None = None, p_mask: torch.Tensor | None = None,
-                c_numbers: torch.Tensor | None = None) -> dict:
+                c_numbers: torch.Tensor | None = None, c_colours: torch.Tensor | None = None) -> dict:
         """feats: encode_images output; one row per (view, question) pair: pair_view indexes feats.
         points: (P, K, 2) in normalised [-1, 1] (x right, y down); c_numbers: (P, C) the number each choice
-        names, nan for other choices (choice_number; used by count_head). Returns logits per head; with
-        count_head also "count" (P,) predicted objects and "centre_logits" (P, cells); with goal_map also
-        "goal" (P, cells)."""
+        names, nan for other choices (choice_number; used by count_head); c_colours: (P, C) long, the
+        COLOUR_WORDS index each choice names, -1 for other choices (choice_colour; used by colour_head).
+        Returns logits per head; with count_head also "count" (P,) predicted objects and "centre_logits"
+        (P, cells); with goal_map also "goal" (P, cells); with colour_head also "cell_colours" (B, cells,
+        colours) and "colour" (P, colours), the cell colours pooled by the grounded head's attention."""
+        if self.colour_head:
+            feats, cell_colours = feats.split([self.feat_dim, len(COLOUR_WORDS)], dim=1)
         B, FD, fh, fw = feats.shape
         D = self.dim
         N, h, k = fh * fw, self.heads, self.key_dim
@@ -235,6 +270,10 @@ class BuiltinVLMNet(nn.Module):
         out = {"relevance": self.relevance(z).squeeze(-1), "worth": self.worth(z).squeeze(-1), "z": z,
                "ground_logits": logit_maps[0][:, 0]}  # first hop, first head: trained to find the targets
         lmaps = torch.cat(logit_maps, dim=1).view(P, HOPS * h, fh, fw)  # every head's attention logits, per row
+        if self.colour_head:
+            out["cell_colours"] = cell_colours.flatten(2).transpose(1, 2)  # (B, N, colours)
+            attn = torch.softmax(out["ground_logits"], dim=-1)
+            out["colour"] = torch.einsum("pn,pnc->pc", attn, out["cell_colours"][pair_view])
         if self.count_head:
             cp = film_rows(self.count_conv(feats), self.count_film(q), pair_view)  # (P, N, C)
             centre_logits = self.count_out(cp).squeeze(-1)  # (P, N)
@@ -247,11 +286,15 @@ class BuiltinVLMNet(nn.Module):
             c = self.encode_choices(c_tokens)
             zc = z.unsqueeze(1).expand_as(c)
             logits = self.ans(torch.cat([zc * c, zc, c], dim=-1)).squeeze(-1)
+            seen = torch.sigmoid(out["relevance"]).detach().unsqueeze(1)  # weight of the count and colour terms
             if self.count_head and c_numbers is not None:
                 named = ~torch.isnan(c_numbers)  # no nan may enter the graph (its gradient would be nan too)
                 gap = (torch.nan_to_num(c_numbers) - out["count"].unsqueeze(1)) ** 2
-                seen = torch.sigmoid(out["relevance"]).detach().unsqueeze(1)
                 logits = logits - self.count_log_precision.exp() * seen * gap * named
+            if self.colour_head and c_colours is not None:
+                named = c_colours >= 0
+                picked = out["colour"].gather(1, c_colours.clamp(min=0))
+                logits = logits + self.colour_log_weight.exp() * seen * torch.log(picked + COLOUR_EPS) * named
             out["answer"] = logits.masked_fill(~c_mask, float("-inf")) if c_mask is not None else logits
         if points is not None:
             K = points.shape[1]

@@ -8,7 +8,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from vlm.builtin_model.model import choice_number
+from vlm.builtin_model.model import choice_colour, choice_number
 from vlm.builtin_model.train import MAX_CHOICES, model_from_checkpoint
 from vlm.queries import ANSWER, DIRECTION, RELEVANCE, WORTH_EXPLORING
 
@@ -44,6 +44,7 @@ class BuiltinModel:
         ct = torch.zeros(P, MAX_CHOICES, self.max_c, dtype=torch.long)
         cm = torch.zeros(P, MAX_CHOICES, dtype=torch.bool)
         cn = torch.full((P, MAX_CHOICES), float("nan"))
+        cc = torch.full((P, MAX_CHOICES), -1, dtype=torch.long)
         k_max = max([len(q[3]) for q in queries if q[0] == DIRECTION and q[3] is not None] or [1])
         pts = torch.zeros(P, k_max, 2)
         pm = torch.zeros(P, k_max, dtype=torch.bool)
@@ -56,6 +57,7 @@ class BuiltinModel:
                     ct[i, j] = torch.tensor(self.vocab.encode(c, self.max_c))
                     cm[i, j] = True
                     cn[i, j] = choice_number(c)
+                    cc[i, j] = choice_colour(c)
             if kind == DIRECTION:
                 p = np.asarray(points, dtype=np.float32)
                 pts[i, :len(p), 0] = torch.from_numpy((p[:, 0] + 0.5) / w * 2 - 1)
@@ -68,7 +70,7 @@ class BuiltinModel:
         out = self.model(feats, torch.zeros(P, dtype=torch.long, device=self.device), qt.to(self.device),
                          ct.to(self.device) if any_answer else None, cm.to(self.device) if any_answer else None,
                          pts.to(self.device) if any_dir else None, pm.to(self.device) if any_dir else None,
-                         cn.to(self.device) if any_answer else None)
+                         cn.to(self.device) if any_answer else None, cc.to(self.device) if any_answer else None)
         result = []
         for i, (kind, _q, choices, points) in enumerate(queries):
             if kind == ANSWER:

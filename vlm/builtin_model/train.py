@@ -24,7 +24,8 @@ import torch
 import torch.nn.functional as F
 
 from vlm.builtin_model.data import N_POINTS, DataConfig, cell_grid
-from vlm.builtin_model.model import GOAL_SCALE, BuiltinVLMNet, architecture_name, choice_number
+from vlm.builtin_model.model import (COLOUR_EPS, COLOUR_WORDS, GOAL_SCALE, BuiltinVLMNet, architecture_name,
+                                     choice_colour, choice_number)
 from vlm.builtin_model.vocab import Vocab
 
 MAX_CHOICES = 6
@@ -63,6 +64,8 @@ class TrainConfig:
     dir_context: bool = False  # direction head sees what lies beyond each point and the other points
     goal_map: bool = False  # per-cell goal-distance map (needs data.goal_distances), also read by the direction head
     goal_weight: float = 1.0  # goal-distance loss (with goal_map)
+    colour_head: bool = False  # per-pixel colour classifier pooled by the grounded head; scores colour choices
+    colour_weight: float = 1.0  # colour loss (with colour_head): its colour over the target cells vs the answer
     threads: int = 2
     max_steps: Optional[int] = None  # stop early (smoke tests)
 
@@ -76,18 +79,20 @@ class TrainConfig:
 # -- text tensors ------------------------------------------------------------------------------------
 def question_tensors(questions: list[dict], vocab: Vocab, max_q: int, max_c: int):
     """(Q, max_q) question ids, (Q, 6, max_c) choice ids, (Q, 6) choice mask, (Q,) answer index,
-    (Q, 6) the number each choice names (nan otherwise)."""
+    (Q, 6) the number each choice names (nan otherwise), (Q, 6) the colour each choice names (-1 otherwise)."""
     qt = torch.tensor([vocab.encode(q["question"], max_q) for q in questions], dtype=torch.long)
     ct = torch.zeros(len(questions), MAX_CHOICES, max_c, dtype=torch.long)
     cm = torch.zeros(len(questions), MAX_CHOICES, dtype=torch.bool)
     cn = torch.full((len(questions), MAX_CHOICES), float("nan"))
+    cc = torch.full((len(questions), MAX_CHOICES), -1, dtype=torch.long)
     for i, q in enumerate(questions):
         for j, c in enumerate(q["choices"]):
             ct[i, j] = torch.tensor(vocab.encode(c, max_c))
             cm[i, j] = True
             cn[i, j] = choice_number(c)
+            cc[i, j] = choice_colour(c)
     ans = torch.tensor([q["answer_index"] for q in questions], dtype=torch.long)
-    return qt, ct, cm, ans, cn
+    return qt, ct, cm, ans, cn, cc
 
 
 def norm_points(points_px: np.ndarray, width: int, height: int) -> np.ndarray:
@@ -105,8 +110,8 @@ class Batches:
         H, W = ds["images"].shape[1:3]
         self.points = torch.from_numpy(norm_points(ds["points"], W, H))
         self.has_points = torch.from_numpy(ds["has_points"])
-        self.qt, self.ct, self.cm, self.ans, self.cn = question_tensors(ds["questions"], vocab, cfg_model["max_q_len"],
-                                                              cfg_model["max_c_len"])
+        self.qt, self.ct, self.cm, self.ans, self.cn, self.cc = question_tensors(
+            ds["questions"], vocab, cfg_model["max_q_len"], cfg_model["max_c_len"])
         self.pair_view = torch.from_numpy(ds["pair_view"]).long()
         self.pair_q = torch.from_numpy(ds["pair_question"]).long()
         self.rel = torch.from_numpy(ds["relevant"]).float()
@@ -144,7 +149,8 @@ class Batches:
         if self.goal is not None:
             extra["goal_dist"] = self._cell_map(self.goal[rows].astype(np.float32), pf)
         return {**extra, "cell_grid": self.grid, "images": imgs, "pair_view": pvl, "q_tokens": self.qt[q],
-                "c_tokens": self.ct[q], "c_mask": self.cm[q], "c_numbers": self.cn[q], "answer": self.ans[q],
+                "c_tokens": self.ct[q], "c_mask": self.cm[q], "c_numbers": self.cn[q],
+                "c_colours": self.cc[q], "answer": self.ans[q],
                 "points": pts, "p_mask": has.view(-1, 1).expand(-1, N_POINTS).clone(),
                 "relevant": self.rel[pairs], "worth": self.worth[pairs], "dir": self.dir[pairs], "pairs": pairs}
 
@@ -162,7 +168,7 @@ def run_model(model: BuiltinVLMNet, b: dict) -> dict:
     feats = model.encode_images(b["images"])
     p_mask = b["p_mask"] | ~b["p_mask"].any(1, keepdim=True)  # rows without points: dummy (no loss)
     return model(feats, b["pair_view"], b["q_tokens"], b["c_tokens"], b["c_mask"], b["points"], p_mask,
-                 b["c_numbers"])
+                 b["c_numbers"], b["c_colours"])
 
 
 def losses(out: dict, b: dict, cfg: TrainConfig) -> dict:
@@ -194,7 +200,27 @@ def losses(out: dict, b: dict, cfg: TrainConfig) -> dict:
             raise ValueError("goal_map needs training data with goal distances (set data.goal_distances=true)")
         parts["goal"] = goal_loss(out["goal"], b["goal_dist"])
         total = total + cfg.goal_weight * parts["goal"]
+    if "colour" in out:
+        if "target_cells" not in b:
+            raise ValueError("colour_head needs training data with target cells (regenerate the data cache)")
+        parts["colour"] = colour_loss(out["cell_colours"], b)
+        total = total + cfg.colour_weight * parts["colour"]
     return {"total": total, **parts}
+
+
+def colour_loss(cell_colours: torch.Tensor, b: dict) -> torch.Tensor:
+    """Mean -log of the answer's colour in the colour head's classification averaged over the target cells, on
+    the relevant pairs whose answer names a colour and whose view shows a target cell (the pixel classifier
+    learns from where the targets are, independently of where the attention looks).
+    cell_colours: (B, N, colours) per view; b: a batch (pair_view, relevant, answer, c_colours, target_cells)."""
+    truth = b["c_colours"].gather(1, b["answer"].view(-1, 1)).squeeze(1)
+    cells = b["target_cells"].float()
+    rows = (b["relevant"] > 0.5) & (truth >= 0) & (cells.sum(1) > 0)
+    if not rows.any():
+        return cell_colours.new_zeros(())
+    m = cells[rows] / cells[rows].sum(1, keepdim=True)
+    hist = torch.einsum("pn,pnc->pc", m, cell_colours[b["pair_view"][rows]])
+    return -torch.log(hist.gather(1, truth[rows].view(-1, 1)) + COLOUR_EPS).mean()
 
 
 def goal_loss(pred: torch.Tensor, goal_dist: torch.Tensor) -> torch.Tensor:
@@ -268,7 +294,8 @@ def train(ds: dict, cfg: TrainConfig, log: Callable[[str], None] = print,
     vocab = Vocab.build([q["question"] for q in ds["questions"]] + [c for q in ds["questions"] for c in q["choices"]])
     H, W = ds["images"].shape[1:3]
     model = BuiltinVLMNet(len(vocab), W, H, cfg.dim, cfg.emb, cfg.heads, cfg.key_dim, cfg.patch_dim,
-                          count_head=cfg.count_head, dir_context=cfg.dir_context, goal_map=cfg.goal_map)
+                          count_head=cfg.count_head, dir_context=cfg.dir_context, goal_map=cfg.goal_map,
+                          colour_head=cfg.colour_head)
     data = Batches(ds, vocab, model.config)
     rng = np.random.default_rng(cfg.seed)
     gen = torch.Generator().manual_seed(cfg.seed)
@@ -310,7 +337,7 @@ def train(ds: dict, cfg: TrainConfig, log: Callable[[str], None] = print,
                 rec.update(step=step, epoch=step / steps_per_epoch, elapsed_s=time.perf_counter() - t0)
                 history.append(rec)
                 acc = {}
-                optional = "".join(f" {k} {rec[k]:.3f}" for k in ("ground", "count", "goal") if k in rec)
+                optional = "".join(f" {k} {rec[k]:.3f}" for k in ("ground", "count", "goal", "colour") if k in rec)
                 log(f"step {step}/{total_steps} epoch {rec['epoch']:.2f} loss {rec['total']:.3f} "
                     f"(ans {rec['answer']:.3f} uni {rec['uniform']:.3f} rel {rec['relevance']:.3f} "
                     f"worth {rec['worth']:.3f} dir {rec['direction']:.3f}{optional}) {rec['elapsed_s']:.0f}s")
@@ -372,7 +399,8 @@ def auroc(scores: np.ndarray, labels: np.ndarray) -> float:
 
 @torch.inference_mode()
 def predict(model: BuiltinVLMNet, vocab: Vocab, ds: dict, views_per_step: int = 64) -> dict:
-    """Per pair: answer probs (Q, 6), relevance / worth probability, direction probs."""
+    """Per pair: answer probs (Q, 6), relevance / worth probability, direction probs; with count_head also its
+    count, with colour_head also its pooled colour probabilities (P, len(COLOUR_WORDS))."""
     data = Batches(ds, vocab, model.config)
     V = len(data.images)
     P = len(data.pair_view)
@@ -380,6 +408,7 @@ def predict(model: BuiltinVLMNet, vocab: Vocab, ds: dict, views_per_step: int = 
     rel, worth = np.zeros(P), np.zeros(P)
     dirp = np.zeros((P, N_POINTS))
     count = np.zeros(P)
+    colour = np.zeros((P, len(COLOUR_WORDS)))
     for s in range(0, V, views_per_step):
         b = data.batch(np.arange(s, min(V, s + views_per_step)))
         out = run_model(model, b)
@@ -390,8 +419,14 @@ def predict(model: BuiltinVLMNet, vocab: Vocab, ds: dict, views_per_step: int = 
         dirp[idx] = torch.softmax(out["direction"], -1).numpy()
         if "count" in out:
             count[idx] = out["count"].numpy()
+        if "colour" in out:
+            colour[idx] = out["colour"].numpy()
     pred = {"answer": ans, "relevance": rel, "worth": worth, "direction": dirp}
-    return {**pred, "count": count} if model.count_head else pred
+    if model.count_head:
+        pred["count"] = count
+    if model.colour_head:
+        pred["colour"] = colour
+    return pred
 
 
 def evaluate(pred: dict, ds: dict, n_bins: int = 10) -> dict:
@@ -420,6 +455,15 @@ def evaluate(pred: dict, ds: dict, n_bins: int = 10) -> dict:
         counted = vis & ~np.isnan(number)
         m["count_head_acc_visible"] = float((np.round(pred["count"][counted]) == number[counted]).mean())
         m["count_head_mae_visible"] = float(np.abs(pred["count"][counted] - number[counted]).mean())
+    if "colour" in pred:  # colour_head: its own pick among the named colours, on the visible colour pairs
+        named = np.array([[choice_colour(c) for c in qs[i]["choices"]] + [-1] * (MAX_CHOICES - len(qs[i]["choices"]))
+                          for i in range(len(qs))])[pq]
+        rows = vis & (named[np.arange(len(pq)), truth] >= 0)
+        score = np.where(named >= 0, np.take_along_axis(pred["colour"], np.maximum(named, 0), 1), -1.0)
+        m["colour_head_acc_visible"] = float((score[rows].argmax(1) == truth[rows]).mean())
+    templates = np.array([qs[i].get("template", qs[i]["category"]) for i in pq])
+    m["answer_acc_visible_by_template"] = {str(t): float(correct[vis & (templates == t)].mean())
+                                          for t in sorted(set(templates)) if (vis & (templates == t)).any()}
     m["relevance_auroc"] = auroc(pred["relevance"], vis)
     m["worth_auroc"] = auroc(pred["worth"], ds["worth"].astype(bool))
     ok = ds["dir_label"] >= 0
