@@ -95,13 +95,22 @@ def test_choice_colours():
     assert choice_colour("Silver") == -1 and choice_colour("Three") == -1 and choice_colour("On the sofa") == -1
 
 
-def test_colour_head_adds_the_log_colour_probability_to_colour_choices_only():
-    from vlm.builtin_model.model import COLOUR_EPS, COLOUR_WORDS, BuiltinVLMNet
+def tiny_net_sure_of_relevance(seed: int, **options):
+    """A small network (48x32 input) whose relevance is ~1, so relevance-weighted answer terms act in full."""
+    from vlm.builtin_model.model import BuiltinVLMNet
 
-    torch.manual_seed(2)
-    net = BuiltinVLMNet(30, 48, 32, dim=16, emb=8, heads=2, key_dim=4, colour_head=True).eval()
+    torch.manual_seed(seed)
+    net = BuiltinVLMNet(30, 48, 32, dim=16, emb=8, heads=2, key_dim=4, **options).eval()
     with torch.no_grad():
-        net.relevance.bias.fill_(30.0)  # answer in view: the colour term at full weight
+        net.relevance.bias.fill_(30.0)
+    return net
+
+
+def test_colour_head_adds_the_log_colour_probability_to_colour_choices_only():
+    from vlm.builtin_model.model import COLOUR_EPS, COLOUR_WORDS
+
+    net = tiny_net_sure_of_relevance(2, colour_head=True)
+    with torch.no_grad():
         net.colour_log_weight.fill_(math.log(2.0))
     img = torch.zeros(1, 3, 32, 48)
     img[0, 0] = 1.0  # a red image
@@ -140,12 +149,8 @@ def test_colour_loss_scores_the_answer_colour_over_the_target_cells():
 
 
 def test_count_head_adds_the_count_error_to_number_choices_only():
-    from vlm.builtin_model.model import BuiltinVLMNet
-
-    torch.manual_seed(1)
-    net = BuiltinVLMNet(30, 48, 32, dim=16, emb=8, heads=2, key_dim=4, count_head=True).eval()
+    net = tiny_net_sure_of_relevance(1, count_head=True)
     with torch.no_grad():
-        net.relevance.bias.fill_(30.0)  # answer in view: the count term at full weight
         net.count_log_precision.fill_(math.log(0.5))
         net.count_out.bias.fill_(0.0)  # heat about 0.5: some peaks count
     feats = net.encode_images(torch.rand(1, 3, 32, 48))
