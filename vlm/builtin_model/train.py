@@ -24,8 +24,8 @@ import torch
 import torch.nn.functional as F
 
 from vlm.builtin_model.data import N_POINTS, DataConfig, cell_grid
-from vlm.builtin_model.model import (COLOUR_EPS, COLOUR_WORDS, GOAL_SCALE, BuiltinVLMNet, architecture_name,
-                                     choice_colour, choice_number)
+from vlm.builtin_model.model import (COLOUR_EPS, GOAL_SCALE, BuiltinVLMNet, architecture_name, choice_colour,
+                                     choice_number)
 from vlm.builtin_model.vocab import Vocab
 
 MAX_CHOICES = 6
@@ -77,20 +77,27 @@ class TrainConfig:
 
 
 # -- text tensors ------------------------------------------------------------------------------------
+def choice_table(questions: list[dict], attribute: Callable[[str], float], fill: float) -> np.ndarray:
+    """(Q, MAX_CHOICES) float array: attribute(choice) per question and choice (choice_number, choice_colour),
+    fill where a question has fewer choices."""
+    table = np.full((len(questions), MAX_CHOICES), fill, dtype=np.float64)
+    for i, q in enumerate(questions):
+        table[i, :len(q["choices"])] = [attribute(c) for c in q["choices"]]
+    return table
+
+
 def question_tensors(questions: list[dict], vocab: Vocab, max_q: int, max_c: int):
     """(Q, max_q) question ids, (Q, 6, max_c) choice ids, (Q, 6) choice mask, (Q,) answer index,
     (Q, 6) the number each choice names (nan otherwise), (Q, 6) the colour each choice names (-1 otherwise)."""
     qt = torch.tensor([vocab.encode(q["question"], max_q) for q in questions], dtype=torch.long)
     ct = torch.zeros(len(questions), MAX_CHOICES, max_c, dtype=torch.long)
     cm = torch.zeros(len(questions), MAX_CHOICES, dtype=torch.bool)
-    cn = torch.full((len(questions), MAX_CHOICES), float("nan"))
-    cc = torch.full((len(questions), MAX_CHOICES), -1, dtype=torch.long)
     for i, q in enumerate(questions):
         for j, c in enumerate(q["choices"]):
             ct[i, j] = torch.tensor(vocab.encode(c, max_c))
             cm[i, j] = True
-            cn[i, j] = choice_number(c)
-            cc[i, j] = choice_colour(c)
+    cn = torch.from_numpy(choice_table(questions, choice_number, float("nan"))).float()
+    cc = torch.from_numpy(choice_table(questions, choice_colour, -1)).long()
     ans = torch.tensor([q["answer_index"] for q in questions], dtype=torch.long)
     return qt, ct, cm, ans, cn, cc
 
@@ -185,26 +192,26 @@ def losses(out: dict, b: dict, cfg: TrainConfig) -> dict:
     d = F.cross_entropy(out["direction"][ok], b["dir"][ok]) if ok.any() else logp.new_zeros(())
     total = ans + cfg.uniform_weight * uni + rel + cfg.worth_weight * worth + cfg.direction_weight * d
     parts = {"answer": ans, "uniform": uni, "relevance": rel, "worth": worth, "direction": d}
-    if cfg.ground_weight > 0:
-        if "target_cells" not in b:
-            raise ValueError("ground_weight > 0 needs training data with target cells (regenerate the data cache)")
-        parts["ground"] = grounding_loss(out["ground_logits"], b["target_cells"])
-        total = total + cfg.ground_weight * parts["ground"]
-    if "count" in out:
-        if "target_centres" not in b:
-            raise ValueError("count_head needs training data with target centres (data format 3: regenerate the cache)")
-        parts["count"] = count_loss(out, b)
-        total = total + cfg.count_weight * parts["count"]
-    if "goal" in out:
-        if "goal_dist" not in b:
-            raise ValueError("goal_map needs training data with goal distances (set data.goal_distances=true)")
-        parts["goal"] = goal_loss(out["goal"], b["goal_dist"])
-        total = total + cfg.goal_weight * parts["goal"]
-    if "colour" in out:
-        if "target_cells" not in b:
-            raise ValueError("colour_head needs training data with target cells (regenerate the data cache)")
-        parts["colour"] = colour_loss(out["cell_colours"], b)
-        total = total + cfg.colour_weight * parts["colour"]
+    optional = (  # (part, on, batch key it needs, error without it, loss, weight), added to the total in this order
+        ("ground", cfg.ground_weight > 0, "target_cells",
+         "ground_weight > 0 needs training data with target cells (regenerate the data cache)",
+         lambda: grounding_loss(out["ground_logits"], b["target_cells"]), cfg.ground_weight),
+        ("count", "count" in out, "target_centres",
+         "count_head needs training data with target centres (data format 3: regenerate the cache)",
+         lambda: count_loss(out, b), cfg.count_weight),
+        ("goal", "goal" in out, "goal_dist",
+         "goal_map needs training data with goal distances (set data.goal_distances=true)",
+         lambda: goal_loss(out["goal"], b["goal_dist"]), cfg.goal_weight),
+        ("colour", "colour" in out, "target_cells",
+         "colour_head needs training data with target cells (regenerate the data cache)",
+         lambda: colour_loss(out["cell_colours"], b), cfg.colour_weight))
+    for name, on, needs, problem, loss, weight in optional:
+        if not on:
+            continue
+        if needs not in b:
+            raise ValueError(problem)
+        parts[name] = loss()
+        total = total + weight * parts[name]
     return {"total": total, **parts}
 
 
@@ -407,8 +414,7 @@ def predict(model: BuiltinVLMNet, vocab: Vocab, ds: dict, views_per_step: int = 
     ans = np.zeros((P, MAX_CHOICES))
     rel, worth = np.zeros(P), np.zeros(P)
     dirp = np.zeros((P, N_POINTS))
-    count = np.zeros(P)
-    colour = np.zeros((P, len(COLOUR_WORDS)))
+    optional: dict = {}  # the optional heads' per-pair outputs, as the model gives them
     for s in range(0, V, views_per_step):
         b = data.batch(np.arange(s, min(V, s + views_per_step)))
         out = run_model(model, b)
@@ -417,16 +423,10 @@ def predict(model: BuiltinVLMNet, vocab: Vocab, ds: dict, views_per_step: int = 
         rel[idx] = torch.sigmoid(out["relevance"]).numpy()
         worth[idx] = torch.sigmoid(out["worth"]).numpy()
         dirp[idx] = torch.softmax(out["direction"], -1).numpy()
-        if "count" in out:
-            count[idx] = out["count"].numpy()
-        if "colour" in out:
-            colour[idx] = out["colour"].numpy()
-    pred = {"answer": ans, "relevance": rel, "worth": worth, "direction": dirp}
-    if model.count_head:
-        pred["count"] = count
-    if model.colour_head:
-        pred["colour"] = colour
-    return pred
+        for k in ("count", "colour"):
+            if k in out:
+                optional.setdefault(k, np.zeros((P,) + tuple(out[k].shape[1:])))[idx] = out[k].numpy()
+    return {"answer": ans, "relevance": rel, "worth": worth, "direction": dirp, **optional}
 
 
 def evaluate(pred: dict, ds: dict, n_bins: int = 10) -> dict:
@@ -456,8 +456,7 @@ def evaluate(pred: dict, ds: dict, n_bins: int = 10) -> dict:
         m["count_head_acc_visible"] = float((np.round(pred["count"][counted]) == number[counted]).mean())
         m["count_head_mae_visible"] = float(np.abs(pred["count"][counted] - number[counted]).mean())
     if "colour" in pred:  # colour_head: its own pick among the named colours, on the visible colour pairs
-        named = np.array([[choice_colour(c) for c in qs[i]["choices"]] + [-1] * (MAX_CHOICES - len(qs[i]["choices"]))
-                          for i in range(len(qs))])[pq]
+        named = choice_table(qs, choice_colour, -1).astype(int)[pq]
         rows = vis & (named[np.arange(len(pq)), truth] >= 0)
         score = np.where(named >= 0, np.take_along_axis(pred["colour"], np.maximum(named, 0), 1), -1.0)
         m["colour_head_acc_visible"] = float((score[rows].argmax(1) == truth[rows]).mean())
