@@ -430,8 +430,8 @@ def test_shipped_weights_on_held_out_houses():
     ckpt_cfg = torch.load(WEIGHTS_FILE, map_location="cpu", weights_only=True)["config"]["model"]
     dcfg = D.DataConfig(width=ckpt_cfg["width"], height=ckpt_cfg["height"], questions_per_house=5,
                         answerable_views=3, near_views=1, random_views=4)
-    # 4 houses give ~100 visible pairs (standard error ~4 points). The shipped v4 weights score 79.8 % against
-    # 34.6 % chance and relevance AUROC 0.964 here (30-house evaluation: 84.2 % against 36.3 %, AUROC 0.966).
+    # 4 houses give ~100 visible pairs (standard error ~4 points). The shipped v5 weights score 80.8 % against
+    # 34.6 % chance and relevance AUROC 0.968 here (30-house evaluation: 85.9 % against 36.3 %, AUROC 0.970).
     ds = D.merge([p for k in range(4) for p in D.house_samples("test", house_seed("test", 7, k), dcfg)])
     qs = ds["questions"]
     correct, chance, rel, vis = [], [], [], []
@@ -563,13 +563,31 @@ def test_data_cache_key_is_stable_for_the_shipped_config():
     """The shipped weights' training data keeps its cache name; later data options change it only when set."""
     from dataclasses import replace
 
-    from eqa.commands.train_vlm import data_cache_key
+    from eqa.commands.train_vlm import data_cache_key, split_data_config
 
     cfg = load_config(T.TrainConfig, "train_vlm")
-    assert data_cache_key("train", 160, 0, cfg.data) == "17986ea47b5b"
+    assert data_cache_key("train", cfg.train_houses, 0, cfg.data) == "d36f276cc579"
+    assert data_cache_key("test", cfg.eval_houses, 0, split_data_config("test", cfg)) == "e6b9949a2548"
     keys = {data_cache_key("train", 160, 0, replace(cfg.data, **change))
             for change in ({}, {"point_sampling": "farthest"}, {"goal_distances": True})}
     assert len(keys) == 3
+
+
+def test_evaluation_houses_keep_their_own_views():
+    """eval_data fixes the held-out views whatever the training views are; unset, both follow data."""
+    from dataclasses import replace
+
+    from eqa.commands.train_vlm import data_cache_key, split_data_config
+
+    cfg = load_config(T.TrainConfig, "train_vlm", ["data.recolour_per_view=1", "eval_data=null"])
+    assert cfg.eval_data is None
+    assert split_data_config("train", cfg) == cfg.data
+    assert split_data_config("test", cfg) == replace(cfg.data, recolour_per_view=0)
+    assert split_data_config("test", cfg).answerable_views == cfg.data.answerable_views
+    fixed = load_config(T.TrainConfig, "train_vlm", ["data.answerable_views=2", "data.recolour_per_view=1"])
+    assert split_data_config("train", fixed).answerable_views == 2
+    assert split_data_config("test", fixed) == fixed.eval_data != fixed.data
+    assert data_cache_key("test", 30, 0, split_data_config("test", fixed)) == "e6b9949a2548"
 
 
 def test_direction_points_random_or_farthest():

@@ -42,13 +42,19 @@ def data_cache_key(split: str, n_houses: int, data_seed: int, dcfg) -> str:
     return hashlib.sha256(json.dumps([split, n_houses, data_seed, fields, data.DATA_VERSION]).encode()).hexdigest()[:12]
 
 
-def _data(split: str, n_houses: int, cfg, work: Path, log) -> dict:
-    """Cached dataset of `split`; test-split (evaluation) data is never recoloured."""
+def split_data_config(split: str, cfg):
+    """DataConfig of `split` under TrainConfig cfg: training data from cfg.data; test-split (evaluation) data
+    from cfg.eval_data (cfg.data when unset), never recoloured."""
     from dataclasses import replace
 
+    return cfg.data if split == "train" else replace(cfg.eval_data or cfg.data, recolour_per_view=0)
+
+
+def _data(split: str, n_houses: int, cfg, work: Path, log) -> dict:
+    """Cached dataset of `split` (views as split_data_config says)."""
     from vlm.builtin_model import data
 
-    dcfg = cfg.data if split == "train" else replace(cfg.data, recolour_per_view=0)
+    dcfg = split_data_config(split, cfg)
     key = data_cache_key(split, n_houses, cfg.data_seed, dcfg)
     path = work / f"{split}_{n_houses}h_{key}.npz"
     if path.is_file():

@@ -41,6 +41,7 @@ class TrainConfig:
     images per step (each with all its house's questions)."""
 
     data: DataConfig = field(default_factory=DataConfig)
+    eval_data: Optional[DataConfig] = None  # views of the evaluation houses; None: the same as data
     data_seed: int = 0
     train_houses: int = 160
     eval_houses: int = 30
