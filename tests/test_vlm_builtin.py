@@ -55,7 +55,7 @@ def test_point_sampling_matches_grid_sample_on_gathered_maps():
 
 
 @pytest.mark.parametrize("options", [{}, {"count_head": True, "dir_context": True}, {"goal_map": True},
-                                     {"colour_head": True}])
+                                     {"colour_head": True}, {"dir_attention": True}])
 def test_rows_of_a_view_do_not_depend_on_other_views_or_row_order(options):
     """Batched attention pads each view's rows into slots: a row's outputs must equal its output alone."""
     from vlm.builtin_model.model import BuiltinVLMNet, view_slots
@@ -248,11 +248,12 @@ def test_instance_centre_cells():
     assert D.instance_centre_cells(ids, min_pixels=4) == {5: 0, 6: 5}
 
 
-def test_direction_context_scores_follow_their_points():
+@pytest.mark.parametrize("head", ["dir_context", "dir_attention"])
+def test_direction_context_scores_follow_their_points(head):
     from vlm.builtin_model.model import BuiltinVLMNet
 
     torch.manual_seed(2)
-    net = BuiltinVLMNet(30, 48, 32, dim=16, emb=8, heads=2, key_dim=4, dir_context=True).eval()
+    net = BuiltinVLMNet(30, 48, 32, dim=16, emb=8, heads=2, key_dim=4, **{head: True}).eval()
     feats = net.encode_images(torch.rand(1, 3, 32, 48))
     qt = torch.randint(1, 30, (1, 5))
     pts = torch.rand(1, 4, 2) * 2 - 1
@@ -266,6 +267,38 @@ def test_direction_context_scores_follow_their_points():
         c = net(feats, torch.zeros(1, dtype=torch.long), qt, points=moved, p_mask=mask)["direction"]
     assert torch.allclose(a[0, perm], b[0], atol=1e-5) and torch.isinf(a[0, 3])
     assert torch.allclose(a, c, atol=1e-6)
+
+
+def test_point_attention_reads_the_cells_its_offset_bias_selects():
+    """dir_attention: with the offset bias open only for the cell straight above a point, a point's score
+    follows that cell's features and no other point's score moves; a cell above no point changes nothing."""
+    from vlm.builtin_model.model import BuiltinVLMNet
+
+    torch.manual_seed(3)
+    net = BuiltinVLMNet(30, 64, 48, dim=16, emb=8, heads=2, key_dim=4, dir_attention=True).eval()
+    fh, fw = 6, 8
+    with torch.no_grad():
+        net.pt_offset.fill_(-1e4)
+        net.pt_offset[:, (-1 + fh - 1) * (2 * fw - 1) + (0 + fw - 1)] = 0.0  # offset: one row up, same column
+    feats = torch.randn(1, net.feat_dim, fh, fw)
+    maps = torch.randn(1, 4, fh, fw)
+    cells = torch.tensor([[[3, 4], [1, 5], [6, 2]]])  # (column, row) of each point
+    points = torch.stack([(cells[..., 0] + 0.5) / fw * 2 - 1, (cells[..., 1] + 0.5) / fh * 2 - 1], -1).float()
+    point_in = torch.randn(1, 3, net.pt_embed[0].in_features)
+
+    def scores(f):
+        with torch.no_grad():
+            return net._attend_from_points(f, torch.zeros(1, dtype=torch.long), maps, points, None, point_in)
+
+    base = scores(feats)
+    above = feats.clone()
+    above[0, :, 3, 3] += 5.0  # the cell above point 0 (row 4 -> 3, column 3)
+    moved = scores(above)
+    assert not torch.isclose(moved[0, 0], base[0, 0], atol=1e-4)
+    assert torch.allclose(moved[0, 1:], base[0, 1:], atol=1e-5)
+    elsewhere = feats.clone()
+    elsewhere[0, :, 5, 7] += 5.0  # above no point
+    assert torch.allclose(scores(elsewhere), base, atol=1e-5)
 
 
 def test_dataset_labels_are_consistent(smoke_data):
@@ -531,7 +564,7 @@ def test_renderer_with_colours_needs_the_same_geometry():
 
 
 @pytest.mark.parametrize("options", [{"count_head": True, "dir_context": True}, {"goal_map": True},
-                                     {"colour_head": True}])
+                                     {"colour_head": True}, {"dir_attention": True, "colour_head": True}])
 def test_network_options_train_and_load(smoke_data, smoke_cfg, options):
     from dataclasses import replace
 

@@ -15,8 +15,8 @@ import torch.nn.functional as F
 from torch import nn
 
 ARCHITECTURE = "eqa-cnn-xattn-v2"  # the network without the options below
-ARCHITECTURE_V3 = "eqa-cnn-xattn-v3"  # with any of count_head, dir_context, goal_map, colour_head
-OPTIONS = ("count_head", "dir_context", "goal_map", "colour_head")  # network options, all off by default
+ARCHITECTURE_V3 = "eqa-cnn-xattn-v3"  # with any of the OPTIONS
+OPTIONS = ("count_head", "dir_context", "goal_map", "colour_head", "dir_attention")  # network options, off by default
 MEAN = (0.485, 0.456, 0.406)
 STD = (0.229, 0.224, 0.225)
 STRIDE = 8  # input pixels per feature cell
@@ -32,6 +32,8 @@ COLOUR_WORDS = ("red", "green", "blue", "yellow", "orange", "purple", "pink", "w
 COLOUR_HIDDEN = 16  # colour_head: hidden units of its per-pixel colour classifier
 COLOUR_POOL = 2  # colour_head: it classifies the mean colour of each 2x2 pixel block (a quarter of the cost)
 COLOUR_EPS = 1e-3  # colour_head: floor of a pooled colour probability before its log
+POINT_HEADS = 4  # dir_attention: attention heads of each point's query over the view
+POINT_VALUES = 16  # dir_attention: value channels per head
 NUMBER_WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten")
 
 
@@ -142,15 +144,20 @@ class BuiltinVLMNet(nn.Module):
     it cannot learn a house's context) into COLOUR_WORDS, averaged per feature cell and appended to the features
     that encode_images returns; forward pools it with the grounded attention head (first hop, first head) and, for
     choices that name a colour, adds weight * log(pooled probability of that colour) to the answer logit,
-    scaled by the (detached) relevance probability."""
+    scaled by the (detached) relevance probability.
+    dir_attention: each point attends over the whole view: its query (from the point's features and the
+    question) meets keys made of the cell features and the question's attention maps, plus a learned bias per
+    offset (in cells) between the cell and the point, so a point can be scored by what lies in a given direction
+    from it (a doorway behind it, the target to its left); the pooled values, the point's own features and its
+    difference to the mean of the view's points are scored together."""
 
     def __init__(self, vocab_size: int, width: int = 224, height: int = 168, dim: int = 96, emb: int = 64,
                  heads: int = 4, key_dim: int = 16, patch_dim: int = 16, max_q_len: int = 16, max_c_len: int = 4,
                  count_head: bool = False, dir_context: bool = False, goal_map: bool = False,
-                 colour_head: bool = False):
+                 colour_head: bool = False, dir_attention: bool = False):
         super().__init__()
-        if goal_map and dir_context:
-            raise ValueError("goal_map and dir_context are separate experiments: turn one of them off")
+        if sum((goal_map, dir_context, dir_attention)) > 1:
+            raise ValueError("goal_map, dir_context and dir_attention are separate direction heads: turn on one")
         self.config = dict(vocab_size=vocab_size, width=width, height=height, dim=dim, emb=emb, heads=heads,
                            key_dim=key_dim, patch_dim=patch_dim, max_q_len=max_q_len, max_c_len=max_c_len)
         if count_head or dir_context:  # older checkpoints' configs stay as they were
@@ -159,6 +166,9 @@ class BuiltinVLMNet(nn.Module):
             self.config.update(goal_map=True)
         if colour_head:
             self.config.update(colour_head=True)
+        if dir_attention:
+            self.config.update(dir_attention=True)
+        self.dir_attention = bool(dir_attention)
         self.count_head, self.dir_context, self.goal_map = bool(count_head), bool(dir_context), bool(goal_map)
         self.colour_head = bool(colour_head)
         self.heads, self.key_dim, self.dim = heads, key_dim, dim
@@ -180,7 +190,24 @@ class BuiltinVLMNet(nn.Module):
         self.relevance = nn.Linear(dim, 1)
         self.worth = nn.Linear(dim, 1)
         self.ans = nn.Sequential(nn.Linear(3 * dim, dim), nn.ReLU(inplace=True), nn.Linear(dim, 1))
-        if dir_context:
+        if dir_attention:
+            maps = HOPS * heads
+            self.pt_embed = nn.Sequential(nn.Linear(dim + 2 * fd + maps + 2, dim), nn.ReLU(inplace=True))
+            self.pt_query = nn.Linear(dim, POINT_HEADS * key_dim)
+            self.pt_key_feats = nn.Conv2d(fd, POINT_HEADS * key_dim, 1)
+            self.pt_value_feats = nn.Conv2d(fd, POINT_HEADS * POINT_VALUES, 1)
+            self.pt_key_maps = nn.Parameter(torch.randn(POINT_HEADS, key_dim, maps) * maps ** -0.5)
+            self.pt_value_maps = nn.Parameter(torch.randn(POINT_HEADS, POINT_VALUES, maps) * maps ** -0.5)
+            self.pt_offset = nn.Parameter(torch.zeros(POINT_HEADS, (2 * fh - 1) * (2 * fw - 1)))
+            cy, cx = torch.meshgrid(torch.arange(fh), torch.arange(fw), indexing="ij")
+            cy, cx = cy.flatten(), cx.flatten()  # (N,) row and column of each cell
+            dy = cy.view(1, -1) - cy.view(-1, 1) + fh - 1  # (point cell, cell) row offset, shifted to >= 0
+            dx = cx.view(1, -1) - cx.view(-1, 1) + fw - 1
+            offsets = dy * (2 * fw - 1) + dx
+            self.register_buffer("pt_offset_index", offsets, persistent=False)  # (point cell, cell) -> offset
+            self.pt_score = nn.Sequential(nn.Linear(2 * dim + POINT_HEADS * POINT_VALUES, dim), nn.ReLU(inplace=True),
+                                          nn.Linear(dim, 1))
+        elif dir_context:
             self.dir_embed = nn.Sequential(nn.Linear(dim + 3 * fd + 2 * HOPS * heads + 2, dim), nn.ReLU(inplace=True))
             self.dir_score = nn.Sequential(nn.Linear(2 * dim, dim), nn.ReLU(inplace=True), nn.Linear(dim, 1))
         else:
@@ -303,7 +330,10 @@ class BuiltinVLMNet(nn.Module):
             rows_p = torch.arange(P, device=points.device)  # row p samples its own attention maps
             at_point = sample_points(lmaps, rows_p, points)
             zk = z.unsqueeze(1).expand(P, K, D)
-            if self.dir_context:
+            if self.dir_attention:
+                logits = self._attend_from_points(feats, pair_view, lmaps, points, p_mask,
+                                                  torch.cat([local, wide, at_point, zk, points], dim=-1))
+            elif self.dir_context:
                 cell_y = 2.0 * STRIDE / self.config["height"]  # one feature cell in normalised y
                 beyond = sum(sample_points(feats, pair_view, points - points.new_tensor([0.0, n * cell_y]))
                              for n in BEYOND_CELLS) / len(BEYOND_CELLS)
@@ -319,3 +349,40 @@ class BuiltinVLMNet(nn.Module):
                 logits = self.dir(torch.cat(parts, dim=-1)).squeeze(-1)
             out["direction"] = logits.masked_fill(~p_mask, float("-inf")) if p_mask is not None else logits
         return out
+
+    def _attend_from_points(self, feats: torch.Tensor, pair_view: torch.Tensor, lmaps: torch.Tensor,
+                            points: torch.Tensor, p_mask: torch.Tensor | None, point_in: torch.Tensor) -> torch.Tensor:
+        """dir_attention: (P, K) direction logits. feats (B, FD, fh, fw); lmaps (P, maps, fh, fw) the rows'
+        attention logits; points (P, K, 2) normalised; point_in (P, K, *) each point's own inputs.
+        The cell-feature terms run per view (rows padded into slots, as in forward); the attention-map terms
+        are folded through the query (its projection into map space) so no per-row key map is built."""
+        B, _, fh, fw = feats.shape
+        P, K = points.shape[:2]
+        N, h, k, dv = fh * fw, POINT_HEADS, self.key_dim, POINT_VALUES
+        slot, rows = view_slots(pair_view, B)
+        hp = self.pt_embed(point_in)  # (P, K, dim)
+        query = self.pt_query(hp).view(P, K, h, k)
+        padded = query.new_zeros(B, rows, K, h, k).index_put((pair_view, slot), query)
+        keys = self.pt_key_feats(feats).view(B, h, k, N)
+        logits = padded.permute(0, 3, 1, 2, 4).reshape(B, h, rows * K, k) @ keys  # (B, h, rows * K, N)
+        logits = logits.view(B, h, rows, K, N).transpose(1, 2)[pair_view, slot]  # (P, h, K, N)
+        # the rows' attention maps (P, M, N), read but not trained here and standardised per map: their raw
+        # logits reach tens and made this head diverge
+        maps = lmaps.flatten(2).detach()
+        maps = (maps - maps.mean(-1, keepdim=True)) / (maps.std(-1, keepdim=True) + 1e-3)
+        in_maps = torch.einsum("pkhd,hdm->phkm", query, self.pt_key_maps).reshape(P, h * K, -1)
+        logits = logits + (in_maps @ maps).view(P, h, K, N)
+        px = ((points[..., 0] + 1) * fw / 2 - 0.5).round().long().clamp(0, fw - 1)  # (P, K) cell of each point
+        py = ((points[..., 1] + 1) * fh / 2 - 0.5).round().long().clamp(0, fh - 1)
+        table = self.pt_offset[:, self.pt_offset_index]  # (h, point cell, N): bias by offset to the point
+        bias = table.index_select(1, (py * fw + px).flatten()).view(h, P, K, N).transpose(0, 1)
+        attn = torch.softmax(logits / k ** 0.5 + bias, dim=-1)  # (P, h, K, N)
+        values = self.pt_value_feats(feats).view(B, h, dv, N).transpose(-1, -2)  # (B, h, N, dv)
+        a_pad = attn.new_zeros(B, rows, h, K, N).index_put((pair_view, slot), attn)
+        pooled = a_pad.transpose(1, 2).reshape(B, h, rows * K, N) @ values  # (B, h, rows * K, dv)
+        pooled = pooled.view(B, h, rows, K, dv).permute(0, 2, 3, 1, 4)[pair_view, slot]  # (P, K, h, dv)
+        from_maps = (attn.reshape(P, h * K, N) @ maps.transpose(1, 2)).view(P, h, K, -1)  # (P, h, K, M)
+        pooled = pooled + torch.einsum("phkm,hvm->pkhv", from_maps, self.pt_value_maps)
+        valid = (p_mask if p_mask is not None else points.new_ones(P, K, dtype=torch.bool)).unsqueeze(-1)
+        mean = (hp * valid).sum(1, keepdim=True) / valid.sum(1, keepdim=True).clamp(min=1)
+        return self.pt_score(torch.cat([hp, hp - mean, pooled.reshape(P, K, h * dv)], dim=-1)).squeeze(-1)

@@ -63,6 +63,7 @@ class TrainConfig:
     count_head: bool = False  # per-cell centre heat map whose peaks count the targets and score number choices
     count_weight: float = 1.0  # count loss (with count_head): count error + centre heat map focal loss
     dir_context: bool = False  # direction head sees what lies beyond each point and the other points
+    dir_attention: bool = False  # direction head: each point attends over the view, with a bias per offset
     goal_map: bool = False  # per-cell goal-distance map (needs data.goal_distances), also read by the direction head
     goal_weight: float = 1.0  # goal-distance loss (with goal_map)
     colour_head: bool = False  # per-pixel colour classifier pooled by the grounded head; scores colour choices
@@ -303,7 +304,7 @@ def train(ds: dict, cfg: TrainConfig, log: Callable[[str], None] = print,
     H, W = ds["images"].shape[1:3]
     model = BuiltinVLMNet(len(vocab), W, H, cfg.dim, cfg.emb, cfg.heads, cfg.key_dim, cfg.patch_dim,
                           count_head=cfg.count_head, dir_context=cfg.dir_context, goal_map=cfg.goal_map,
-                          colour_head=cfg.colour_head)
+                          colour_head=cfg.colour_head, dir_attention=cfg.dir_attention)
     data = Batches(ds, vocab, model.config)
     rng = np.random.default_rng(cfg.seed)
     gen = torch.Generator().manual_seed(cfg.seed)
