@@ -590,6 +590,8 @@ def test_network_options_train_and_load(smoke_data, smoke_cfg, options):
         ("answer", "What colour is the sofa in the living room?", ["Red", "Grey", "Beige"], None)])
     assert ans.shape == (2,) and dirs.shape == (2,) and col.shape == (3,)
     assert all(np.all(np.isfinite(x)) for x in (ans, dirs, col))
+    with pytest.raises(ValueError, match="at most 6 choices"):
+        loaded.scores(img, [("answer", "What colour is the sofa?", ["Red"] * 7, None)])
 
 
 def test_data_cache_key_is_stable_for_the_shipped_config():

@@ -8,8 +8,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from vlm.builtin_model.model import choice_colour, choice_number
-from vlm.builtin_model.train import MAX_CHOICES, model_from_checkpoint
+from vlm.builtin_model.train import MAX_CHOICES, model_from_checkpoint, norm_points, question_tensors
 from vlm.queries import ANSWER, DIRECTION, RELEVANCE, WORTH_EXPLORING
 
 
@@ -40,28 +39,20 @@ class BuiltinModel:
         (answer: choices; direction: points; relevance / worth: (yes, no) as (logit, 0))."""
         h, w = image.shape[:2]
         P = len(queries)
-        qt = torch.tensor([self.vocab.encode(q[1], self.max_q) for q in queries], dtype=torch.long)
-        ct = torch.zeros(P, MAX_CHOICES, self.max_c, dtype=torch.long)
-        cm = torch.zeros(P, MAX_CHOICES, dtype=torch.bool)
-        cn = torch.full((P, MAX_CHOICES), float("nan"))
-        cc = torch.full((P, MAX_CHOICES), -1, dtype=torch.long)
+        for kind, _q, choices, _points in queries:
+            if kind == ANSWER and len(choices) > MAX_CHOICES:
+                raise ValueError(f"the builtin model scores at most {MAX_CHOICES} choices, got {len(choices)}")
+        rows = [{"question": q, "choices": list(choices) if kind == ANSWER else [], "answer_index": 0}
+                for kind, q, choices, _points in queries]
+        qt, ct, cm, _, cn, cc = question_tensors(rows, self.vocab, self.max_q, self.max_c)
         k_max = max([len(q[3]) for q in queries if q[0] == DIRECTION and q[3] is not None] or [1])
         pts = torch.zeros(P, k_max, 2)
         pm = torch.zeros(P, k_max, dtype=torch.bool)
         pm[:, 0] = True  # a dummy point for rows without points (their direction output is unused)
-        for i, (kind, _q, choices, points) in enumerate(queries):
-            if kind == ANSWER:
-                if len(choices) > MAX_CHOICES:
-                    raise ValueError(f"the builtin model scores at most {MAX_CHOICES} choices, got {len(choices)}")
-                for j, c in enumerate(choices):
-                    ct[i, j] = torch.tensor(self.vocab.encode(c, self.max_c))
-                    cm[i, j] = True
-                    cn[i, j] = choice_number(c)
-                    cc[i, j] = choice_colour(c)
+        for i, (kind, _q, _choices, points) in enumerate(queries):
             if kind == DIRECTION:
-                p = np.asarray(points, dtype=np.float32)
-                pts[i, :len(p), 0] = torch.from_numpy((p[:, 0] + 0.5) / w * 2 - 1)
-                pts[i, :len(p), 1] = torch.from_numpy((p[:, 1] + 0.5) / h * 2 - 1)
+                p = norm_points(points, w, h).reshape(-1, 2)
+                pts[i, :len(p)] = torch.from_numpy(p)
                 pm[i] = False
                 pm[i, :len(p)] = True
         feats = self.model.encode_images(self.image_tensor(image))
