@@ -347,9 +347,6 @@ def test_goal_distances_rank_the_direction_points_like_their_labels():
 
 
 def test_target_cells_mark_every_cell_with_a_target_pixel():
-    from vlm.builtin_model.model import STRIDE
-
-    assert D.CELL == STRIDE
     ids = np.zeros((10, 17), np.int32)  # 2 x 3 cells, the last row and column partial
     ids[9, 16] = 7
     ids[0, 0] = 5

@@ -40,7 +40,7 @@ from dataclasses import dataclass
 import numpy as np
 
 N_POINTS = 3
-CELL = 8  # pixels per feature cell side (the model's stride)
+CELL = 8  # pixels per feature cell side; the model's stride (model.STRIDE) is this constant
 DATA_VERSION = 3  # part of the cache key: 2 added target cells, 3 the targets' centre cells
 FLOOR_MAX_Z = 0.05  # metres: a pixel whose world point is this low sees the floor
 FLOOR_MIN_PIXELS = 8  # goal distances: a cell needs this many pixels on navigable floor

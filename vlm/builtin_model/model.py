@@ -14,12 +14,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from vlm.builtin_model.data import CELL as STRIDE  # input pixels per feature cell, as the data labels them
+
 ARCHITECTURE = "eqa-cnn-xattn-v2"  # the network without the options below
 ARCHITECTURE_V3 = "eqa-cnn-xattn-v3"  # with any of the OPTIONS
 OPTIONS = ("count_head", "dir_context", "goal_map", "colour_head", "dir_attention")  # network options, off by default
 MEAN = (0.485, 0.456, 0.406)
 STD = (0.229, 0.224, 0.225)
-STRIDE = 8  # input pixels per feature cell
 HOPS = 2
 COUNT_CHANNELS = 48  # count_head: channels of its per-cell features
 CENTRE_PRIOR = 0.01  # count_head: initial centre probability of a cell
