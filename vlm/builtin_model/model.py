@@ -123,6 +123,20 @@ def view_slots(pair_view: torch.Tensor, n_views: int) -> tuple[torch.Tensor, int
     return slot, int(counts.max()) if len(pair_view) else 0
 
 
+def into_slots(rows_x: torch.Tensor, pair_view: torch.Tensor, slot: torch.Tensor, n_views: int,
+               n_slots: int) -> torch.Tensor:
+    """(P, ...) per-row tensor -> (n_views, n_slots, ...) zero-padded grid with row p at [pair_view[p], slot[p]]
+    (slots from view_slots), so per-view work runs as one batched matrix product."""
+    return rows_x.new_zeros(n_views, n_slots, *rows_x.shape[1:]).index_put((pair_view, slot), rows_x)
+
+
+def mean_over_points(x: torch.Tensor, p_mask: torch.Tensor | None) -> torch.Tensor:
+    """(P, K, C) per-point features -> (P, 1, C) their mean over each row's valid points (p_mask (P, K); None:
+    all points)."""
+    valid = (p_mask if p_mask is not None else x.new_ones(x.shape[:2], dtype=torch.bool)).unsqueeze(-1)
+    return (x * valid).sum(1, keepdim=True) / valid.sum(1, keepdim=True).clamp(min=1)
+
+
 class BuiltinVLMNet(nn.Module):
     """config: vocab_size, width, height (input pixels), dim, emb, heads, key_dim, patch_dim, max_q_len,
     max_c_len, count_head, dir_context. Image features are `dim` CNN channels followed by `patch_dim` channels
@@ -169,8 +183,8 @@ class BuiltinVLMNet(nn.Module):
             self.config.update(colour_head=True)
         if dir_attention:
             self.config.update(dir_attention=True)
-        self.dir_attention = bool(dir_attention)
         self.count_head, self.dir_context, self.goal_map = bool(count_head), bool(dir_context), bool(goal_map)
+        self.dir_attention = bool(dir_attention)
         self.colour_head = bool(colour_head)
         self.heads, self.key_dim, self.dim = heads, key_dim, dim
         self.feat_dim = fd = dim + patch_dim  # feature channels per cell (without the colour head's)
@@ -283,8 +297,7 @@ class BuiltinVLMNet(nn.Module):
         pooled, logit_maps, mass = [], [], []
         query_in = q
         for hop in range(HOPS):
-            qk = q.new_zeros(B, rows, h, k)
-            qk = qk.index_put((pair_view, slot), self.query[hop](query_in).view(P, h, k))
+            qk = into_slots(self.query[hop](query_in).view(P, h, k), pair_view, slot, B, rows)
             logits_b = qk.transpose(1, 2) @ keys[:, hop] / k ** 0.5  # (B, h, rows, N)
             pooled_b = torch.softmax(logits_b, dim=-1) @ values  # (B, h, rows, FD)
             logits = logits_b.transpose(1, 2)[pair_view, slot]  # (P, h, N)
@@ -340,9 +353,7 @@ class BuiltinVLMNet(nn.Module):
                              for n in BEYOND_CELLS) / len(BEYOND_CELLS)
                 near = sample_points(F.max_pool2d(lmaps, 5, 1, 2), rows_p, points)
                 h_pt = self.dir_embed(torch.cat([local, wide, beyond, at_point, near, zk, points], dim=-1))
-                valid = (p_mask if p_mask is not None else points.new_ones(P, K, dtype=torch.bool)).unsqueeze(-1)
-                mean = (h_pt * valid).sum(1, keepdim=True) / valid.sum(1, keepdim=True).clamp(min=1)
-                logits = self.dir_score(torch.cat([h_pt, h_pt - mean], dim=-1)).squeeze(-1)
+                logits = self.dir_score(torch.cat([h_pt, h_pt - mean_over_points(h_pt, p_mask)], dim=-1)).squeeze(-1)
             else:
                 parts = [local, wide, at_point, zk, points]
                 if self.goal_map:
@@ -363,7 +374,7 @@ class BuiltinVLMNet(nn.Module):
         slot, rows = view_slots(pair_view, B)
         hp = self.pt_embed(point_in)  # (P, K, dim)
         query = self.pt_query(hp).view(P, K, h, k)
-        padded = query.new_zeros(B, rows, K, h, k).index_put((pair_view, slot), query)
+        padded = into_slots(query, pair_view, slot, B, rows)
         keys = self.pt_key_feats(feats).view(B, h, k, N)
         logits = padded.permute(0, 3, 1, 2, 4).reshape(B, h, rows * K, k) @ keys  # (B, h, rows * K, N)
         logits = logits.view(B, h, rows, K, N).transpose(1, 2)[pair_view, slot]  # (P, h, K, N)
@@ -375,15 +386,14 @@ class BuiltinVLMNet(nn.Module):
         logits = logits + (in_maps @ maps).view(P, h, K, N)
         px = ((points[..., 0] + 1) * fw / 2 - 0.5).round().long().clamp(0, fw - 1)  # (P, K) cell of each point
         py = ((points[..., 1] + 1) * fh / 2 - 0.5).round().long().clamp(0, fh - 1)
-        table = self.pt_offset[:, self.pt_offset_index]  # (h, point cell, N): bias by offset to the point
-        bias = table.index_select(1, (py * fw + px).flatten()).view(h, P, K, N).transpose(0, 1)
+        offsets = self.pt_offset_index[(py * fw + px).flatten()]  # (P * K, N): offset of each cell to the point
+        bias = self.pt_offset[:, offsets].view(h, P, K, N).transpose(0, 1)
         attn = torch.softmax(logits / k ** 0.5 + bias, dim=-1)  # (P, h, K, N)
         values = self.pt_value_feats(feats).view(B, h, dv, N).transpose(-1, -2)  # (B, h, N, dv)
-        a_pad = attn.new_zeros(B, rows, h, K, N).index_put((pair_view, slot), attn)
+        a_pad = into_slots(attn, pair_view, slot, B, rows)
         pooled = a_pad.transpose(1, 2).reshape(B, h, rows * K, N) @ values  # (B, h, rows * K, dv)
         pooled = pooled.view(B, h, rows, K, dv).permute(0, 2, 3, 1, 4)[pair_view, slot]  # (P, K, h, dv)
         from_maps = (attn.reshape(P, h * K, N) @ maps.transpose(1, 2)).view(P, h, K, -1)  # (P, h, K, M)
         pooled = pooled + torch.einsum("phkm,hvm->pkhv", from_maps, self.pt_value_maps)
-        valid = (p_mask if p_mask is not None else points.new_ones(P, K, dtype=torch.bool)).unsqueeze(-1)
-        mean = (hp * valid).sum(1, keepdim=True) / valid.sum(1, keepdim=True).clamp(min=1)
-        return self.pt_score(torch.cat([hp, hp - mean, pooled.reshape(P, K, h * dv)], dim=-1)).squeeze(-1)
+        return self.pt_score(torch.cat([hp, hp - mean_over_points(hp, p_mask), pooled.reshape(P, K, h * dv)],
+                                       dim=-1)).squeeze(-1)
