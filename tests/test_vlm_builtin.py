@@ -657,3 +657,19 @@ def test_evaluate_reports_templates_and_the_colour_heads_own_pick():
     assert m["answer_acc_visible_by_template"] == {"chairs_at_table": 1.0, "colour": 0.5}
     assert m["colour_head_acc_visible"] == 0.5
     assert "colour_head_acc_visible" not in T.evaluate({k: v for k, v in pred.items() if k != "colour"}, ds)
+
+
+def test_direction_agreement_counts_any_equally_best_point_only_in_the_tie_aware_figure():
+    qs = [{"question": "Is there a sofa?", "choices": ["Yes", "No"], "answer_index": 0, "category": "existence",
+           "template": "in_room", "house_seed": 1}]
+    ds = {"questions": qs, "images": np.zeros((3, 4, 4, 3), np.uint8), "pair_question": np.zeros(3, int),
+          "relevant": np.array([1, 0, 0]), "worth": np.array([1, 0, 1]), "dir_label": np.array([0, 0, 2]),
+          "point_dist": np.array([[2.0, 2.0, 5.0], [1.0, 4.0, 6.0], [3.0, 2.5, 0.5]])}
+    answer = np.zeros((3, T.MAX_CHOICES))
+    answer[:, :2] = 0.5
+    # pair 0: picks point 1, tied best with the label's point 0; pair 1: picks 1 (worse); pair 2: picks the label
+    direction = np.array([[0.2, 0.7, 0.1], [0.3, 0.6, 0.1], [0.1, 0.2, 0.7]])
+    m = T.evaluate({"answer": answer, "relevance": np.array([0.9, 0.1, 0.2]), "worth": np.array([0.8, 0.1, 0.7]),
+                    "direction": direction}, ds)
+    assert m["direction_agreement"] == pytest.approx(1 / 3)
+    assert m["direction_agreement_ties"] == pytest.approx(2 / 3)

@@ -475,6 +475,8 @@ def evaluate(pred: dict, ds: dict, n_bins: int = 10) -> dict:
     clear = (srt[:, 1] - srt[:, 0]) >= 1.0
     m["direction_agreement_gap_ge_1m"] = float((pred["direction"][ok][clear].argmax(1)
                                                 == ds["dir_label"][ok][clear]).mean())
+    picked = np.take_along_axis(pdist, pred["direction"][ok].argmax(1)[:, None], 1)[:, 0]
+    m["direction_agreement_ties"] = float((picked == srt[:, 0]).mean())  # any of several equally best points
     # calibration of the answer confidence on visible views
     bins = np.linspace(0, 1, n_bins + 1)
     which = np.clip(np.digitize(conf[vis], bins) - 1, 0, n_bins - 1)
