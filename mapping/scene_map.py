@@ -128,17 +128,21 @@ class SceneMap:
             self._nav_cache = nav
         return nav
 
-    def frontiers(self) -> list[Frontier]:
-        """Frontier clusters of the current map (cached until the next integrate)."""
-        if self._frontier_cache is None:
-            if self._grids.grid.empty:
-                self._frontier_cache = []
-            else:
-                c = self.config
-                self._frontier_cache = extract_frontiers(self.navigable(), self.explored, self.spec,
-                                                         c.min_frontier_size, c.frontier_normal_window,
-                                                         c.max_frontier_size)
-        return self._frontier_cache
+    def frontiers(self, robot_radius: Optional[float] = None) -> list[Frontier]:
+        """Frontier clusters of the current map on `navigable(robot_radius)` (default radius: cached until
+        the next integrate)."""
+        default = robot_radius is None or math.isclose(robot_radius, self.config.robot_radius)
+        if default and self._frontier_cache is not None:
+            return self._frontier_cache
+        if self._grids.grid.empty:
+            found = []
+        else:
+            c = self.config
+            found = extract_frontiers(self.navigable(robot_radius), self.explored, self.spec, c.min_frontier_size,
+                                      c.frontier_normal_window, c.max_frontier_size)
+        if default:
+            self._frontier_cache = found
+        return found
 
     def memory_bytes(self) -> dict[str, int]:
         """Bytes held by the map: 2-D grid layers and the TSDF voxel buffers."""

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Optional
 
 
 @dataclass
@@ -56,6 +57,10 @@ class PlannerConfig:
     stuck_decisions: int = 3
     stuck_min_progress: float = 0.1
     blacklist_radius: float = 0.6
+    # When no frontier is reachable at the map's robot radius, look again with this radius (m): squeezes
+    # through gaps the map's conservative inflation closes (it blocks cells up to radius + half a cell
+    # away), such as a doorway half-blocked by furniture. None: stop looking (exploration is done).
+    squeeze_radius: Optional[float] = 0.15
 
     def __post_init__(self) -> None:
         if not self.max_move_per_step > 0:
@@ -64,3 +69,5 @@ class PlannerConfig:
             raise ValueError("backoff must be >= 0; goal_reached_tol and commit_match_radius positive")
         if self.stuck_decisions < 1:
             raise ValueError(f"stuck_decisions must be >= 1, got {self.stuck_decisions}")
+        if self.squeeze_radius is not None and not self.squeeze_radius >= 0:
+            raise ValueError(f"squeeze_radius must be >= 0 or null, got {self.squeeze_radius}")

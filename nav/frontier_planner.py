@@ -1,7 +1,9 @@
 """Frontier planner: score frontiers, commit to a goal, plan a path on the map, emit one waypoint.
 
-Inputs are a scene map (`navigable()`, `explored`, `free`, `spec`, `frontiers()`), an optional
-semantic value map and the robot pose (x, y metres, yaw radians, world frame).
+Inputs are a scene map (`navigable(robot_radius)`, `frontiers(robot_radius)`, `explored`, `free`, `spec`,
+`config.robot_radius`), an optional semantic value map and the robot pose (x, y metres, yaw radians, world
+frame). When no frontier is reachable at the map's robot radius, the planner looks again at
+`PlannerConfig.squeeze_radius` before reporting that nothing is left to explore.
 """
 from __future__ import annotations
 
@@ -30,7 +32,8 @@ class PlanResult:
     """One decision of the planner.
 
     action: "move" (waypoint given), "turn" (recovery: turn in place by `turn_angle`),
-    or "done" (no reachable frontier left).
+    or "done" (no reachable frontier left). squeeze: planned with `PlannerConfig.squeeze_radius`
+    because nothing was reachable at the map's robot radius.
     """
 
     action: str
@@ -43,6 +46,7 @@ class PlanResult:
     factors: Optional[FrontierFactors] = None
     scores: Optional[np.ndarray] = None
     path: Optional[np.ndarray] = None
+    squeeze: bool = False
 
     def record(self) -> dict:
         """JSON-ready summary: every frontier with its factors and score, the choice and the goal."""
@@ -58,7 +62,7 @@ class PlanResult:
                 if row.get("distance") is not None and not math.isfinite(row["distance"]):
                     row["distance"] = None
             fronts.append(row)
-        return {"action": self.action, "chosen": self.chosen, "committed": self.committed,
+        return {"action": self.action, "chosen": self.chosen, "committed": self.committed, "squeeze": self.squeeze,
                 "goal": None if self.goal is None else [round(float(v), 3) for v in self.goal],
                 "waypoint": None if self.waypoint is None else [round(float(v), 3) for v in self.waypoint],
                 "turn_angle": self.turn_angle, "frontiers": fronts}
@@ -107,15 +111,28 @@ class FrontierPlanner:
             self.commitment = None
             self._no_progress = 0
             return PlanResult(action="turn", turn_angle=math.pi)
+        result = self._plan_at(scene_map, None, robot_xy, robot_yaw, value_map)
+        if result.action == "done" and cfg.squeeze_radius is not None \
+                and cfg.squeeze_radius < scene_map.config.robot_radius:
+            squeezed = self._plan_at(scene_map, cfg.squeeze_radius, robot_xy, robot_yaw, value_map)
+            if squeezed.action != "done":
+                squeezed.squeeze = True
+                return squeezed
+        return result
+
+    def _plan_at(self, scene_map, robot_radius: Optional[float], robot_xy, robot_yaw: float,
+                 value_map) -> PlanResult:
+        """One decision on the map's navigable cells and frontiers for `robot_radius` (m; None: the map's)."""
+        cfg = self.config
         spec: GridSpec = scene_map.spec
-        nav = scene_map.navigable()
+        nav = scene_map.navigable(robot_radius)
         robot_xy = np.asarray(robot_xy, dtype=float)
         rc = spec.world_to_cell(robot_xy)
         start = rc if (spec.in_bounds(rc) and nav[rc[0], rc[1]]) else _nearest_cell(nav, spec, robot_xy)
         if start is None:
             return PlanResult(action="done")
         dist = distance_field(nav, start) * spec.resolution
-        frontiers = [f for f in scene_map.frontiers() if not self._blacklisted(f.centroid)]
+        frontiers = [f for f in scene_map.frontiers(robot_radius) if not self._blacklisted(f.centroid)]
         if not frontiers:
             self.commitment = None
             return PlanResult(action="done")

@@ -67,3 +67,49 @@ def test_rerun_recording_is_written(tmp_path):
     explore_house(5, tmp_path / "r", config, rerun=True, progress=False)
     rrd = tmp_path / "r" / "episode.rrd"
     assert rrd.is_file() and rrd.stat().st_size > 10_000
+
+
+def _squeeze_episode(squeeze_radius):
+    """House 1000012 from a calibration question's start: the only way on leads past a table corner that
+    the map's inflation (robot radius + half a cell) closes. Returns (agent, decisions, robot x per decision)."""
+    from dataclasses import replace
+
+    from eqa.agent import Agent, AgentConfig
+    from nav.config import PlannerConfig
+    from sim.config import SimConfig
+    from sim.env import SimEnv, SimEpisode
+    from sim.house import generate_house
+
+    sim = SimConfig()
+    scene = generate_house(1000012, None, sim.house, sim.robot)
+    env = SimEnv(scene, sim)
+    agent = Agent(replace(AgentConfig(), planner=PlannerConfig(squeeze_radius=squeeze_radius)))
+    agent.reset(0, scene.floor_area())
+    agent.observe([env.reset(SimEpisode(start=(5.675, 0.825, 0.193)))])
+    for angle in agent.look_around_angles():
+        env.turn(angle)
+        agent.observe(env.observe())
+    decisions, xs = [], []
+    for _ in range(4):
+        d = agent.decide()
+        decisions.append(d)
+        if d.kind == "stop":
+            break
+        if d.kind == "move":
+            agent.report_motion(env.move_to(d.T_world_base, d.max_distance).distance)
+        else:
+            env.turn(d.angle)
+        agent.observe(env.observe())
+        xs.append(float(agent.pose[0, 3]))
+    return agent, decisions, xs
+
+
+def test_squeeze_radius_leads_through_a_gap_the_map_inflation_closes():
+    agent, decisions, xs = _squeeze_episode(None)
+    assert decisions[1].kind == "stop" and decisions[1].reason == "explored"  # the old behaviour: gives up
+    assert agent.map.frontiers() == [] and len(agent.map.frontiers(0.15)) > 0
+    agent, decisions, xs = _squeeze_episode(0.15)
+    assert [d.kind for d in decisions] == ["move"] * 4
+    assert decisions[1].plan.squeeze and not decisions[0].plan.squeeze
+    assert xs[-1] > 9.0  # through the doorway beyond the table (x about 8.5 m) and on
+    assert not any(d.plan.squeeze for d in decisions[3:])  # past the gap, frontiers at the map's radius again

@@ -22,16 +22,24 @@ class FakeFrontier:
 
 
 class GridMap:
-    """A fixed map with the SceneMap attributes the planner reads (grids given directly)."""
+    """A fixed map with the SceneMap attributes the planner reads (grids given directly). squeezed: optional
+    (navigable, frontiers) for robot radii below the map's `robot_radius` (0.2 m)."""
 
-    def __init__(self, spec, navigable, explored, free, frontiers):
+    robot_radius = 0.2
+
+    def __init__(self, spec, navigable, explored, free, frontiers, squeezed=None):
         self.spec, self._nav, self.explored, self.free, self._frontiers = spec, navigable, explored, free, frontiers
+        self.config = self
+        self._squeezed = squeezed
 
-    def navigable(self):
-        return self._nav
+    def _tight(self, robot_radius):
+        return robot_radius is not None and robot_radius < self.robot_radius and self._squeezed is not None
 
-    def frontiers(self):
-        return self._frontiers
+    def navigable(self, robot_radius=None):
+        return self._squeezed[0] if self._tight(robot_radius) else self._nav
+
+    def frontiers(self, robot_radius=None):
+        return self._squeezed[1] if self._tight(robot_radius) else self._frontiers
 
 
 def _corridor(resolution):
@@ -164,6 +172,29 @@ def test_recovery_after_no_progress():
     assert plan.action == "turn" and plan.turn_angle == pytest.approx(math.pi)
     nxt = planner.plan(m, (1.0, 2.0), 0.0)
     assert nxt.action == "move" and nxt.goal != target  # the stuck frontier is blacklisted
+
+
+def test_squeeze_radius_plans_through_a_gap_only_when_nothing_else_is_reachable():
+    """A wall at x = 5 m with a 0.5 m gap: closed at the map's radius, open at the squeeze radius."""
+    spec = GridSpec((0.0, 0.0), 0.1, (40, 100))
+    xs, ys = spec.cell_centres()
+    wide = xs < 5.0
+    tight = wide | ((np.abs(ys - 2.0) < 0.25) & (xs < 6.0))
+    explored = xs < 5.8
+    beyond = FakeFrontier(np.array([5.75, 2.0]), np.array([5.75, 2.0]), np.array([1.0, 0.0]))
+    squeezed = GridMap(spec, wide, explored, wide, [], squeezed=(tight, [beyond]))
+    plan = FrontierPlanner(PlannerConfig(max_move_per_step=5.0)).plan(squeezed, (1.0, 2.0), 0.0)
+    assert plan.action == "move" and plan.squeeze and plan.record()["squeeze"] is True
+    assert plan.goal[0] > 5.0 and tight[tuple(spec.world_to_cell(np.array(plan.goal[:2])))]
+    off = FrontierPlanner(PlannerConfig(squeeze_radius=None)).plan(squeezed, (1.0, 2.0), 0.0)
+    assert off.action == "done"
+    # a frontier reachable at the map's radius wins; the squeeze is not looked at
+    near = FakeFrontier(np.array([4.95, 1.0]), np.array([4.95, 1.0]), np.array([1.0, 0.0]))
+    both = GridMap(spec, wide, explored, wide, [near], squeezed=(tight, [beyond]))
+    plan = FrontierPlanner().plan(both, (1.0, 2.0), 0.0)
+    assert plan.action == "move" and not plan.squeeze and plan.goal[0] < 5.0
+    with pytest.raises(ValueError, match="squeeze_radius"):
+        PlannerConfig(squeeze_radius=-0.1)
 
 
 def test_done_when_no_frontier():
