@@ -104,12 +104,16 @@ class SceneMap:
         """Latest robot position (world metres), None before the first frame."""
         return (self.robot_path[-1][0], self.robot_path[-1][1]) if self.robot_path else None
 
+    def _is_default_radius(self, robot_radius: Optional[float]) -> bool:
+        """Whether `robot_radius` (m) is the config's, whose navigable cells and frontiers are cached."""
+        return robot_radius is None or math.isclose(robot_radius, self.config.robot_radius)
+
     def navigable(self, robot_radius: Optional[float] = None) -> np.ndarray:
         """Bool grid: free cells a robot of robot_radius (default: config) centred there
         would not collide from, restricted to the 8-connected component holding the robot."""
         if self._grids.grid.empty or not self.robot_path:
             return np.zeros(self.spec.shape, dtype=bool)
-        default = robot_radius is None or math.isclose(robot_radius, self.config.robot_radius)
+        default = self._is_default_radius(robot_radius)
         if default and self._nav_cache is not None:
             return self._nav_cache
         g = self._grids.grid
@@ -131,7 +135,7 @@ class SceneMap:
     def frontiers(self, robot_radius: Optional[float] = None) -> list[Frontier]:
         """Frontier clusters of the current map on `navigable(robot_radius)` (default radius: cached until
         the next integrate)."""
-        default = robot_radius is None or math.isclose(robot_radius, self.config.robot_radius)
+        default = self._is_default_radius(robot_radius)
         if default and self._frontier_cache is not None:
             return self._frontier_cache
         if self._grids.grid.empty:

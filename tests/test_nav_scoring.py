@@ -1,6 +1,7 @@
 """Frontier scoring (units, wrapped angles), selection, goals, commitment, recovery, budgets."""
 import math
 from dataclasses import dataclass
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -25,15 +26,13 @@ class GridMap:
     """A fixed map with the SceneMap attributes the planner reads (grids given directly). squeezed: optional
     (navigable, frontiers) for robot radii below the map's `robot_radius` (0.2 m)."""
 
-    robot_radius = 0.2
-
     def __init__(self, spec, navigable, explored, free, frontiers, squeezed=None):
         self.spec, self._nav, self.explored, self.free, self._frontiers = spec, navigable, explored, free, frontiers
-        self.config = self
+        self.config = SimpleNamespace(robot_radius=0.2)
         self._squeezed = squeezed
 
     def _tight(self, robot_radius):
-        return robot_radius is not None and robot_radius < self.robot_radius and self._squeezed is not None
+        return robot_radius is not None and robot_radius < self.config.robot_radius and self._squeezed is not None
 
     def navigable(self, robot_radius=None):
         return self._squeezed[0] if self._tight(robot_radius) else self._nav

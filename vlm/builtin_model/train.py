@@ -469,13 +469,13 @@ def evaluate(pred: dict, ds: dict, n_bins: int = 10) -> dict:
     m["worth_auroc"] = auroc(pred["worth"], ds["worth"].astype(bool))
     ok = ds["dir_label"] >= 0
     m["direction_pairs"] = int(ok.sum())
-    m["direction_agreement"] = float((pred["direction"][ok].argmax(1) == ds["dir_label"][ok]).mean())
+    choice = pred["direction"][ok].argmax(1)
+    agree = choice == ds["dir_label"][ok]
+    m["direction_agreement"] = float(agree.mean())
     pdist = ds["point_dist"][ok]
     srt = np.sort(pdist, axis=1)
-    clear = (srt[:, 1] - srt[:, 0]) >= 1.0
-    m["direction_agreement_gap_ge_1m"] = float((pred["direction"][ok][clear].argmax(1)
-                                                == ds["dir_label"][ok][clear]).mean())
-    picked = np.take_along_axis(pdist, pred["direction"][ok].argmax(1)[:, None], 1)[:, 0]
+    m["direction_agreement_gap_ge_1m"] = float(agree[(srt[:, 1] - srt[:, 0]) >= 1.0].mean())
+    picked = np.take_along_axis(pdist, choice[:, None], 1)[:, 0]
     m["direction_agreement_ties"] = float((picked == srt[:, 0]).mean())  # any of several equally best points
     # calibration of the answer confidence on visible views
     bins = np.linspace(0, 1, n_bins + 1)
