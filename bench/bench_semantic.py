@@ -10,7 +10,8 @@ median number of decisions until the first answerable view (episodes that never 
 never, i.e. sort last), its ratio to the baseline's median with a paired bootstrap 95 % interval, the
 share of episodes reaching an answerable view, success at the fixed budget (answer at the most relevant
 view of the whole budget) with 95 % Wilson intervals and the paired difference to the baseline, VLM
-calls per view, and the median per-decision time of mapping + planning + prompting (excluding the model
+calls per view (views: each decision's newest view plus the look-around views the explorer scored at the
+first decision; an earlier view without a visible candidate point is not sent to the model), and the median per-decision time of mapping + planning + prompting (excluding the model
 call). Bootstrap intervals resample whole houses (the questions of one house are correlated).
 Writes semantic.json and answerable_vs_steps.png to --out.
 """
@@ -89,7 +90,7 @@ def main() -> None:
         for q in common:
             s, rows = r["episodes"][q]
             calls += s.get("vlm_calls", 0)
-            views += len(rows)
+            views += len(rows) + sum(len(row.get("semantic_earlier", ())) for row in rows)  # + look-around views
             for row in rows:
                 t = row.get("timings", {})
                 if "plan_s" in t:

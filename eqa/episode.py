@@ -52,14 +52,16 @@ def draw_episode_png(agent: Agent, path: Path, goal=None, chosen_xy=None, scale:
 
 def run_episode(env, agent: Agent, spec: EpisodeSpec, out_dir: str | Path,
                 metrics: Optional[Callable[[Agent], dict]] = None,
-                step_hook: Optional[Callable[[int, Agent, object], dict]] = None,
+                step_hook: Optional[Callable[[int, Agent, list], dict]] = None,
                 finish_hook: Optional[Callable[[], dict]] = None,
                 rerun: bool = True, progress: bool = True, save_map: bool = True,
                 on_row: Optional[Callable[[dict], None]] = None) -> dict:
     """Explore until the agent stops; returns the summary (also written to summary.json).
 
     metrics(agent): fields added to every row and to the summary (e.g. ground-truth coverage).
-    step_hook(step, agent, newest_frame): fields added to a row before its decision (e.g. VLM outputs).
+    step_hook(step, agent, views): fields added to a row before its decision (e.g. VLM outputs); views: the
+        frames seen since the previous decision, one per heading, newest last (at the first decision the
+        look-around's views, else the newest frame alone).
     finish_hook(): fields added to the summary.
     on_row(row): called with every row once written (e.g. to narrate the episode).
     """
@@ -72,9 +74,13 @@ def run_episode(env, agent: Agent, spec: EpisodeSpec, out_dir: str | Path,
     agent.observe([newest])
     if logger:
         logger.log_frame(0, newest)
+    views = [newest]
     for angle in agent.look_around_angles():
         newest = env.turn(angle)
         agent.observe(env.observe())
+        views.append(newest)
+    if len(views) > 1:  # a full look-around ends facing its start: the first view's heading is the newest's
+        views = views[1:]
     path_length, blocked, recoveries = 0.0, 0, 0
     last: Optional[Decision] = None
     with RecordWriter(out / "record.jsonl") as writer:
@@ -82,7 +88,7 @@ def run_episode(env, agent: Agent, spec: EpisodeSpec, out_dir: str | Path,
             x, y, yaw = pose_xy_yaw(agent.pose)
             row = {"step": agent.decisions, "stamp": newest.stamp, "pose": [x, y, yaw]}
             if step_hook:
-                row.update(step_hook(agent.decisions, agent, newest))
+                row.update(step_hook(agent.decisions, agent, views))
             decision = agent.decide()
             last = decision
             row.update({"action": decision.kind, "reason": decision.reason, "budget": agent.budget})
@@ -112,6 +118,7 @@ def run_episode(env, agent: Agent, spec: EpisodeSpec, out_dir: str | Path,
             frames = env.observe()
             agent.observe(frames)
             newest = frames[-1] if frames else newest
+            views = [newest]
             row["timings"] = decision.timings
             row.update(metrics(agent) if metrics else {})
             writer.write(row)

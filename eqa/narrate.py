@@ -33,6 +33,10 @@ def describe_row(row: dict, budget: int) -> list[str]:
         sees.append(f"view skipped ({sem['skipped']})")
     elif sem.get("sv"):
         sees.append("directions " + " ".join(f"{v:.2f}" for v in sem["lsv"]) + f", worth exploring {sem['gsv']:.2f}")
+    for e in row.get("semantic_earlier", ()):
+        if e.get("sv"):
+            sees.append(f"look-around {math.degrees(e['yaw']):.0f} deg: directions "
+                        + " ".join(f"{v:.2f}" for v in e["lsv"]) + f", worth exploring {e['gsv']:.2f}")
     if "answerable" in row:
         sees.append("[sim: target " + ("in view]" if row["answerable"] else "not in view]"))
     lines = [f"{head}  sees: " + ("; ".join(sees) if sees else "-")]

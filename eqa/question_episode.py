@@ -1,6 +1,7 @@
 """One EQA episode for a procedural question: explore a built-in house, query the VLM on the
-newest view each decision, label every step with the simulator oracle, answer, and write
-the episode folder (record.jsonl, summary.json, map.png; episode.rrd when asked).
+newest view each decision (semantic exploration also scores the look-around's other headings at
+the first decision), label every step with the simulator oracle, answer, and write the episode
+folder (record.jsonl, summary.json, map.png; episode.rrd when asked).
 
 Stopping: `stop` picks the policy (eqa.stopping); with `early_stop` off the episode runs its whole
 budget (the policy's state is still recorded), so every step's VLM outputs are recorded for
@@ -70,7 +71,10 @@ class QuestionTracker:
         self.best_view: Optional[tuple[int, np.ndarray]] = None  # (step, RGB) of the most relevant view
         self.last_view: Optional[tuple[int, np.ndarray]] = None
 
-    def step(self, step: int, agent: Agent, newest) -> dict:
+    def step(self, step: int, agent: Agent, views: list) -> dict:
+        """Row fields for the decision at `step`; views: the frames seen since the previous decision,
+        newest last (the VLM answers on the newest; the explorer may also score the earlier ones)."""
+        newest = views[-1]
         x, y, yaw = pose_xy_yaw(agent.pose)
         row = {}
         if self.labeller is not None:
@@ -80,25 +84,45 @@ class QuestionTracker:
             row["answerable"] = answerable
         t0 = time.perf_counter()
         if self.explorer is not None:
+            vlm_s0 = self.vlm_seconds
+            if self.explorer.config.earlier_views and len(views) > 1:
+                row["semantic_earlier"] = [self._score_earlier(frame, agent, (x, y)) for frame in views[:-1]]
             fields, view = self.explorer.step(newest, agent.map, agent.value_map, (x, y), yaw, self.q.question,
                                               self.q.choices)
             row.update(fields)
+            earlier_s = self.vlm_seconds - vlm_s0
         elif self.vlm is not None:
             view = self.vlm.query_view(newest.rgb, self.q.question, self.q.choices, kinds=("answer", "relevance"))
+            earlier_s = 0.0
         else:
             view = None
         if view is not None:
             p = [float(v) for v in view.answer]
-            # prompt_s: candidate points, projection and prompt assembly, i.e. this step's VLM work minus the model call
+            # prompt_s: candidate points, projection and prompt assembly, i.e. this step's VLM work minus the
+            # model calls (the earlier views' ones included)
             row.update({"p_answer": p, "relevance": view.relevance, "vlm_s": view.call.latency_s,
-                        "prompt_s": max(0.0, time.perf_counter() - t0 - view.call.latency_s)})
-            self.vlm_calls += 1
-            self.vlm_seconds += view.call.latency_s
+                        "prompt_s": max(0.0, time.perf_counter() - t0 - view.call.latency_s - earlier_s)})
+            self._count_call(view)
             if self.best_view is None or view.relevance > self.policy.best_relevance:
                 self.best_view = (step, newest.rgb)
         self.last_view = (step, newest.rgb)
         row.update(self.policy.observe(step, row))
         return row
+
+    def _score_earlier(self, frame, agent: Agent, robot_xy) -> dict:
+        """The explorer's record for an earlier view of this decision (direction + worth only)."""
+        if frame.T_world_base is None:
+            return {"skipped": "no base pose"}
+        yaw = pose_xy_yaw(frame.T_world_base)[2]
+        fields, view = self.explorer.step(frame, agent.map, agent.value_map, robot_xy, yaw, self.q.question,
+                                          self.q.choices, answer=False)
+        if view is not None:
+            self._count_call(view)
+        return {**fields["semantic"], "yaw": yaw}
+
+    def _count_call(self, view) -> None:
+        self.vlm_calls += 1
+        self.vlm_seconds += view.call.latency_s
 
     def finish(self) -> dict:
         q = self.q

@@ -19,7 +19,9 @@ from vlm.visual_prompt import VisualPromptConfig, project_frame_points
 class SemanticConfig:
     """k candidate points min_dist..max_dist m away (merged when closer than `merge` m); SV written
     as discs of `radius` m. combine: "exp" (paper) or "product" (reference code). Views with less
-    than `min_valid_depth` valid depth or mean brightness below `min_brightness` are skipped."""
+    than `min_valid_depth` valid depth or mean brightness below `min_brightness` are skipped.
+    earlier_views: also score the earlier views of a decision (at the first decision, the look-around's
+    other headings), one direction + worth-exploring call each; False: the newest view only."""
 
     k: int = 3
     min_dist: float = 2.0
@@ -31,6 +33,7 @@ class SemanticConfig:
     radius: float = 2.0
     min_valid_depth: float = 0.2
     min_brightness: float = 10.0
+    earlier_views: bool = True
 
     def __post_init__(self) -> None:
         if not 1 <= self.k <= 6:
@@ -75,8 +78,13 @@ class SemanticExplorer:
         self.direction_oracle = direction_oracle
         self.visual_prompt = visual_prompt
 
-    def step(self, frame, scene_map, value_map, robot_xy, robot_yaw: float, question: str, choices) -> tuple[dict, object]:
-        """Record row fields and the VLM's ViewResult (None when the view was skipped)."""
+    def step(self, frame, scene_map, value_map, robot_xy, robot_yaw: float, question: str, choices,
+             answer: bool = True) -> tuple[dict, object]:
+        """Record row fields and the VLM's ViewResult (None when no call was made).
+
+        answer=False (an earlier view of the same decision, e.g. of the look-around): only direction and
+        worth-exploring are asked, and only when some candidate point is visible; the stop rule sees
+        only the newest view's answer and relevance."""
         cfg = self.config
         ok, reason = view_usable(frame, cfg)
         if not ok:
@@ -88,15 +96,15 @@ class SemanticExplorer:
         visible = proj.visible if proj is not None else np.zeros(0, dtype=bool)
         pts_vis = pts[visible]
         pixels = proj.pixels[visible] if proj is not None else np.zeros((0, 2))
-        kinds = [ANSWER, RELEVANCE]
-        if len(pts_vis) and self.direction_oracle is None:
-            kinds += [DIRECTION, WORTH_EXPLORING]
-        view = self.vlm.query_view(frame.rgb, question, choices, points_px=pixels if len(pts_vis) else None,
-                                   kinds=tuple(kinds))
         row = {"candidates": [{"xy": [float(x), float(y)], "status": s,
                                "pixel": [float(u), float(v)] if proj is not None else None}
                               for (x, y), s, (u, v) in zip(pts, proj.status if proj is not None else (),
                                                            proj.pixels if proj is not None else np.zeros((0, 2)))]}
+        kinds = [ANSWER, RELEVANCE] if answer else []
+        if len(pts_vis) and self.direction_oracle is None:
+            kinds += [DIRECTION, WORTH_EXPLORING]
+        view = self.vlm.query_view(frame.rgb, question, choices, points_px=pixels if len(pts_vis) else None,
+                                   kinds=tuple(kinds)) if kinds else None
         if len(pts_vis):
             if self.direction_oracle is not None:
                 lsv, gsv = self.direction_oracle(pts_vis)

@@ -80,8 +80,7 @@ def tiny_model(tmp_path_factory):
 
 @pytest.mark.parametrize("oracle", [False, True])
 def test_semantic_episode_records_points_scores_and_one_call_per_view(tiny_model, tmp_path, oracle):
-    from eqa.config import from_dict
-    from vlm import VLMConfig, make_vlm
+    from vlm import make_vlm
 
     q = generate_questions("test", 1, 3, QuestionConfig(n_rooms=4, questions_per_house=1))[0]
     method = load_config(MethodConfig, "oracle-direction" if oracle else "semantic",
@@ -90,9 +89,20 @@ def test_semantic_episode_records_points_scores_and_one_call_per_view(tiny_model
     vlm.accounting.reset()
     summary = run_question(q, method, tmp_path, vlm=vlm)
     rows = read_records(tmp_path / "record.jsonl")
-    assert vlm.accounting.totals()["calls"] == len(rows) == summary["vlm_calls"]  # one batched call per view
-    written = [r["semantic"] for r in rows if "sv" in r["semantic"]]
+    # The first decision also scores the look-around's other three headings; later decisions see one view.
+    earlier = rows[0]["semantic_earlier"]
+    assert len(earlier) == method.agent.look_around_turns - 1
+    assert all("semantic_earlier" not in r for r in rows[1:])
+    yaws = [e["yaw"] for e in earlier] + [rows[0]["pose"][2]]
+    gaps = [abs(math.remainder(a - b, 2 * math.pi)) for i, a in enumerate(yaws) for b in yaws[i + 1:]]
+    assert min(gaps) == pytest.approx(math.pi / 2, abs=1e-6)
+    # One batched call per view: every decision's view, and each earlier view with a visible point (its
+    # direction + worth-exploring; with the oracle those need no model).
+    earlier_calls = 0 if oracle else sum("sv" in e for e in earlier)
+    assert vlm.accounting.totals()["calls"] == len(rows) + earlier_calls == summary["vlm_calls"]
+    written = [r["semantic"] for r in rows if "sv" in r["semantic"]] + [e for e in earlier if "sv" in e]
     assert written, "no step wrote semantic values"
+    assert any("sv" in e for e in earlier), "no look-around view wrote semantic values"
     for sem in written:
         visible = [c for c in sem["candidates"] if c["status"] == "visible"]
         assert len(visible) == len(sem["sv"]) == len(sem["lsv"]) and 1 <= len(visible) <= 3
@@ -106,3 +116,29 @@ def test_semantic_episode_records_points_scores_and_one_call_per_view(tiny_model
     # Frontier scoring reads the written values.
     scored = [f for r in rows if r.get("plan") for f in r["plan"]["frontiers"]]
     assert any(f.get("value", 0.0) > 0 or f.get("value_along", 0.0) > 0 for f in scored)
+
+
+def test_earlier_views_can_be_left_out(tiny_model, tmp_path):
+    from vlm import make_vlm
+
+    q = generate_questions("test", 1, 3, QuestionConfig(n_rooms=4, questions_per_house=1))[0]
+    method = load_config(MethodConfig, "semantic", SMALL + ["vlm.backend=hf", f"vlm.hf.model_path={tiny_model}",
+                                                            "early_stop=false", "semantic.earlier_views=false"])
+    vlm = make_vlm(method.vlm)
+    vlm.accounting.reset()
+    summary = run_question(q, method, tmp_path, vlm=vlm)
+    rows = read_records(tmp_path / "record.jsonl")
+    assert all("semantic_earlier" not in r for r in rows)
+    assert vlm.accounting.totals()["calls"] == len(rows) == summary["vlm_calls"]
+
+
+def test_narration_names_the_look_around_views():
+    from eqa.narrate import describe_row
+
+    row = {"step": 0, "relevance": 0.1, "p_answer": [0.5, 0.5], "semantic": {"lsv": [1.0], "gsv": 0.3, "sv": [3.7]},
+           "semantic_earlier": [{"yaw": math.pi / 2, "lsv": [0.2, 0.8], "gsv": 0.5, "sv": [2.0, 3.7]},
+                                {"yaw": math.pi, "skipped": "image too dark"}],
+           "action": "move", "moved": 2.0}
+    text = "\n".join(describe_row(row, 10))
+    assert "look-around 90 deg: directions 0.20 0.80, worth exploring 0.50" in text
+    assert "180 deg" not in text and "directions 1.00, worth exploring 0.30" in text
