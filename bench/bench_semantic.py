@@ -11,8 +11,8 @@ never, i.e. sort last), its ratio to the baseline's median with a paired bootstr
 share of episodes reaching an answerable view, success at the fixed budget (answer at the most relevant
 view of the whole budget) with 95 % Wilson intervals and the paired difference to the baseline, VLM
 calls per view (views: each decision's newest view plus the look-around views the explorer scored at the
-first decision; an earlier view without a visible candidate point is not sent to the model), and the median per-decision time of mapping + planning + prompting (excluding the model
-call). Bootstrap intervals resample whole houses (the questions of one house are correlated).
+first decision; an earlier view without a visible candidate point is not sent to the model), and the
+median per-decision time of mapping + planning + prompting (excluding the model calls). Bootstrap intervals resample whole houses (the questions of one house are correlated).
 Writes semantic.json and answerable_vs_steps.png to --out.
 """
 from __future__ import annotations

@@ -74,13 +74,12 @@ def run_episode(env, agent: Agent, spec: EpisodeSpec, out_dir: str | Path,
     agent.observe([newest])
     if logger:
         logger.log_frame(0, newest)
-    views = [newest]
+    views = []  # a full look-around ends facing its start, so its turns' frames cover every heading once
     for angle in agent.look_around_angles():
         newest = env.turn(angle)
         agent.observe(env.observe())
         views.append(newest)
-    if len(views) > 1:  # a full look-around ends facing its start: the first view's heading is the newest's
-        views = views[1:]
+    views = views or [newest]
     path_length, blocked, recoveries = 0.0, 0, 0
     last: Optional[Decision] = None
     with RecordWriter(out / "record.jsonl") as writer:

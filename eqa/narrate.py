@@ -21,6 +21,11 @@ def letters(indices) -> str:
     return "{" + ", ".join(letter(i) for i in indices) + "}"
 
 
+def _semantic_scores(sem: dict) -> str:
+    """One view's direction scores and worth-exploring probability."""
+    return "directions " + " ".join(f"{v:.2f}" for v in sem["lsv"]) + f", worth exploring {sem['gsv']:.2f}"
+
+
 def describe_row(row: dict, budget: int) -> list[str]:
     """Two or three lines about one decision row."""
     head = f"step {row['step']:>2}/{budget}"
@@ -32,11 +37,10 @@ def describe_row(row: dict, budget: int) -> list[str]:
     if sem.get("skipped"):
         sees.append(f"view skipped ({sem['skipped']})")
     elif sem.get("sv"):
-        sees.append("directions " + " ".join(f"{v:.2f}" for v in sem["lsv"]) + f", worth exploring {sem['gsv']:.2f}")
+        sees.append(_semantic_scores(sem))
     for e in row.get("semantic_earlier", ()):
         if e.get("sv"):
-            sees.append(f"look-around {math.degrees(e['yaw']):.0f} deg: directions "
-                        + " ".join(f"{v:.2f}" for v in e["lsv"]) + f", worth exploring {e['gsv']:.2f}")
+            sees.append(f"look-around {math.degrees(e['yaw']):.0f} deg: {_semantic_scores(e)}")
     if "answerable" in row:
         sees.append("[sim: target " + ("in view]" if row["answerable"] else "not in view]"))
     lines = [f"{head}  sees: " + ("; ".join(sees) if sees else "-")]

@@ -83,17 +83,17 @@ class QuestionTracker:
                 self.first_answerable = step
             row["answerable"] = answerable
         t0 = time.perf_counter()
+        earlier_s = 0.0  # model time of the earlier views' calls
         if self.explorer is not None:
-            vlm_s0 = self.vlm_seconds
             if self.explorer.config.earlier_views and len(views) > 1:
-                row["semantic_earlier"] = [self._score_earlier(frame, agent, (x, y)) for frame in views[:-1]]
+                earlier = [self._score_earlier(frame, agent, (x, y)) for frame in views[:-1]]
+                row["semantic_earlier"] = [fields for fields, _ in earlier]
+                earlier_s = sum(latency for _, latency in earlier)
             fields, view = self.explorer.step(newest, agent.map, agent.value_map, (x, y), yaw, self.q.question,
                                               self.q.choices)
             row.update(fields)
-            earlier_s = self.vlm_seconds - vlm_s0
         elif self.vlm is not None:
             view = self.vlm.query_view(newest.rgb, self.q.question, self.q.choices, kinds=("answer", "relevance"))
-            earlier_s = 0.0
         else:
             view = None
         if view is not None:
@@ -109,16 +109,18 @@ class QuestionTracker:
         row.update(self.policy.observe(step, row))
         return row
 
-    def _score_earlier(self, frame, agent: Agent, robot_xy) -> dict:
-        """The explorer's record for an earlier view of this decision (direction + worth only)."""
+    def _score_earlier(self, frame, agent: Agent, robot_xy) -> tuple[dict, float]:
+        """The explorer's record for an earlier view of this decision (direction + worth only) and the
+        seconds its model call took (0 without a call)."""
         if frame.T_world_base is None:
-            return {"skipped": "no base pose"}
+            return {"skipped": "no base pose"}, 0.0
         yaw = pose_xy_yaw(frame.T_world_base)[2]
         fields, view = self.explorer.step(frame, agent.map, agent.value_map, robot_xy, yaw, self.q.question,
                                           self.q.choices, answer=False)
-        if view is not None:
-            self._count_call(view)
-        return {**fields["semantic"], "yaw": yaw}
+        if view is None:
+            return {**fields["semantic"], "yaw": yaw}, 0.0
+        self._count_call(view)
+        return {**fields["semantic"], "yaw": yaw}, view.call.latency_s
 
     def _count_call(self, view) -> None:
         self.vlm_calls += 1
