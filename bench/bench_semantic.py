@@ -11,8 +11,11 @@ never, i.e. sort last), its ratio to the baseline's median with a paired bootstr
 share of episodes reaching an answerable view, success at the fixed budget (answer at the most relevant
 view of the whole budget) with 95 % Wilson intervals and the paired difference to the baseline, VLM
 calls per view (views: each decision's newest view plus the look-around views the explorer scored at the
-first decision; an earlier view without a visible candidate point is not sent to the model), and the
-median per-decision time of mapping + planning + prompting (excluding the model calls). Bootstrap intervals resample whole houses (the questions of one house are correlated).
+first decision; an earlier view without a visible candidate point is not sent to the model unless the
+explorer also locates targets), the median per-decision time of mapping + planning + prompting
+(excluding the model calls), and how many decisions went to look closer at a located target
+(`semantic.approach_relevance`). Bootstrap intervals resample whole houses (the questions of one house
+are correlated).
 Writes semantic.json and answerable_vs_steps.png to --out.
 """
 from __future__ import annotations
@@ -118,6 +121,22 @@ def main() -> None:
             cells.append(f"{succ['rate']:.1%} [{succ['ci95'][0]:.1%}, {succ['ci95'][1]:.1%}], "
                          f"{diff.mean():+.1%} [{dlo:+.1%}, {dhi:+.1%}]")
         print(f"| {n} | " + " | ".join(cells) + " |")
+
+    print("\ndecisions that went to look closer at a located target (semantic.approach_relevance):")
+    print("| method | decisions | approach moves | before the first answerable view | episodes with one |")
+    print("|---|---|---|---|---|")
+    for n, r in runs.items():
+        decisions = moves = early = episodes = 0
+        for i, q in enumerate(common):
+            rows = r["episodes"][q][1]
+            steps_q = [row["step"] for row in rows if (row.get("plan") or {}).get("approach")]
+            decisions += len(rows)
+            moves += len(steps_q)
+            early += sum(st < steps[n][i] for st in steps_q)
+            episodes += bool(steps_q)
+        result["methods"][n]["approach"] = {"decisions": decisions, "moves": moves, "before_first_answerable": early,
+                                            "episodes": episodes}
+        print(f"| {n} | {decisions} | {moves} ({moves / max(decisions, 1):.1%}) | {early} | {episodes} |")
 
     import matplotlib
     matplotlib.use("Agg")

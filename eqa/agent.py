@@ -72,6 +72,7 @@ class Agent:
         self.pose: Optional[np.ndarray] = None
         self._pending_map_s = 0.0
         self._exploration_done = False
+        self._approach: Optional[tuple[float, float]] = None
 
     def reset(self, seed: int, floor_area_m2: Optional[float] = None) -> None:
         """Start a new episode: empty map, seeded planner, budget from the floor area."""
@@ -83,6 +84,11 @@ class Agent:
         self.pose = None
         self._pending_map_s = 0.0
         self._exploration_done = False
+        self._approach = None
+
+    def request_approach(self, target_xy) -> None:
+        """Ask the next decision to look at world (x, y) metres from close by first (see ApproachConfig)."""
+        self._approach = (float(target_xy[0]), float(target_xy[1]))
 
     def look_around_angles(self) -> list[float]:
         """Turn angles (radians) of the initial look-around."""
@@ -115,7 +121,8 @@ class Agent:
             return Decision(kind="stop", step=step, reason=self.stop_policy.stop_reason(state), timings=timings)
         x, y, yaw = pose_xy_yaw(self.pose)
         t0 = time.perf_counter()
-        plan = self.planner.plan(self.map, (x, y), yaw, self.value_map)
+        approach, self._approach = self._approach, None
+        plan = self.planner.plan(self.map, (x, y), yaw, self.value_map, approach)
         timings["plan_s"] = time.perf_counter() - t0
         if plan.action == "done":
             self._exploration_done = True

@@ -49,9 +49,11 @@ def describe_row(row: dict, budget: int) -> list[str]:
         lines.append(f"{'':9}  believes: prediction set {letters(conf['set'])} (this view {letters(conf['step_set'])})")
     act = row.get("action", "")
     if act == "move":
-        goal = (row.get("plan") or {}).get("goal")
+        plan = row.get("plan") or {}
+        goal, target = plan.get("goal"), plan.get("approach")
         where = f" toward ({goal[0]:.1f}, {goal[1]:.1f})" if goal else ""
-        lines.append(f"{'':9}  decides: move {row.get('moved', 0.0):.1f} m{where}")
+        why = f" to look closer at the target located at ({target[0]:.1f}, {target[1]:.1f})" if target else ""
+        lines.append(f"{'':9}  decides: move {row.get('moved', 0.0):.1f} m{where}{why}")
     elif act == "turn":
         lines.append(f"{'':9}  decides: turn {math.degrees(row.get('turn', 0.0)):.0f} deg ({row.get('reason', '')})")
     elif act == "stop":

@@ -92,6 +92,7 @@ class QuestionTracker:
             fields, view = self.explorer.step(newest, agent.map, agent.value_map, (x, y), yaw, self.q.question,
                                               self.q.choices)
             row.update(fields)
+            self._request_approach(agent, [fields["semantic"]] + row.get("semantic_earlier", []))
         elif self.vlm is not None:
             view = self.vlm.query_view(newest.rgb, self.q.question, self.q.choices, kinds=("answer", "relevance"))
         else:
@@ -121,6 +122,13 @@ class QuestionTracker:
             return {**fields["semantic"], "yaw": yaw}, 0.0
         self._count_call(view)
         return {**fields["semantic"], "yaw": yaw}, view.call.latency_s
+
+    @staticmethod
+    def _request_approach(agent: Agent, views: list[dict]) -> None:
+        """Ask the agent to look closer at the most relevant target located in this decision's views."""
+        located = [v["target"] for v in views if v.get("target") and v["target"]["approach"]]
+        if located:
+            agent.request_approach(max(located, key=lambda t: t["relevance"])["xy"])
 
     def _count_call(self, view) -> None:
         self.vlm_calls += 1

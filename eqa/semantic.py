@@ -10,8 +10,9 @@ from typing import Callable, Optional
 
 import numpy as np
 
+from mapping.frame import pixel_to_world
 from nav.semantic_points import candidate_points
-from vlm.queries import ANSWER, DIRECTION, RELEVANCE, WORTH_EXPLORING
+from vlm.queries import ANSWER, DIRECTION, LOCATE, RELEVANCE, WORTH_EXPLORING
 from vlm.visual_prompt import VisualPromptConfig, project_frame_points
 
 
@@ -21,7 +22,12 @@ class SemanticConfig:
     as discs of `radius` m. combine: "exp" (paper) or "product" (reference code). Views with less
     than `min_valid_depth` valid depth or mean brightness below `min_brightness` are skipped.
     earlier_views: also score the earlier views of a decision (at the first decision, the look-around's
-    other headings), one direction + worth-exploring call each; False: the newest view only."""
+    other headings), one direction + worth-exploring call each; False: the newest view only.
+    approach_relevance: None (off) or a probability; with a VLM that can locate the target (the builtin
+    backend), each view's call also asks relevance and where the target is; its pixel is back-projected
+    with the view's depth, and when a view's relevance reaches this value (target within max_dist m) the
+    robot goes to look at the most relevant such target from close by (nav.config.ApproachConfig). Other
+    backends: no effect."""
 
     k: int = 3
     min_dist: float = 2.0
@@ -34,6 +40,7 @@ class SemanticConfig:
     min_valid_depth: float = 0.2
     min_brightness: float = 10.0
     earlier_views: bool = True
+    approach_relevance: Optional[float] = None
 
     def __post_init__(self) -> None:
         if not 1 <= self.k <= 6:
@@ -44,6 +51,8 @@ class SemanticConfig:
             raise ValueError(f"semantic.combine must be 'exp' or 'product', got {self.combine!r}")
         if not self.radius > 0 or self.merge < 0:
             raise ValueError("semantic.radius must be > 0 and merge >= 0")
+        if self.approach_relevance is not None and not 0 < self.approach_relevance <= 1:
+            raise ValueError(f"semantic.approach_relevance must be in (0, 1] or null, got {self.approach_relevance}")
 
 
 def semantic_value(lsv: np.ndarray, gsv: float, cfg: SemanticConfig) -> np.ndarray:
@@ -84,7 +93,9 @@ class SemanticExplorer:
 
         answer=False (an earlier view of the same decision, e.g. of the look-around): only direction and
         worth-exploring are asked, and only when some candidate point is visible; the stop rule sees
-        only the newest view's answer and relevance."""
+        only the newest view's answer and relevance. With `approach_relevance` (and a backend that
+        locates), every view's call also asks relevance and locate, and row["semantic"]["target"] holds
+        the located pixel, the relevance and the world (x, y) (`approach`: whether to go and look at it)."""
         cfg = self.config
         ok, reason = view_usable(frame, cfg)
         if not ok:
@@ -100,7 +111,10 @@ class SemanticExplorer:
                                "pixel": [float(u), float(v)] if proj is not None else None}
                               for (x, y), s, (u, v) in zip(pts, proj.status if proj is not None else (),
                                                            proj.pixels if proj is not None else np.zeros((0, 2)))]}
-        kinds = [ANSWER, RELEVANCE] if answer else []
+        locate = cfg.approach_relevance is not None and LOCATE in self.vlm.supported_kinds
+        kinds = [ANSWER, RELEVANCE] if answer else ([RELEVANCE] if locate else [])
+        if locate:
+            kinds.append(LOCATE)
         if len(pts_vis) and self.direction_oracle is None:
             kinds += [DIRECTION, WORTH_EXPLORING]
         view = self.vlm.query_view(frame.rgb, question, choices, points_px=pixels if len(pts_vis) else None,
@@ -116,7 +130,19 @@ class SemanticExplorer:
             value_map.update(pts_vis, sv, cfg.radius)
             row.update({"lsv": [float(v) for v in lsv], "gsv": float(gsv), "sv": [float(v) for v in sv],
                         "source": source})
+        if locate:
+            row["target"] = self._target(frame, view, robot_xy)
         return {"semantic": row}, view
+
+    def _target(self, frame, view, robot_xy) -> dict:
+        """Where the VLM locates the target in this view: pixel, relevance, world (x, y) from the depth
+        there (None without valid depth), and whether to approach it (relevance high enough, in range)."""
+        u, v = view.target_px
+        xyz = pixel_to_world(frame, u, v)
+        xy = None if xyz is None else [float(xyz[0]), float(xyz[1])]
+        in_range = xy is not None and math.hypot(xy[0] - robot_xy[0], xy[1] - robot_xy[1]) <= self.config.max_dist
+        return {"pixel": [float(u), float(v)], "relevance": float(view.relevance), "xy": xy,
+                "approach": bool(in_range and view.relevance >= self.config.approach_relevance)}
 
 
 def path_distance_oracle(distance_to_goal: Callable[[np.ndarray], np.ndarray], temperature: float = 1.0):

@@ -139,3 +139,20 @@ def camera_mount(height: float, pitch_down: float) -> np.ndarray:
 def wrap_angle(a):
     """Wrap angle(s) in radians to [-pi, pi)."""
     return (np.asarray(a) + np.pi) % (2.0 * np.pi) - np.pi
+
+
+def pixel_to_world(frame: Frame, u: float, v: float, half_window_px: int = 8) -> Optional[np.ndarray]:
+    """World point (x, y, z metres) seen at pixel (u, v): the median valid depth in a square window of
+    +-half_window_px pixels around it, back-projected through the frame's camera; None without valid depth."""
+    k, h, w = frame.intrinsics, frame.intrinsics.height, frame.intrinsics.width
+    ui, vi = int(round(u)), int(round(v))
+    if not (0 <= ui < w and 0 <= vi < h):
+        raise ValueError(f"pixel ({u}, {v}) is outside the {w}x{h} image")
+    patch = np.asarray(frame.depth)[max(0, vi - half_window_px):vi + half_window_px + 1,
+                                    max(0, ui - half_window_px):ui + half_window_px + 1]
+    valid = patch[np.isfinite(patch) & (patch > 0)]
+    if valid.size == 0:
+        return None
+    z = float(np.median(valid))
+    p_cam = np.array([(u - k.cx) * z / k.fx, (v - k.cy) * z / k.fy, z, 1.0])
+    return (np.asarray(frame.T_world_cam, dtype=float) @ p_cam)[:3]

@@ -46,6 +46,25 @@ class FrontierScoreConfig:
 
 
 @dataclass
+class ApproachConfig:
+    """Looking closer at a target the VLM located (semantic exploration asks for it): the goal is the
+    reachable cell min_dist..max_dist metres from the target that is nearest along the path and has a
+    clear line to it on the map, facing the target. A target gets at most `max_decisions` decisions;
+    targets closer than `same_target` metres to an earlier one count as that one."""
+
+    min_dist: float = 0.8
+    max_dist: float = 1.5
+    max_decisions: int = 2
+    same_target: float = 1.0
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.min_dist < self.max_dist:
+            raise ValueError(f"approach: need 0 <= min_dist < max_dist, got {self.min_dist}, {self.max_dist}")
+        if self.max_decisions < 1 or not self.same_target > 0:
+            raise ValueError("approach: max_decisions must be >= 1 and same_target > 0")
+
+
+@dataclass
 class PlannerConfig:
     """Goals and motion: back-off (m), per-decision move limit (m), commitment and recovery."""
 
@@ -61,6 +80,7 @@ class PlannerConfig:
     # through gaps the map's conservative inflation closes (it blocks cells up to radius + half a cell
     # away), such as a doorway half-blocked by furniture. None: stop looking (exploration is done).
     squeeze_radius: Optional[float] = 0.15
+    approach: ApproachConfig = field(default_factory=ApproachConfig)
 
     def __post_init__(self) -> None:
         if not self.max_move_per_step > 0:

@@ -3,7 +3,9 @@
 Inputs are a scene map (`navigable(robot_radius)`, `frontiers(robot_radius)`, `explored`, `free`, `spec`,
 `config.robot_radius`), an optional semantic value map and the robot pose (x, y metres, yaw radians, world
 frame). When no frontier is reachable at the map's robot radius, the planner looks again at
-`PlannerConfig.squeeze_radius` before reporting that nothing is left to explore.
+`PlannerConfig.squeeze_radius` before reporting that nothing is left to explore. Given an approach target
+(x, y metres: something the VLM located in view), it first tries to go and look at it from close by
+(`PlannerConfig.approach`).
 """
 from __future__ import annotations
 
@@ -33,7 +35,8 @@ class PlanResult:
 
     action: "move" (waypoint given), "turn" (recovery: turn in place by `turn_angle`),
     or "done" (no reachable frontier left). squeeze: planned with `PlannerConfig.squeeze_radius`
-    because nothing was reachable at the map's robot radius.
+    because nothing was reachable at the map's robot radius. approach: the target (x, y) being looked
+    at from close by (the goal faces it; no frontier chosen), else None.
     """
 
     action: str
@@ -47,6 +50,7 @@ class PlanResult:
     scores: Optional[np.ndarray] = None
     path: Optional[np.ndarray] = None
     squeeze: bool = False
+    approach: Optional[tuple[float, float]] = None
 
     def record(self) -> dict:
         """JSON-ready summary: every frontier with its factors and score, the choice and the goal."""
@@ -63,9 +67,29 @@ class PlanResult:
                     row["distance"] = None
             fronts.append(row)
         return {"action": self.action, "chosen": self.chosen, "committed": self.committed, "squeeze": self.squeeze,
+                "approach": None if self.approach is None else [round(float(v), 3) for v in self.approach],
                 "goal": None if self.goal is None else [round(float(v), 3) for v in self.goal],
                 "waypoint": None if self.waypoint is None else [round(float(v), 3) for v in self.waypoint],
                 "turn_angle": self.turn_angle, "frontiers": fronts}
+
+
+def _clear_line(occupied: np.ndarray, spec: GridSpec, starts: np.ndarray, target: np.ndarray,
+                keep_clear: float) -> np.ndarray:
+    """(N,) bool: whether the segment from each start (N, 2) to target (world metres) crosses no occupied
+    cell, ignoring its last `keep_clear` metres (the target itself stands on occupied cells)."""
+    if len(starts) == 0:
+        return np.zeros(0, dtype=bool)
+    offset = target[None] - starts
+    length = np.hypot(offset[:, 0], offset[:, 1])
+    n = max(2, int(math.ceil(float(length.max()) / (0.5 * spec.resolution))))
+    t = np.linspace(0.0, 1.0, n)
+    pts = starts[:, None, :] + t[None, :, None] * offset[:, None, :]
+    near_target = (1.0 - t)[None, :] * length[:, None] < keep_clear
+    rc = spec.world_to_cell(pts)
+    inside = spec.in_bounds(rc)
+    rc = np.where(inside[..., None], rc, 0)
+    blocked = np.where(inside, occupied[rc[..., 0], rc[..., 1]], False) & ~near_target
+    return ~blocked.any(axis=1)
 
 
 def _nearest_cell(mask: np.ndarray, spec: GridSpec, xy) -> Optional[np.ndarray]:
@@ -85,12 +109,14 @@ class FrontierPlanner:
         self.rng = rng if rng is not None else np.random.default_rng(0)
         self.commitment: Optional[Commitment] = None
         self.blacklist: list[np.ndarray] = []
+        self.approaches: list[list] = []  # [target xy, decisions spent on it]
         self._no_progress = 0
 
     def reset(self, rng: np.random.Generator) -> None:
         self.rng = rng
         self.commitment = None
         self.blacklist = []
+        self.approaches = []
         self._no_progress = 0
 
     # ---- feedback ----
@@ -102,7 +128,8 @@ class FrontierPlanner:
             self._no_progress = 0
 
     # ---- decisions ----
-    def plan(self, scene_map, robot_xy, robot_yaw: float, value_map=None) -> PlanResult:
+    def plan(self, scene_map, robot_xy, robot_yaw: float, value_map=None, approach=None) -> PlanResult:
+        """One decision. approach: optional target (x, y) m to look at from close by first."""
         cfg = self.config
         if self._no_progress >= cfg.stuck_decisions:
             # Recovery: give up on the current target and look the other way.
@@ -111,6 +138,11 @@ class FrontierPlanner:
             self.commitment = None
             self._no_progress = 0
             return PlanResult(action="turn", turn_angle=math.pi)
+        if approach is not None:
+            closer = self._plan_approach(scene_map, np.asarray(robot_xy, dtype=float), robot_yaw,
+                                         np.asarray(approach, dtype=float)[:2])
+            if closer is not None:
+                return closer
         result = self._plan_at(scene_map, None, robot_xy, robot_yaw, value_map)
         if result.action == "done" and cfg.squeeze_radius is not None \
                 and cfg.squeeze_radius < scene_map.config.robot_radius:
@@ -162,6 +194,49 @@ class FrontierPlanner:
             return PlanResult(action="turn", turn_angle=math.pi, frontiers=frontiers, factors=factors, scores=scores)
         return PlanResult(action="move", waypoint=waypoint, goal=goal, chosen=chosen, committed=committed,
                           frontiers=frontiers, factors=factors, scores=scores, path=path)
+
+    def _plan_approach(self, scene_map, robot_xy: np.ndarray, robot_yaw: float,
+                       target: np.ndarray) -> Optional[PlanResult]:
+        """A move toward a pose looking at `target` from close by, or None (spent, unreachable, or already
+        there) so that frontier planning decides instead."""
+        cfg = self.config.approach
+        entry = next((e for e in self.approaches if np.hypot(*(e[0] - target)) < cfg.same_target), None)
+        if entry is None:
+            entry = [target, 0]
+            self.approaches.append(entry)
+        if entry[1] >= cfg.max_decisions:
+            return None
+        entry[1] += 1
+        spec: GridSpec = scene_map.spec
+        nav = scene_map.navigable()
+        rc = spec.world_to_cell(robot_xy)
+        start = rc if (spec.in_bounds(rc) and nav[rc[0], rc[1]]) else _nearest_cell(nav, spec, robot_xy)
+        if start is None:
+            return None
+        dist = distance_field(nav, start) * spec.resolution
+        cells = np.argwhere(np.isfinite(dist))
+        centres = spec.cell_to_world(cells)
+        gap = np.hypot(*(centres - target[None]).T)
+        ok = (gap >= cfg.min_dist) & (gap <= cfg.max_dist)
+        ok[ok] = _clear_line(scene_map.occupied, spec, centres[ok], target, keep_clear=cfg.min_dist / 2)
+        if not ok.any():
+            entry[1] = cfg.max_decisions
+            return None
+        best = np.flatnonzero(ok)[int(np.argmin(dist[cells[ok, 0], cells[ok, 1]]))]
+        gx, gy = centres[best]
+        yaw = math.atan2(target[1] - gy, target[0] - gx)
+        if math.hypot(gx - robot_xy[0], gy - robot_xy[1]) <= self.config.goal_reached_tol \
+                and abs(math.remainder(yaw - robot_yaw, 2 * math.pi)) < math.radians(30):
+            entry[1] = cfg.max_decisions  # already looking at it from there
+            return None
+        goal = (float(gx), float(gy), float(yaw))
+        waypoint, path = self._waypoint(nav, spec, start, goal, robot_xy)
+        if waypoint is None:
+            entry[1] = cfg.max_decisions
+            return None
+        self.commitment = None
+        return PlanResult(action="move", waypoint=waypoint, goal=goal, path=path,
+                          approach=(float(target[0]), float(target[1])))
 
     def _blacklisted(self, xy) -> bool:
         return any(np.hypot(*(np.asarray(xy) - b)) < self.config.blacklist_radius for b in self.blacklist)

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from mapping.config import MapConfig
-from mapping.frame import Frame, Intrinsics, base_pose, camera_mount
+from mapping.frame import Frame, Intrinsics, base_pose, camera_mount, pixel_to_world
 from mapping.frontiers import extract_frontiers, frontier_mask
 from mapping.grid import GridSpec
 from mapping.growable import GrowableGrid
@@ -257,6 +257,21 @@ def test_frontier_normal_points_down_for_unexplored_below():
     fr = extract_frontiers(nav, explored, spec, min_size=0.5, normal_window=1.0)
     assert len(fr) == 1
     np.testing.assert_allclose(fr[0].normal, [0.0, -1.0], atol=0.05)
+
+
+def test_pixel_to_world_back_projects_the_median_depth_around_the_pixel():
+    k = Intrinsics.from_hfov(64, 48, math.radians(90))  # fx = 32 px
+    depth = np.full((48, 64), 2.0, np.float32)
+    depth[20:28, 40:48] = np.nan  # a hole: the window's other pixels still give the depth
+    T = base_pose(1.0, 2.0, math.pi / 2) @ camera_mount(1.5, 0.0)  # facing +y, camera 1.5 m up
+    f = Frame(np.zeros((48, 64, 3), np.uint8), depth, k, T, 0.0)
+    np.testing.assert_allclose(pixel_to_world(f, k.cx, k.cy), [1.0, 4.0, 1.5], atol=1e-9)
+    # 16 px right of centre at 2 m depth: 1 m to the robot's right (+x when facing +y)
+    np.testing.assert_allclose(pixel_to_world(f, k.cx + 16, k.cy), [2.0, 4.0, 1.5], atol=1e-9)
+    depth[:] = 0.0
+    assert pixel_to_world(f, 10, 10) is None
+    with pytest.raises(ValueError, match="outside"):
+        pixel_to_world(f, 64, 10)
 
 
 # ---- semantic value map ---------------------------------------------------------------------

@@ -26,8 +26,9 @@ class GridMap:
     """A fixed map with the SceneMap attributes the planner reads (grids given directly). squeezed: optional
     (navigable, frontiers) for robot radii below the map's `robot_radius` (0.2 m)."""
 
-    def __init__(self, spec, navigable, explored, free, frontiers, squeezed=None):
+    def __init__(self, spec, navigable, explored, free, frontiers, squeezed=None, occupied=None):
         self.spec, self._nav, self.explored, self.free, self._frontiers = spec, navigable, explored, free, frontiers
+        self.occupied = occupied if occupied is not None else np.zeros(spec.shape, dtype=bool)
         self.config = SimpleNamespace(robot_radius=0.2)
         self._squeezed = squeezed
 
@@ -194,6 +195,41 @@ def test_squeeze_radius_plans_through_a_gap_only_when_nothing_else_is_reachable(
     assert plan.action == "move" and not plan.squeeze and plan.goal[0] < 5.0
     with pytest.raises(ValueError, match="squeeze_radius"):
         PlannerConfig(squeeze_radius=-0.1)
+
+
+def test_approach_looks_at_the_target_from_close_by_then_returns_to_frontiers():
+    spec, nav, explored, fronts = _room_map()
+    planner = FrontierPlanner(PlannerConfig(max_move_per_step=2.0))
+    m = GridMap(spec, nav, explored, nav, fronts)
+    target = np.array([6.0, 5.0])
+    plan = planner.plan(m, (2.0, 5.0), 0.0, approach=target)
+    assert plan.action == "move" and plan.approach == (6.0, 5.0) and plan.chosen is None
+    assert plan.record()["approach"] == [6.0, 5.0]
+    gx, gy, gyaw = plan.goal
+    # the in-range cell nearest along the path: on the robot's side, at the far edge of 0.8..1.5 m, facing it
+    assert math.hypot(gx - 6.0, gy - 5.0) == pytest.approx(1.5, abs=0.1) and gx < 6.0
+    assert abs(math.remainder(gyaw - math.atan2(5.0 - gy, 6.0 - gx), 2 * math.pi)) < 1e-6
+    assert math.hypot(plan.waypoint[0] - 2.0, plan.waypoint[1] - 5.0) == pytest.approx(2.0, abs=0.03)
+    # a second decision on the same target (located again 0.4 m off) is allowed, a third is not
+    assert planner.plan(m, plan.waypoint[:2], 0.0, approach=(6.4, 5.0)).approach == (6.4, 5.0)
+    third = planner.plan(m, (4.4, 5.0), 0.0, approach=(6.0, 5.2))
+    assert third.approach is None and third.chosen is not None
+    # another target elsewhere gets its own decisions
+    assert planner.plan(m, (4.4, 5.0), 0.0, approach=(3.0, 8.0)).approach == (3.0, 8.0)
+
+
+def test_approach_needs_a_clear_line_and_is_skipped_when_already_there():
+    spec, nav, explored, fronts = _room_map()
+    xs, ys = spec.cell_centres()
+    wall = (xs > 5.0) & (xs < 5.2) & (ys < 6.5)  # between the robot and the target, open above y = 6.5
+    m = GridMap(spec, nav & ~wall, explored, nav & ~wall, fronts, occupied=wall)
+    plan = FrontierPlanner(PlannerConfig(max_move_per_step=20.0)).plan(m, (2.0, 5.0), 0.0, approach=(6.0, 5.0))
+    gx, gy, _ = plan.goal
+    assert plan.approach is not None and gx > 5.2  # around the wall: from x < 5 m the wall hides the target
+    assert 0.8 <= math.hypot(gx - 6.0, gy - 5.0) <= 1.5
+    # at the goal already, facing the target: nothing to gain, frontier planning decides
+    there = FrontierPlanner().plan(m, (gx, gy), plan.goal[2], approach=(6.0, 5.0))
+    assert there.approach is None and there.action == "move"
 
 
 def test_done_when_no_frontier():

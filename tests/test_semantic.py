@@ -142,3 +142,45 @@ def test_narration_names_the_look_around_views():
     text = "\n".join(describe_row(row, 10))
     assert "look-around 90 deg: directions 0.20 0.80, worth exploring 0.50" in text
     assert "180 deg" not in text and "directions 1.00, worth exploring 0.30" in text
+    row["plan"] = {"goal": [4.0, 1.0, 0.0], "approach": [5.2, 1.0]}
+    assert "move 2.0 m toward (4.0, 1.0) to look closer at the target located at (5.2, 1.0)" in \
+        "\n".join(describe_row(row, 10))
+
+
+def test_approach_goes_to_look_closer_at_the_located_target(tmp_path):
+    """approach_relevance: the newest view's one call also locates the target (builtin VLM); a target located
+    in range with enough relevance makes that decision a move toward a pose 0.8..1.5 m from it, facing it."""
+    from vlm import make_vlm
+
+    q = generate_questions("test", 1, 3, QuestionConfig(n_rooms=4, questions_per_house=1))[0]
+    method = load_config(MethodConfig, "semantic", SMALL + ["early_stop=false", "semantic.approach_relevance=1e-6"])
+    vlm = make_vlm(method.vlm)
+    summary = run_question(q, method, tmp_path, vlm=vlm)
+    rows = read_records(tmp_path / "record.jsonl")
+    earlier = rows[0]["semantic_earlier"]
+    # every usable view is located (the look-around's too, in their one call each)
+    assert sum("target" in e for e in earlier) == sum("skipped" not in e for e in earlier) >= 2
+    assert summary["vlm_calls"] == len(rows) + sum("target" in e for e in earlier)
+    targets = [r["semantic"]["target"] for r in rows if "target" in r["semantic"]] + \
+        [e["target"] for e in earlier if "target" in e]
+    assert len(targets) >= len(rows) - 1
+    for t in targets:
+        u, v = t["pixel"]
+        assert 0 <= u < 160 and 0 <= v < 120 and 0 <= t["relevance"] <= 1
+    approached = [r for r in rows if r.get("plan") and r["plan"]["approach"] is not None]
+    assert approached, "no decision approached a located target"
+    for r in approached:
+        # the most relevant located target of the decision's views
+        views = [r["semantic"]] + r.get("semantic_earlier", [])
+        t = max((v["target"] for v in views if v.get("target") and v["target"]["approach"]),
+                key=lambda t: t["relevance"])
+        assert r["plan"]["approach"] == pytest.approx(t["xy"], abs=1e-3)
+        gx, gy, gyaw = r["plan"]["goal"]
+        tx, ty = t["xy"]
+        assert 0.8 - 0.1 <= math.hypot(tx - gx, ty - gy) <= 1.5 + 0.1
+        assert abs(math.remainder(gyaw - math.atan2(ty - gy, tx - gx), 2 * math.pi)) < 1e-2
+        assert r["plan"]["chosen"] is None
+    # off: no locate query, no target
+    plain = load_config(MethodConfig, "semantic", SMALL + ["early_stop=false", "semantic.approach_relevance=null"])
+    run_question(q, plain, tmp_path / "plain", vlm=vlm)
+    assert all("target" not in r["semantic"] for r in read_records(tmp_path / "plain" / "record.jsonl"))

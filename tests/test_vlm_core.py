@@ -102,6 +102,10 @@ def test_query_validation():
     vlm = PromptedVLM(TableScorer())
     with pytest.raises(ValueError, match="uint8"):
         vlm.relevance(img.astype(np.float32), "q")
+    # locate is answered only by backends that score image cells (builtin): a clear refusal, no model call
+    with pytest.raises(ValueError, match="does not answer 'locate'"):
+        vlm.query_view(img, "q", kinds=("relevance", "locate"))
+    assert vlm.accounting.totals()["calls"] == 0
 
 
 def test_interface_batches_one_call_per_view_and_matches_single_calls():

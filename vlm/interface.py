@@ -14,8 +14,8 @@ from vlm.accounting import Accounting
 from vlm.cache import ResponseCache, cache_key
 from vlm.imaging import check_image, image_hash
 from vlm.probs import restricted_softmax
-from vlm.queries import (ANSWER, DIRECTION, RELEVANCE, WORTH_EXPLORING, CallRecord, Query, QueryOutput,
-                         ViewResult)
+from vlm.queries import (ANSWER, DIRECTION, LOCATE, RELEVANCE, WORTH_EXPLORING, CallRecord, Query, QueryOutput,
+                         ViewResult, cell_pixel)
 
 
 @dataclass(frozen=True)
@@ -63,7 +63,10 @@ class Scored:
 
 
 class VLM(ABC):
-    """Base class: validation, caching, batching of a view's queries into one backend call, accounting."""
+    """Base class: validation, caching, batching of a view's queries into one backend call, accounting.
+    supported_kinds: the query kinds the backend answers (locate only where a backend adds it)."""
+
+    supported_kinds: tuple[str, ...] = (ANSWER, RELEVANCE, DIRECTION, WORTH_EXPLORING)
 
     def __init__(self, info: VLMInfo, cache: Optional[ResponseCache] = None) -> None:
         self.info = info
@@ -110,7 +113,9 @@ class VLM(ABC):
             relevance=yes(RELEVANCE),
             direction=by_kind[DIRECTION].probs if DIRECTION in by_kind else None,
             worth_exploring=yes(WORTH_EXPLORING),
-            outputs=by_kind, call=record)
+            outputs=by_kind, call=record,
+            target_px=cell_pixel(by_kind[LOCATE].labels[int(np.argmax(by_kind[LOCATE].probs))])
+            if LOCATE in by_kind else None)
 
     # -- machinery --------------------------------------------------------------------------------
     def run(self, image: np.ndarray, queries: Sequence[Query]) -> tuple[list[QueryOutput], CallRecord]:
@@ -124,6 +129,9 @@ class VLM(ABC):
             raise ValueError(f"one query per kind per call, got {kinds}")
         for q in queries:
             q.validate(image.shape)
+            if q.kind not in self.supported_kinds:
+                raise ValueError(f"the {self.info.backend} backend does not answer {q.kind!r} queries "
+                                 f"(it answers {', '.join(self.supported_kinds)})")
         sha = image_hash(image)
         prepared = [self._prepare(image, sha, q) for q in queries]
         outputs: list[Optional[QueryOutput]] = [None] * len(prepared)

@@ -1,4 +1,5 @@
-"""All VLM prompt texts, versioned. Change PROMPT_VERSION whenever any text here changes.
+"""All VLM prompt texts, versioned. Change PROMPT_VERSION whenever a text that a backend already
+sends changes (adding the text of a new query kind leaves the others' answers, and their caches, valid).
 
 Token-scoring backends (hf, openai, builtin) send one user turn: the image, then the text
 below; the answer is read from the next-token distribution over the candidate labels.
@@ -8,7 +9,7 @@ from __future__ import annotations
 
 from typing import Sequence
 
-from vlm.queries import ANSWER, DIRECTION, RELEVANCE, WORTH_EXPLORING
+from vlm.queries import ANSWER, DIRECTION, LOCATE, RELEVANCE, WORTH_EXPLORING
 
 PROMPT_VERSION = "eqa-prompts-v1"
 
@@ -37,6 +38,12 @@ WORTH_EXPLORING_TEMPLATE = (
     "You are a robot exploring a house. This is your current view.\n"
     "Question: {question}\n"
     "Is there any part of this view worth exploring further to answer the question? Answer Yes or No."
+)
+# Only backends that score image cells answer it (builtin); recorded with its query, never sent as tokens.
+LOCATE_TEMPLATE = (
+    "You are a robot exploring a house. This is your current view.\n"
+    "Question: {question}\n"
+    "Where in the view is what the question asks about? Answer with the image cell."
 )
 
 CLIP_ANSWER_TEMPLATE = "A photo of a house. Question: {question} Answer: {choice}"
@@ -74,6 +81,10 @@ def worth_exploring_prompt(question: str) -> str:
     return WORTH_EXPLORING_TEMPLATE.format(question=_clean(question))
 
 
+def locate_prompt(question: str) -> str:
+    return LOCATE_TEMPLATE.format(question=_clean(question))
+
+
 def token_prompt(kind: str, question: str, choices: Sequence[str] = (),
                  n_points: int = 0) -> tuple[str, tuple[str, ...]]:
     """(prompt text, candidate labels) for a token-scoring backend."""
@@ -107,7 +118,7 @@ def manifest() -> dict:
     return {
         "version": PROMPT_VERSION,
         "answer": ANSWER_TEMPLATE, "relevance": RELEVANCE_TEMPLATE, "direction": DIRECTION_TEMPLATE,
-        "worth_exploring": WORTH_EXPLORING_TEMPLATE, "clip_answer": CLIP_ANSWER_TEMPLATE,
+        "worth_exploring": WORTH_EXPLORING_TEMPLATE, "locate": LOCATE_TEMPLATE, "clip_answer": CLIP_ANSWER_TEMPLATE,
         "clip_relevance": list(CLIP_RELEVANCE), "clip_worth_exploring": list(CLIP_WORTH_EXPLORING),
         "clip_direction": CLIP_DIRECTION_TEMPLATE,
     }

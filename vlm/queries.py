@@ -14,7 +14,8 @@ ANSWER = "answer"
 RELEVANCE = "relevance"
 DIRECTION = "direction"
 WORTH_EXPLORING = "worth_exploring"
-QUERY_KINDS = (ANSWER, RELEVANCE, DIRECTION, WORTH_EXPLORING)
+LOCATE = "locate"  # where in the image the question's target is: p over image cells (not every backend)
+QUERY_KINDS = (ANSWER, RELEVANCE, DIRECTION, WORTH_EXPLORING, LOCATE)
 
 MIN_CHOICES = 2
 MAX_CHOICES = 6
@@ -89,9 +90,21 @@ class CallRecord:
                 "latency_s": self.latency_s, "tokens_in": self.tokens_in, "tokens_out": self.tokens_out}
 
 
+def cell_label(u: float, v: float) -> str:
+    """A locate label: the (u, v) pixel centre of an image cell."""
+    return f"{u:.1f},{v:.1f}"
+
+
+def cell_pixel(label: str) -> tuple[float, float]:
+    """(u, v) pixels of a locate label."""
+    u, v = label.split(",")
+    return float(u), float(v)
+
+
 @dataclass
 class ViewResult:
-    """All queries for one view. answer: p over choices; direction: p over points; scalars are P(Yes)."""
+    """All queries for one view. answer: p over choices; direction: p over points; scalars are P(Yes);
+    target_px: (u, v) pixel centre of the most probable image cell of the locate query."""
 
     answer: Optional[np.ndarray]
     relevance: Optional[float]
@@ -99,6 +112,7 @@ class ViewResult:
     worth_exploring: Optional[float]
     outputs: dict[str, QueryOutput] = field(default_factory=dict)
     call: Optional[CallRecord] = None
+    target_px: Optional[tuple[float, float]] = None
 
     def to_record(self) -> dict:
         """JSON-ready dict with probabilities, exact prompts, methods and accounting."""
@@ -107,6 +121,7 @@ class ViewResult:
             "relevance": self.relevance,
             "direction": None if self.direction is None else [float(p) for p in self.direction],
             "worth_exploring": self.worth_exploring,
+            "target_px": None if self.target_px is None else [float(v) for v in self.target_px],
             "queries": {k: o.to_record() for k, o in self.outputs.items()},
             "call": None if self.call is None else self.call.to_record(),
         }

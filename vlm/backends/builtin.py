@@ -29,7 +29,7 @@ from vlm.config import BuiltinConfig
 from vlm.errors import WeightsNotFoundError
 from vlm.interface import VLM, Prepared, Scored, VLMInfo
 from vlm.prompts import PROMPT_VERSION
-from vlm.queries import DIRECTION, Query
+from vlm.queries import ANSWER, DIRECTION, LOCATE, RELEVANCE, WORTH_EXPLORING, Query
 
 WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"
 WEIGHTS_FILE = WEIGHTS_DIR / "builtin_vlm.pt"
@@ -98,7 +98,10 @@ def direction_prompt(question: str, points_px: Sequence[Sequence[float]]) -> str
 
 
 class BuiltinVLM(VLM):
-    """VLM over the builtin model; all queries of one view share one image encoding."""
+    """VLM over the builtin model; all queries of one view share one image encoding. It also answers
+    `locate` (where the question's target is: the grounded attention head over the model's image cells)."""
+
+    supported_kinds = (ANSWER, RELEVANCE, DIRECTION, WORTH_EXPLORING, LOCATE)
 
     def __init__(self, model, cache: Optional[ResponseCache] = None) -> None:
         self.model = model
@@ -112,6 +115,10 @@ class BuiltinVLM(VLM):
         if query.kind == DIRECTION:
             labels = prompts.letters(len(query.points_px))
             prompt = direction_prompt(query.question, query.points_px)
+        elif query.kind == LOCATE:
+            h, w = image.shape[:2]
+            labels = self.model.cell_labels(w, h)
+            prompt = prompts.locate_prompt(query.question)
         else:
             prompt, labels = prompts.token_prompt(query.kind, query.question, query.choices)
         return Prepared(query, labels, prompt, image, image_sha)

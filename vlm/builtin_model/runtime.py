@@ -8,8 +8,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from vlm.builtin_model.data import CELL
 from vlm.builtin_model.train import MAX_CHOICES, model_from_checkpoint, norm_points, question_tensors
-from vlm.queries import ANSWER, DIRECTION, RELEVANCE, WORTH_EXPLORING
+from vlm.queries import ANSWER, DIRECTION, LOCATE, RELEVANCE, WORTH_EXPLORING, cell_label
 
 
 class BuiltinModel:
@@ -23,6 +24,15 @@ class BuiltinModel:
         mc = self.model.config
         self.width, self.height = int(mc["width"]), int(mc["height"])
         self.max_q, self.max_c = int(mc["max_q_len"]), int(mc["max_c_len"])
+
+    def cell_labels(self, width: int, height: int) -> tuple[str, ...]:
+        """Locate labels of the feature cells (row-major, CELL x CELL network pixels each) as pixel
+        centres in an image of width x height pixels."""
+        fh, fw = -(-self.height // CELL), -(-self.width // CELL)
+        rows, cols = np.mgrid[0:fh, 0:fw]
+        u = (cols.ravel() + 0.5) * CELL * width / self.width - 0.5
+        v = (rows.ravel() + 0.5) * CELL * height / self.height - 0.5
+        return tuple(cell_label(min(max(a, 0.0), width - 1.0), min(max(b, 0.0), height - 1.0)) for a, b in zip(u, v))
 
     def image_tensor(self, image: np.ndarray) -> torch.Tensor:
         """RGB uint8 HxWx3 -> (1, 3, h, w) float at the network's resolution. Bilinear without antialiasing
@@ -68,6 +78,8 @@ class BuiltinModel:
                 result.append(out["answer"][i, :len(choices)].double().cpu().numpy())
             elif kind == DIRECTION:
                 result.append(out["direction"][i, :len(points)].double().cpu().numpy())
+            elif kind == LOCATE:
+                result.append(out["ground_logits"][i].double().cpu().numpy())
             elif kind in (RELEVANCE, WORTH_EXPLORING):
                 logit = float(out["relevance" if kind == RELEVANCE else "worth"][i])
                 result.append(np.array([logit, 0.0]))
