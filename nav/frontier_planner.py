@@ -92,6 +92,16 @@ def _clear_line(occupied: np.ndarray, spec: GridSpec, starts: np.ndarray, target
     return ~blocked.any(axis=1)
 
 
+def _start_and_distances(nav: np.ndarray, spec: GridSpec, robot_xy: np.ndarray):
+    """(start cell, path distance in metres from it to every cell of `nav`): the robot's cell, or the
+    navigable cell nearest it; (None, None) when nothing is navigable."""
+    rc = spec.world_to_cell(robot_xy)
+    start = rc if (spec.in_bounds(rc) and nav[rc[0], rc[1]]) else _nearest_cell(nav, spec, robot_xy)
+    if start is None:
+        return None, None
+    return start, distance_field(nav, start) * spec.resolution
+
+
 def _nearest_cell(mask: np.ndarray, spec: GridSpec, xy) -> Optional[np.ndarray]:
     """(row, col) of the True cell of `mask` nearest world xy, None if there is none."""
     cells = np.argwhere(mask)
@@ -159,11 +169,9 @@ class FrontierPlanner:
         spec: GridSpec = scene_map.spec
         nav = scene_map.navigable(robot_radius)
         robot_xy = np.asarray(robot_xy, dtype=float)
-        rc = spec.world_to_cell(robot_xy)
-        start = rc if (spec.in_bounds(rc) and nav[rc[0], rc[1]]) else _nearest_cell(nav, spec, robot_xy)
+        start, dist = _start_and_distances(nav, spec, robot_xy)
         if start is None:
             return PlanResult(action="done")
-        dist = distance_field(nav, start) * spec.resolution
         frontiers = [f for f in scene_map.frontiers(robot_radius) if not self._blacklisted(f.centroid)]
         if not frontiers:
             self.commitment = None
@@ -209,11 +217,9 @@ class FrontierPlanner:
         entry[1] += 1
         spec: GridSpec = scene_map.spec
         nav = scene_map.navigable()
-        rc = spec.world_to_cell(robot_xy)
-        start = rc if (spec.in_bounds(rc) and nav[rc[0], rc[1]]) else _nearest_cell(nav, spec, robot_xy)
+        start, dist = _start_and_distances(nav, spec, robot_xy)
         if start is None:
             return None
-        dist = distance_field(nav, start) * spec.resolution
         cells = np.argwhere(np.isfinite(dist))
         centres = spec.cell_to_world(cells)
         gap = np.hypot(*(centres - target[None]).T)

@@ -148,8 +148,8 @@ def test_narration_names_the_look_around_views():
 
 
 def test_approach_goes_to_look_closer_at_the_located_target(tmp_path):
-    """approach_relevance: the newest view's one call also locates the target (builtin VLM); a target located
-    in range with enough relevance makes that decision a move toward a pose 0.8..1.5 m from it, facing it."""
+    """approach_relevance: every view's one call also locates the target (builtin VLM); a target located in
+    range with enough relevance makes that decision a move toward a pose 0.8..1.5 m from it, facing it."""
     from vlm import make_vlm
 
     q = generate_questions("test", 1, 3, QuestionConfig(n_rooms=4, questions_per_house=1))[0]

@@ -1,7 +1,8 @@
 """The loaded builtin model: resizes a view to the network's input once, encodes it once, and runs any
-mix of the four queries (one fused row per query) in a single forward pass."""
+mix of the queries (one fused row per query; `locate` included) in a single forward pass."""
 from __future__ import annotations
 
+import functools
 from typing import Optional, Sequence
 
 import numpy as np
@@ -11,6 +12,16 @@ import torch.nn.functional as F
 from vlm.builtin_model.data import CELL
 from vlm.builtin_model.train import MAX_CHOICES, model_from_checkpoint, norm_points, question_tensors
 from vlm.queries import ANSWER, DIRECTION, LOCATE, RELEVANCE, WORTH_EXPLORING, cell_label
+
+
+@functools.lru_cache(maxsize=8)
+def _cell_labels(net_width: int, net_height: int, width: int, height: int) -> tuple[str, ...]:
+    """BuiltinModel.cell_labels, computed once per (network, image) size: every view of a camera shares them."""
+    fh, fw = -(-net_height // CELL), -(-net_width // CELL)
+    rows, cols = np.mgrid[0:fh, 0:fw]
+    u = (cols.ravel() + 0.5) * CELL * width / net_width - 0.5
+    v = (rows.ravel() + 0.5) * CELL * height / net_height - 0.5
+    return tuple(cell_label(min(max(a, 0.0), width - 1.0), min(max(b, 0.0), height - 1.0)) for a, b in zip(u, v))
 
 
 class BuiltinModel:
@@ -28,11 +39,7 @@ class BuiltinModel:
     def cell_labels(self, width: int, height: int) -> tuple[str, ...]:
         """Locate labels of the feature cells (row-major, CELL x CELL network pixels each) as pixel
         centres in an image of width x height pixels."""
-        fh, fw = -(-self.height // CELL), -(-self.width // CELL)
-        rows, cols = np.mgrid[0:fh, 0:fw]
-        u = (cols.ravel() + 0.5) * CELL * width / self.width - 0.5
-        v = (rows.ravel() + 0.5) * CELL * height / self.height - 0.5
-        return tuple(cell_label(min(max(a, 0.0), width - 1.0), min(max(b, 0.0), height - 1.0)) for a, b in zip(u, v))
+        return _cell_labels(self.width, self.height, width, height)
 
     def image_tensor(self, image: np.ndarray) -> torch.Tensor:
         """RGB uint8 HxWx3 -> (1, 3, h, w) float at the network's resolution. Bilinear without antialiasing
