@@ -10,9 +10,9 @@ median number of decisions until the first answerable view (episodes that never 
 never, i.e. sort last), its ratio to the baseline's median with a paired bootstrap 95 % interval, the
 share of episodes reaching an answerable view, success at the fixed budget (answer at the most relevant
 view of the whole budget) with 95 % Wilson intervals and the paired difference to the baseline, VLM
-calls per view (views: each decision's newest view plus the look-around views the explorer scored at the
-first decision; an earlier view without a visible candidate point is not sent to the model unless the
-explorer also locates targets), the median per-decision time of mapping + planning + prompting
+calls per view (views: each decision's newest view plus the earlier views the explorer scored, i.e. the
+look-around's at the first decision and those captured along the way after a move; an earlier view
+without a visible candidate point is not sent to the model unless the explorer also locates targets), the median per-decision time of mapping + planning + prompting
 (excluding the model calls), and how many decisions went to look closer at a located target
 (`semantic.approach_relevance`). Bootstrap intervals resample whole houses (the questions of one house
 are correlated).
@@ -93,7 +93,7 @@ def main() -> None:
         for q in common:
             s, rows = r["episodes"][q]
             calls += s.get("vlm_calls", 0)
-            views += len(rows) + sum(len(row.get("semantic_earlier", ())) for row in rows)  # + look-around views
+            views += len(rows) + sum(len(row.get("semantic_earlier", ())) for row in rows)  # + earlier views
             for row in rows:
                 t = row.get("timings", {})
                 if "plan_s" in t:

@@ -60,8 +60,9 @@ def run_episode(env, agent: Agent, spec: EpisodeSpec, out_dir: str | Path,
 
     metrics(agent): fields added to every row and to the summary (e.g. ground-truth coverage).
     step_hook(step, agent, views): fields added to a row before its decision (e.g. VLM outputs); views: the
-        frames seen since the previous decision, one per heading, newest last (at the first decision the
-        look-around's views, else the newest frame alone).
+        frames seen since the previous decision, newest last (at the first decision the look-around's views,
+        one per heading; after a move the frames the robot captured along its path, then the one at its end;
+        after a turn the turned view alone).
     finish_hook(): fields added to the summary.
     on_row(row): called with every row once written (e.g. to narrate the episode).
     """
@@ -117,7 +118,7 @@ def run_episode(env, agent: Agent, spec: EpisodeSpec, out_dir: str | Path,
             frames = env.observe()
             agent.observe(frames)
             newest = frames[-1] if frames else newest
-            views = [newest]
+            views = frames or [newest]  # after a move: the frames captured along the way, then its end
             row["timings"] = decision.timings
             row.update(metrics(agent) if metrics else {})
             writer.write(row)

@@ -26,6 +26,13 @@ def _semantic_scores(sem: dict) -> str:
     return "directions " + " ".join(f"{v:.2f}" for v in sem["lsv"]) + f", worth exploring {sem['gsv']:.2f}"
 
 
+def _earlier_view_name(view: dict, row: dict) -> str:
+    """"look-around 90 deg" for a view taken where the decision is made, else "on the way at (x, y)"."""
+    if "xy" not in view or math.dist(view["xy"], row["pose"][:2]) < 0.05:
+        return f"look-around {math.degrees(view['yaw']):.0f} deg"
+    return f"on the way at ({view['xy'][0]:.1f}, {view['xy'][1]:.1f})"
+
+
 def describe_row(row: dict, budget: int) -> list[str]:
     """Two or three lines about one decision row."""
     head = f"step {row['step']:>2}/{budget}"
@@ -40,7 +47,7 @@ def describe_row(row: dict, budget: int) -> list[str]:
         sees.append(_semantic_scores(sem))
     for e in row.get("semantic_earlier", ()):
         if e.get("sv"):
-            sees.append(f"look-around {math.degrees(e['yaw']):.0f} deg: {_semantic_scores(e)}")
+            sees.append(f"{_earlier_view_name(e, row)}: {_semantic_scores(e)}")
     if "answerable" in row:
         sees.append("[sim: target " + ("in view]" if row["answerable"] else "not in view]"))
     lines = [f"{head}  sees: " + ("; ".join(sees) if sees else "-")]

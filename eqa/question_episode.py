@@ -86,7 +86,7 @@ class QuestionTracker:
         earlier_s = 0.0  # model time of the earlier views' calls
         if self.explorer is not None:
             if self.explorer.config.earlier_views and len(views) > 1:
-                earlier = [self._score_earlier(frame, agent, (x, y)) for frame in views[:-1]]
+                earlier = [self._score_earlier(frame, agent) for frame in views[:-1]]
                 row["semantic_earlier"] = [fields for fields, _ in earlier]
                 earlier_s = sum(latency for _, latency in earlier)
             fields, view = self.explorer.step(newest, agent.map, agent.value_map, (x, y), yaw, self.q.question,
@@ -110,18 +110,20 @@ class QuestionTracker:
         row.update(self.policy.observe(step, row))
         return row
 
-    def _score_earlier(self, frame, agent: Agent, robot_xy) -> tuple[dict, float]:
-        """The explorer's record for an earlier view of this decision (direction + worth only) and the
-        seconds its model call took (0 without a call)."""
+    def _score_earlier(self, frame, agent: Agent) -> tuple[dict, float]:
+        """The explorer's record for an earlier view of this decision (no answer asked), scored from where
+        the view was taken (world x, y m and yaw rad recorded), and the seconds its model call took (0
+        without a call)."""
         if frame.T_world_base is None:
             return {"skipped": "no base pose"}, 0.0
-        yaw = pose_xy_yaw(frame.T_world_base)[2]
-        fields, view = self.explorer.step(frame, agent.map, agent.value_map, robot_xy, yaw, self.q.question,
+        x, y, yaw = pose_xy_yaw(frame.T_world_base)
+        fields, view = self.explorer.step(frame, agent.map, agent.value_map, (x, y), yaw, self.q.question,
                                           self.q.choices, answer=False)
+        record = {**fields["semantic"], "xy": [x, y], "yaw": yaw}
         if view is None:
-            return {**fields["semantic"], "yaw": yaw}, 0.0
+            return record, 0.0
         self._count_call(view)
-        return {**fields["semantic"], "yaw": yaw}, view.call.latency_s
+        return record, view.call.latency_s
 
     @staticmethod
     def _request_approach(agent: Agent, views: list[dict]) -> None:

@@ -21,8 +21,9 @@ class SemanticConfig:
     """k candidate points min_dist..max_dist m away (merged when closer than `merge` m); SV written
     as discs of `radius` m. combine: "exp" (paper) or "product" (reference code). Views with less
     than `min_valid_depth` valid depth or mean brightness below `min_brightness` are skipped.
-    earlier_views: also score the earlier views of a decision (at the first decision, the look-around's
-    other headings), one direction + worth-exploring call each; False: the newest view only.
+    earlier_views: also score the earlier views of a decision, each from where it was taken (at the first
+    decision the look-around's other headings, after a move the frames captured along the way), one
+    direction + worth-exploring call each; False: the newest view only.
     approach_relevance: None (off) or a probability; with a VLM that can locate the target (the builtin
     backend), each view's call also asks relevance and where the target is; its pixel is back-projected
     with the view's depth, and when a view's relevance reaches this value (target within max_dist m) the

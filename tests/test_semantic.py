@@ -89,18 +89,28 @@ def test_semantic_episode_records_points_scores_and_one_call_per_view(tiny_model
     vlm.accounting.reset()
     summary = run_question(q, method, tmp_path, vlm=vlm)
     rows = read_records(tmp_path / "record.jsonl")
-    # The first decision also scores the look-around's other three headings; later decisions see one view.
+    # The first decision also scores the look-around's other three headings, from the start.
     earlier = rows[0]["semantic_earlier"]
     assert len(earlier) == method.agent.look_around_turns - 1
-    assert all("semantic_earlier" not in r for r in rows[1:])
+    assert all(e["xy"] == pytest.approx(rows[0]["pose"][:2]) for e in earlier)
     yaws = [e["yaw"] for e in earlier] + [rows[0]["pose"][2]]
     gaps = [abs(math.remainder(a - b, 2 * math.pi)) for i, a in enumerate(yaws) for b in yaws[i + 1:]]
     assert min(gaps) == pytest.approx(math.pi / 2, abs=1e-6)
+    # After a move, the frames captured along the way (one per capture_spacing m) are scored from where they
+    # were taken: between the previous decision's pose and this one, no farther than the move.
+    along = [(prev, r) for prev, r in zip(rows, rows[1:]) if r.get("semantic_earlier")]
+    assert along, "no move captured a frame on the way"
+    for prev, r in along:
+        assert prev["action"] == "move" and len(r["semantic_earlier"]) <= prev["moved"] / method.sim.capture_spacing
+        for e in r["semantic_earlier"]:
+            assert 0 < math.dist(e["xy"], prev["pose"][:2]) <= prev["moved"] + 1e-6
+            assert 0 < math.dist(e["xy"], r["pose"][:2]) <= prev["moved"] + 1e-6
+    every_earlier = [e for r in rows for e in r.get("semantic_earlier", ())]
     # One batched call per view: every decision's view, and each earlier view with a visible point (its
     # direction + worth-exploring; with the oracle those need no model).
-    earlier_calls = 0 if oracle else sum("sv" in e for e in earlier)
+    earlier_calls = 0 if oracle else sum("sv" in e for e in every_earlier)
     assert vlm.accounting.totals()["calls"] == len(rows) + earlier_calls == summary["vlm_calls"]
-    written = [r["semantic"] for r in rows if "sv" in r["semantic"]] + [e for e in earlier if "sv" in e]
+    written = [r["semantic"] for r in rows if "sv" in r["semantic"]] + [e for e in every_earlier if "sv" in e]
     assert written, "no step wrote semantic values"
     assert any("sv" in e for e in earlier), "no look-around view wrote semantic values"
     for sem in written:
@@ -142,6 +152,9 @@ def test_narration_names_the_look_around_views():
     text = "\n".join(describe_row(row, 10))
     assert "look-around 90 deg: directions 0.20 0.80, worth exploring 0.50" in text
     assert "180 deg" not in text and "directions 1.00, worth exploring 0.30" in text
+    row["pose"] = [0.0, 0.0, 0.0]
+    row["semantic_earlier"][0]["xy"] = [1.0, -2.0]
+    assert "on the way at (1.0, -2.0): directions 0.20 0.80" in "\n".join(describe_row(row, 10))
     row["plan"] = {"goal": [4.0, 1.0, 0.0], "approach": [5.2, 1.0]}
     assert "move 2.0 m toward (4.0, 1.0) to look closer at the target located at (5.2, 1.0)" in \
         "\n".join(describe_row(row, 10))
@@ -157,8 +170,8 @@ def test_approach_goes_to_look_closer_at_the_located_target(tmp_path):
     vlm = make_vlm(method.vlm)
     summary = run_question(q, method, tmp_path, vlm=vlm)
     rows = read_records(tmp_path / "record.jsonl")
-    earlier = rows[0]["semantic_earlier"]
-    # every usable view is located (the look-around's too, in their one call each)
+    earlier = [e for r in rows for e in r.get("semantic_earlier", ())]
+    # every usable view is located (the look-around's and those on the way too, in their one call each)
     assert sum("target" in e for e in earlier) == sum("skipped" not in e for e in earlier) >= 2
     assert summary["vlm_calls"] == len(rows) + sum("target" in e for e in earlier)
     targets = [r["semantic"]["target"] for r in rows if "target" in r["semantic"]] + \
