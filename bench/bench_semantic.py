@@ -12,10 +12,10 @@ share of episodes reaching an answerable view, success at the fixed budget (answ
 view of the whole budget) with 95 % Wilson intervals and the paired difference to the baseline, VLM
 calls per view (views: each decision's newest view plus the earlier views the explorer scored, i.e. the
 look-around's at the first decision and those captured along the way after a move; an earlier view
-without a visible candidate point is not sent to the model unless the explorer also locates targets), the median per-decision time of mapping + planning + prompting
-(excluding the model calls), and how many decisions went to look closer at a located target
-(`semantic.approach_relevance`). Bootstrap intervals resample whole houses (the questions of one house
-are correlated).
+without a visible candidate point is not sent to the model unless the explorer also locates targets),
+the median per-decision time of mapping + planning + prompting (excluding the model calls), and how
+many decisions went to look closer at a located target (`semantic.approach_relevance`). Bootstrap
+intervals resample whole houses (the questions of one house are correlated).
 Writes semantic.json and answerable_vs_steps.png to --out.
 """
 from __future__ import annotations

@@ -27,8 +27,8 @@ def _semantic_scores(sem: dict) -> str:
 
 
 def _earlier_view_name(view: dict, row: dict) -> str:
-    """"look-around 90 deg" for a view taken where the decision is made, else "on the way at (x, y)"."""
-    if "xy" not in view or math.dist(view["xy"], row["pose"][:2]) < 0.05:
+    """"look-around 90 deg" for the first decision's earlier views, else "on the way at (x, y)"."""
+    if row["step"] == 0 or "xy" not in view:
         return f"look-around {math.degrees(view['yaw']):.0f} deg"
     return f"on the way at ({view['xy'][0]:.1f}, {view['xy'][1]:.1f})"
 

@@ -1,6 +1,7 @@
 """One EQA episode for a procedural question: explore a built-in house, query the VLM on the
-newest view each decision (semantic exploration also scores the look-around's other headings at
-the first decision), label every step with the simulator oracle, answer, and write the episode
+newest view each decision (semantic exploration also scores the decision's earlier views: the
+look-around's other headings at the first decision, the frames captured along the way after a move),
+label every step with the simulator oracle, answer, and write the episode
 folder (record.jsonl, summary.json, map.png; episode.rrd when asked).
 
 Stopping: `stop` picks the policy (eqa.stopping); with `early_stop` off the episode runs its whole
@@ -85,7 +86,9 @@ class QuestionTracker:
         t0 = time.perf_counter()
         earlier_s = 0.0  # model time of the earlier views' calls
         if self.explorer is not None:
-            if self.explorer.config.earlier_views and len(views) > 1:
+            cfg = self.explorer.config
+            # the first decision's views are the look-around's; later ones were captured along a move
+            if cfg.earlier_views and len(views) > 1 and (step == 0 or cfg.views_on_the_way):
                 earlier = [self._score_earlier(frame, agent) for frame in views[:-1]]
                 row["semantic_earlier"] = [fields for fields, _ in earlier]
                 earlier_s = sum(latency for _, latency in earlier)

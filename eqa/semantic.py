@@ -22,13 +22,13 @@ class SemanticConfig:
     as discs of `radius` m. combine: "exp" (paper) or "product" (reference code). Views with less
     than `min_valid_depth` valid depth or mean brightness below `min_brightness` are skipped.
     earlier_views: also score the earlier views of a decision, each from where it was taken (at the first
-    decision the look-around's other headings, after a move the frames captured along the way), one
-    direction + worth-exploring call each; False: the newest view only.
+    decision the look-around's other headings; after a move, with `views_on_the_way`, the frames captured
+    along the way), one direction + worth-exploring call each; False: the newest view only.
     approach_relevance: None (off) or a probability; with a VLM that can locate the target (the builtin
     backend), each view's call also asks relevance and where the target is; its pixel is back-projected
-    with the view's depth, and when a view's relevance reaches this value (target within max_dist m) the
-    robot goes to look at the most relevant such target from close by (nav.config.ApproachConfig). Other
-    backends: no effect."""
+    with the view's depth, and when a view's relevance reaches this value (target within max_dist m of
+    where the view was taken) the robot goes to look at the most relevant such target from close by
+    (nav.config.ApproachConfig). Other backends: no effect."""
 
     k: int = 3
     min_dist: float = 2.0
@@ -41,6 +41,7 @@ class SemanticConfig:
     min_valid_depth: float = 0.2
     min_brightness: float = 10.0
     earlier_views: bool = True
+    views_on_the_way: bool = True
     approach_relevance: Optional[float] = None
 
     def __post_init__(self) -> None:
@@ -88,20 +89,21 @@ class SemanticExplorer:
         self.direction_oracle = direction_oracle
         self.visual_prompt = visual_prompt
 
-    def step(self, frame, scene_map, value_map, robot_xy, robot_yaw: float, question: str, choices,
+    def step(self, frame, scene_map, value_map, view_xy, view_yaw: float, question: str, choices,
              answer: bool = True) -> tuple[dict, object]:
-        """Record row fields and the VLM's ViewResult (None when no call was made).
+        """Record row fields and the VLM's ViewResult (None when no call was made). view_xy (m), view_yaw
+        (rad): the world base pose the frame was taken from (candidate points are picked around it).
 
-        answer=False (an earlier view of the same decision, e.g. of the look-around): only direction and
-        worth-exploring are asked, and only when some candidate point is visible; the stop rule sees
-        only the newest view's answer and relevance. With `approach_relevance` (and a backend that
+        answer=False (an earlier view of the same decision: of the look-around, or on the way): only
+        direction and worth-exploring are asked, and only when some candidate point is visible; the stop
+        rule sees only the newest view's answer and relevance. With `approach_relevance` (and a backend that
         locates), every view's call also asks relevance and locate, and row["semantic"]["target"] holds
         the located pixel, the relevance and the world (x, y) (`approach`: whether to go and look at it)."""
         cfg = self.config
         ok, reason = view_usable(frame, cfg)
         if not ok:
             return {"semantic": {"skipped": reason}}, None
-        pts = candidate_points(scene_map, robot_xy, robot_yaw, self.hfov, cfg.k, cfg.min_dist, cfg.max_dist, cfg.merge)
+        pts = candidate_points(scene_map, view_xy, view_yaw, self.hfov, cfg.k, cfg.min_dist, cfg.max_dist, cfg.merge)
         floor_z = scene_map.floor_z if scene_map.floor_z is not None else 0.0
         proj = project_frame_points(frame, np.column_stack([pts, np.full(len(pts), floor_z)]), self.visual_prompt) \
             if len(pts) else None
@@ -132,16 +134,17 @@ class SemanticExplorer:
             row.update({"lsv": [float(v) for v in lsv], "gsv": float(gsv), "sv": [float(v) for v in sv],
                         "source": source})
         if locate:
-            row["target"] = self._target(frame, view, robot_xy)
+            row["target"] = self._target(frame, view, view_xy)
         return {"semantic": row}, view
 
-    def _target(self, frame, view, robot_xy) -> dict:
+    def _target(self, frame, view, view_xy) -> dict:
         """Where the VLM locates the target in this view: pixel, relevance, world (x, y) from the depth
-        there (None without valid depth), and whether to approach it (relevance high enough, in range)."""
+        there (None without valid depth), and whether to approach it (relevance high enough, within
+        max_dist m of view_xy)."""
         u, v = view.target_px
         xyz = pixel_to_world(frame, u, v)
         xy = None if xyz is None else [float(xyz[0]), float(xyz[1])]
-        in_range = xy is not None and math.hypot(xy[0] - robot_xy[0], xy[1] - robot_xy[1]) <= self.config.max_dist
+        in_range = xy is not None and math.hypot(xy[0] - view_xy[0], xy[1] - view_xy[1]) <= self.config.max_dist
         return {"pixel": [float(u), float(v)], "relevance": float(view.relevance), "xy": xy,
                 "approach": bool(in_range and view.relevance >= self.config.approach_relevance)}
 

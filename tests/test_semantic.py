@@ -96,15 +96,22 @@ def test_semantic_episode_records_points_scores_and_one_call_per_view(tiny_model
     yaws = [e["yaw"] for e in earlier] + [rows[0]["pose"][2]]
     gaps = [abs(math.remainder(a - b, 2 * math.pi)) for i, a in enumerate(yaws) for b in yaws[i + 1:]]
     assert min(gaps) == pytest.approx(math.pi / 2, abs=1e-6)
-    # After a move, the frames captured along the way (one per capture_spacing m) are scored from where they
-    # were taken: between the previous decision's pose and this one, no farther than the move.
-    along = [(prev, r) for prev, r in zip(rows, rows[1:]) if r.get("semantic_earlier")]
-    assert along, "no move captured a frame on the way"
-    for prev, r in along:
-        assert prev["action"] == "move" and len(r["semantic_earlier"]) <= prev["moved"] / method.sim.capture_spacing
-        for e in r["semantic_earlier"]:
+    # After a move, the frames captured along the way (every capture_spacing m before its end) are scored
+    # from where they were taken: between the previous decision's pose and this one, with candidate points
+    # min_dist..max_dist from there; after a turn there is only the turned view.
+    spacing = method.sim.capture_spacing
+    for prev, r in zip(rows, rows[1:]):
+        along = r.get("semantic_earlier", [])
+        if prev["action"] != "move":
+            assert not along
+            continue
+        assert len(along) == len(np.arange(spacing, prev["moved"] - 1e-6, spacing))
+        for e in along:
             assert 0 < math.dist(e["xy"], prev["pose"][:2]) <= prev["moved"] + 1e-6
             assert 0 < math.dist(e["xy"], r["pose"][:2]) <= prev["moved"] + 1e-6
+            for c in e.get("candidates", ()):
+                assert method.semantic.min_dist - 0.1 <= math.dist(c["xy"], e["xy"]) <= method.semantic.max_dist + 0.1
+    assert any(len(r.get("semantic_earlier", ())) for r in rows[1:]), "no move captured a frame on the way"
     every_earlier = [e for r in rows for e in r.get("semantic_earlier", ())]
     # One batched call per view: every decision's view, and each earlier view with a visible point (its
     # direction + worth-exploring; with the oracle those need no model).
@@ -128,7 +135,7 @@ def test_semantic_episode_records_points_scores_and_one_call_per_view(tiny_model
     assert any(f.get("value", 0.0) > 0 or f.get("value_along", 0.0) > 0 for f in scored)
 
 
-def test_earlier_views_can_be_left_out(tiny_model, tmp_path):
+def test_earlier_views_and_the_views_on_the_way_can_be_left_out(tiny_model, tmp_path):
     from vlm import make_vlm
 
     q = generate_questions("test", 1, 3, QuestionConfig(n_rooms=4, questions_per_house=1))[0]
@@ -140,6 +147,36 @@ def test_earlier_views_can_be_left_out(tiny_model, tmp_path):
     rows = read_records(tmp_path / "record.jsonl")
     assert all("semantic_earlier" not in r for r in rows)
     assert vlm.accounting.totals()["calls"] == len(rows) == summary["vlm_calls"]
+    # views_on_the_way=false: the look-around's views only
+    method = load_config(MethodConfig, "semantic", SMALL + ["vlm.backend=hf", f"vlm.hf.model_path={tiny_model}",
+                                                            "early_stop=false", "semantic.views_on_the_way=false"])
+    run_question(q, method, tmp_path / "look-around", vlm=vlm)
+    rows = read_records(tmp_path / "look-around" / "record.jsonl")
+    assert len(rows[0]["semantic_earlier"]) == method.agent.look_around_turns - 1
+    assert any(r["action"] == "move" and r["moved"] > 1.0 for r in rows[:-1])
+    assert all("semantic_earlier" not in r for r in rows[1:])
+
+
+def test_views_on_the_way_pick_candidate_points_around_where_they_were_taken(tmp_path):
+    """In a 2..3 m ring (no merging), every scored view's candidate points lie in the ring around the pose
+    that view was taken from, the frames captured along a move included (not around the robot's pose
+    at the decision)."""
+    q = generate_questions("test", 1, 3, QuestionConfig(n_rooms=4, questions_per_house=1))[0]
+    method = load_config(MethodConfig, "semantic", SMALL + ["early_stop=false", "semantic.min_dist=2.0",
+                                                            "semantic.max_dist=3.0", "semantic.merge=0.0"])
+    from vlm import make_vlm
+
+    run_question(q, method, tmp_path, vlm=make_vlm(method.vlm))
+    rows = read_records(tmp_path / "record.jsonl")
+    views = [(r["semantic"], r["pose"][:2]) for r in rows] + \
+        [(e, e["xy"]) for r in rows[1:] for e in r.get("semantic_earlier", ())]
+    checked = 0
+    for sem, xy in views:
+        for c in sem.get("candidates", ()):
+            assert 2.0 - 1e-6 <= math.dist(c["xy"], xy) <= 3.0 + 1e-6
+            checked += 1
+    on_the_way = sum(len(e.get("candidates", ())) for r in rows[1:] for e in r.get("semantic_earlier", ()))
+    assert on_the_way >= 3 and checked > on_the_way
 
 
 def test_narration_names_the_look_around_views():
@@ -152,7 +189,9 @@ def test_narration_names_the_look_around_views():
     text = "\n".join(describe_row(row, 10))
     assert "look-around 90 deg: directions 0.20 0.80, worth exploring 0.50" in text
     assert "180 deg" not in text and "directions 1.00, worth exploring 0.30" in text
-    row["pose"] = [0.0, 0.0, 0.0]
+    row["semantic_earlier"][0]["xy"] = [0.0, 0.0]
+    assert "look-around 90 deg: directions 0.20 0.80" in "\n".join(describe_row(row, 10))
+    row["step"] = 3
     row["semantic_earlier"][0]["xy"] = [1.0, -2.0]
     assert "on the way at (1.0, -2.0): directions 0.20 0.80" in "\n".join(describe_row(row, 10))
     row["plan"] = {"goal": [4.0, 1.0, 0.0], "approach": [5.2, 1.0]}
