@@ -161,11 +161,11 @@ def test_views_on_the_way_pick_candidate_points_around_where_they_were_taken(tmp
     """In a 2..3 m ring (no merging), every scored view's candidate points lie in the ring around the pose
     that view was taken from, the frames captured along a move included (not around the robot's pose
     at the decision)."""
+    from vlm import make_vlm
+
     q = generate_questions("test", 1, 3, QuestionConfig(n_rooms=4, questions_per_house=1))[0]
     method = load_config(MethodConfig, "semantic", SMALL + ["early_stop=false", "semantic.min_dist=2.0",
                                                             "semantic.max_dist=3.0", "semantic.merge=0.0"])
-    from vlm import make_vlm
-
     run_question(q, method, tmp_path, vlm=make_vlm(method.vlm))
     rows = read_records(tmp_path / "record.jsonl")
     views = [(r["semantic"], r["pose"][:2]) for r in rows] + \
