@@ -54,3 +54,27 @@ class GridSpec:
         cols = int(np.ceil((xmax - ox) / resolution))
         rows = int(np.ceil((ymax - oy) / resolution))
         return cls((float(ox), float(oy)), float(resolution), (max(rows, 1), max(cols, 1)))
+
+    def values_at(self, grid: np.ndarray, xy, outside=False) -> np.ndarray:
+        """`grid` (shape `shape`) at the cells under world points xy (..., 2) metres; `outside` for points
+        off the grid. Returns an array of shape xy.shape[:-1]."""
+        rc = self.world_to_cell(xy)
+        inside = self.in_bounds(rc)
+        rc = np.where(inside[..., None], rc, 0)
+        return np.where(inside, grid[rc[..., 0], rc[..., 1]], outside)
+
+
+def segment_samples(starts, ends, step: float | None = None, samples: int | None = None
+                    ) -> tuple[np.ndarray, np.ndarray]:
+    """Points along straight segments starts[i] -> ends[i] (world metres; (N, 2) or one (2,) start for all):
+    (N, S, 2) points at the same fractions t (S,) = linspace(0, 1, S) of every segment, both ends included.
+    S: `samples`, or from `step` (m) max(2, ceil(longest / step) + 1), so that neighbouring samples lie at most
+    `step` apart. Returns (points, t)."""
+    ends = np.asarray(ends, dtype=float).reshape(-1, 2)
+    starts = np.broadcast_to(np.asarray(starts, dtype=float), ends.shape)
+    d = ends - starts
+    if samples is None:
+        longest = np.hypot(d[:, 0], d[:, 1]).max(initial=0.0)
+        samples = max(2, int(np.ceil(longest / step)) + 1)
+    t = np.linspace(0.0, 1.0, samples)
+    return starts[:, None, :] + t[None, :, None] * d[:, None, :], t

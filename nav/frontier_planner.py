@@ -15,7 +15,8 @@ from typing import Optional
 
 import numpy as np
 
-from mapping.grid import GridSpec
+from mapping.frame import wrap_angle
+from mapping.grid import GridSpec, segment_samples
 from nav.config import PlannerConfig
 from nav.planning import astar, distance_field, truncate_path
 from nav.scoring import FrontierFactors, frontier_factors, frontier_scores, select
@@ -79,17 +80,11 @@ def _clear_line(occupied: np.ndarray, spec: GridSpec, starts: np.ndarray, target
     cell, ignoring its last `keep_clear` metres (the target itself stands on occupied cells)."""
     if len(starts) == 0:
         return np.zeros(0, dtype=bool)
-    offset = target[None] - starts
-    length = np.hypot(offset[:, 0], offset[:, 1])
-    n = max(2, int(math.ceil(float(length.max()) / (0.5 * spec.resolution))))
-    t = np.linspace(0.0, 1.0, n)
-    pts = starts[:, None, :] + t[None, :, None] * offset[:, None, :]
+    length = np.hypot(*(target[None] - starts).T)
+    n = max(2, int(math.ceil(float(length.max()) / (0.5 * spec.resolution))))  # about every half cell
+    pts, t = segment_samples(starts, np.broadcast_to(target, starts.shape), samples=n)
     near_target = (1.0 - t)[None, :] * length[:, None] < keep_clear
-    rc = spec.world_to_cell(pts)
-    inside = spec.in_bounds(rc)
-    rc = np.where(inside[..., None], rc, 0)
-    blocked = np.where(inside, occupied[rc[..., 0], rc[..., 1]], False) & ~near_target
-    return ~blocked.any(axis=1)
+    return ~(spec.values_at(occupied, pts) & ~near_target).any(axis=1)
 
 
 def _start_and_distances(nav: np.ndarray, spec: GridSpec, robot_xy: np.ndarray):
@@ -232,7 +227,7 @@ class FrontierPlanner:
         gx, gy = centres[best]
         yaw = math.atan2(target[1] - gy, target[0] - gx)
         if math.hypot(gx - robot_xy[0], gy - robot_xy[1]) <= self.config.goal_reached_tol \
-                and abs(math.remainder(yaw - robot_yaw, 2 * math.pi)) < math.radians(30):
+                and abs(float(wrap_angle(yaw - robot_yaw))) < math.radians(30):
             entry[1] = cfg.max_decisions  # already looking at it from there
             return None
         goal = (float(gx), float(gy), float(yaw))

@@ -5,27 +5,17 @@ World frame, metres, radians; grids as in `mapping.grid`.
 """
 from __future__ import annotations
 
-import math
 
 import numpy as np
 
 from mapping.frame import wrap_angle
-from mapping.grid import GridSpec
+from mapping.grid import GridSpec, segment_samples
 
 
-def line_of_sight(blocked: np.ndarray, spec: GridSpec, start, ends: np.ndarray, step_frac: float = 0.5) -> np.ndarray:
+def line_of_sight(blocked: np.ndarray, spec: GridSpec, start, ends: np.ndarray) -> np.ndarray:
     """(N,) bool: the straight segment start -> end crosses no blocked cell (sampled every half cell)."""
-    start = np.asarray(start, dtype=float)
-    d = ends - start[None]
-    dist = np.hypot(d[:, 0], d[:, 1])
-    n = max(2, int(math.ceil(dist.max(initial=0.0) / (step_frac * spec.resolution))) + 1)
-    t = np.linspace(0.0, 1.0, n)
-    pts = start[None, None, :] + t[None, :, None] * d[:, None, :]
-    rc = spec.world_to_cell(pts)
-    ok = spec.in_bounds(rc)
-    rc = np.where(ok[..., None], rc, 0)
-    hit = ok & blocked[rc[..., 0], rc[..., 1]]
-    return ~hit.any(axis=1)
+    pts, _ = segment_samples(start, ends, 0.5 * spec.resolution)
+    return ~spec.values_at(blocked, pts).any(axis=1)
 
 
 def farthest_points(xy: np.ndarray, k: int, merge: float, first) -> np.ndarray:

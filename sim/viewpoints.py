@@ -16,6 +16,7 @@ import numpy as np
 import open3d as o3d
 
 from mapping.frame import Intrinsics, base_pose, camera_mount
+from mapping.grid import segment_samples
 from sim.config import CameraConfig
 from sim.freespace import FreeSpace, rasterize_boxes
 from sim.mesh import build_mesh
@@ -178,14 +179,7 @@ def line_of_sight(blocked: np.ndarray, fs: FreeSpace, xy: np.ndarray, target) ->
     """
     xy = np.asarray(xy, dtype=float).reshape(-1, 2)
     target = np.asarray(target, dtype=float)
-    d = target - xy
-    length = np.hypot(d[:, 0], d[:, 1])
-    n = int(np.ceil(length.max(initial=0.0) / (fs.grid.resolution / 2))) + 1
-    s = np.linspace(0.0, 1.0, n)
-    pts = xy[:, None, :] + s[None, :, None] * d[:, None, :]
+    pts, s = segment_samples(xy, np.broadcast_to(target, xy.shape), fs.grid.resolution / 2)
+    length = np.hypot(*(target[None] - xy).T)
     near_end = (1.0 - s)[None, :] * length[:, None] < 0.15
-    rc = fs.grid.world_to_cell(pts)
-    ok = fs.grid.in_bounds(rc)
-    rc = np.clip(rc, 0, np.array(blocked.shape) - 1)
-    hit = blocked[rc[..., 0], rc[..., 1]] & ok & ~near_end
-    return ~hit.any(axis=1)
+    return ~(fs.grid.values_at(blocked, pts) & ~near_end).any(axis=1)
