@@ -49,7 +49,7 @@ def main() -> None:
     w, h = env.intrinsics.width, env.intrinsics.height
     print(f"render {w}x{h} RGB+depth+ids: median {np.median(times):6.1f} ms, p90 {np.percentile(times, 90):6.1f} ms "
           f"over {args.frames} poses in an 8-room house ({env.renderer.mesh.triangles.shape[0]} triangles)")
-    print(f"targets: render <= 40 ms median, 8-room generation <= 500 ms median")
+    print("targets: render <= 40 ms median, 8-room generation <= 500 ms median")
 
 
 if __name__ == "__main__":

@@ -14,7 +14,7 @@ import numpy as np
 from sim.catalog import CATEGORIES, CHAIRS_AROUND, ROOM_RULES, build_parts
 from sim.config import HouseConfig, RobotConfig
 from sim.freespace import FreeSpace
-from sim.layout import DoorSpec, Layout, make_layout, wall_segments
+from sim.layout import Layout, make_layout, wall_segments
 from sim.scene import STRUCTURE_ID_BASE, Room, Scene, SceneObject, Wall
 
 # Yaw that makes an object's front (+x local) face into the room from each wall side.
@@ -140,7 +140,7 @@ def _door_zones(room: Room, walls: list[Wall], depth: float = 0.8, margin: float
     x0, y0, x1, y1 = room.bounds()
     zones = []
     for wall in walls:
-        (ax, ay), (bx, by) = wall.start, wall.end
+        (ax, ay), (bx, _) = wall.start, wall.end
         for s0, s1 in wall.openings:
             if abs(ax - bx) < 1e-9:  # vertical wall x = ax
                 ya, yb = ay + s0 - margin, ay + s1 + margin
