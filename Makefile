@@ -1,4 +1,5 @@
-# Confident EQA: `make demo` (set up + main job), `make test` (set up + tests).
+# Confident EQA: `make demo` (set up + main job), `make test` (set up + every test; CI runs it),
+# `make test-fast` (the unit tests only: no end-to-end runs, training, evaluations or installs; under a minute).
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
@@ -6,7 +7,7 @@ DEMO_EXTRAS ?= rerun,torch
 TEST_EXTRAS ?= test,hf,clip
 OUT ?= out/demo
 
-.PHONY: demo test bench calibrations bench-stopping clean
+.PHONY: demo test test-fast bench calibrations bench-stopping clean
 EQA := $(VENV)/bin/eqa
 CAL_N ?= 200
 TEST_N ?= 200
@@ -25,6 +26,9 @@ demo: $(VENV)/.installed-$(DEMO_EXTRAS)
 
 test: $(VENV)/.installed-$(TEST_EXTRAS)
 	$(PY) -m pytest -q
+
+test-fast: $(VENV)/.installed-$(TEST_EXTRAS)
+	$(PY) -m pytest -q -m "not (integration or training or evaluation or packaging)"
 
 bench: $(VENV)/.installed-$(TEST_EXTRAS)
 	$(PY) bench/bench_sim.py

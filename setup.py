@@ -9,15 +9,18 @@ setup(
     name=PACKAGE,
     version="0.1.0",
     description="Embodied question answering: explore until confident (conformal stopping).",
-    packages=find_packages(include=["mapping*", "vlm*", "nav*", "sim*", "eqa*"]),
-    package_data={"": ["*.json", "*.ttf", "*.pt", "*.md", "assets/*", "weights/*", "calibrations/*.json"]},
+    # configs/ installs as the package `eqa.configs` (its YAML files are package data)
+    packages=find_packages(include=["mapping*", "vlm*", "nav*", "sim*", "eqa*"]) + ["eqa.configs"],
+    package_dir={"eqa.configs": "configs"},
+    package_data={"": ["*.json", "*.ttf", "*.pt", "*.md", "assets/*", "weights/*", "calibrations/*.json"],
+                  "eqa.configs": ["*.yaml"]},
     data_files=[
         ("share/ament_index/resource_index/packages", [f"resource/{PACKAGE}"]),
         (f"share/{PACKAGE}", ["package.xml"]),
         (f"share/{PACKAGE}/launch", glob("launch/*.py")),
         (f"share/{PACKAGE}/configs", glob("configs/*.yaml")),
     ],
-    python_requires=">=3.10",
+    python_requires=">=3.11",
     install_requires=[
         "numpy>=1.26,<3",
         "scipy>=1.11",

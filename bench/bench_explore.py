@@ -19,14 +19,12 @@ import numpy as np
 def _one(args):
     seed, out, config_name, overrides = args
     warnings.filterwarnings("ignore", message="The TBB threading layer")
-    from eqa.config import load_config
-    from eqa.explore import ExploreConfig, explore_house
     from eqa.records import read_records
+    from eqa.sim_driver import explore_house, load_sim_run
 
-    config = load_config(ExploreConfig, config_name, overrides)
-    summary = explore_house(seed, Path(out) / f"house{seed}", config, rerun=False, progress=False)
-    rows = read_records(Path(out) / f"house{seed}" / "record.jsonl")
-    return summary, rows
+    summary = explore_house(seed, Path(out) / f"house{seed}", load_sim_run(config_name, overrides), rerun=False,
+                            progress=False)
+    return summary, read_records(Path(out) / f"house{seed}" / "record.jsonl")
 
 
 def main() -> None:
@@ -34,7 +32,7 @@ def main() -> None:
     parser.add_argument("--houses", type=int, default=20)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--out", type=Path, default=Path("out/bench_explore"))
-    parser.add_argument("--config", default="fbe", help="explore config (default configs/fbe.yaml)")
+    parser.add_argument("--config", default="fbe", help="method config without a VLM (default configs/fbe.yaml)")
     parser.add_argument("overrides", nargs="*", help="config overrides, e.g. agent.planner.max_move_per_step=2.0")
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
@@ -46,15 +44,15 @@ def main() -> None:
 
     cov = np.array([s["coverage"] for s, _ in results])
     collisions = sum(s["collisions"] for s, _ in results)
-    plan_ms = [r["timings"]["plan_s"] * 1e3 for _, rows in results for r in rows if "plan_s" in r.get("timings", {})]
-    map_ms = [r["timings"]["map_s"] * 1e3 for _, rows in results for r in rows if "map_s" in r.get("timings", {})]
+    plan_ms = [r.timings.plan_s * 1e3 for _, rows in results for r in rows if r.plan is not None]
+    map_ms = [r.timings.map_s * 1e3 for _, rows in results for r in rows]
     ep_wall = [s["wall_time_s"] for s, _ in results]
     recoveries = sum(s["recovery_turns"] for s, _ in results)
     max_no_progress = 0
     for _, rows in results:
         run = 0
         for r in rows:
-            run = run + 1 if (r["action"] == "move" and r.get("moved", 1.0) < 0.1) else 0
+            run = run + 1 if (r.action == "move" and r.outcome.moved < 0.1) else 0
             max_no_progress = max(max_no_progress, run)
     print(f"FBE over {args.houses} default houses (budget ceil(3*sqrt(area)) decisions):")
     print(f"  coverage of reachable floor: median {np.median(cov):.1%}, min {cov.min():.1%}; "
@@ -71,8 +69,8 @@ def main() -> None:
 
     curves = []
     for _, rows in results:
-        budget = rows[0]["budget"]
-        c = [r.get("coverage", np.nan) for r in rows if r["action"] != "stop"]
+        budget = rows[0].budget
+        c = [r.truth.coverage for r in rows[1:]]  # after 1, 2, ... decisions (record k: when deciding the k-th)
         c = (c + [c[-1]] * budget)[:budget] if c else [0.0] * budget
         curves.append(np.interp(np.linspace(0, 1, 51), np.linspace(0, 1, budget), c))
     curves = np.array(curves)

@@ -16,9 +16,8 @@ from pathlib import Path
 
 def main() -> None:
     warnings.filterwarnings("ignore", message="The TBB threading layer")
-    from eqa.config import load_config, to_dict
-    from eqa.question_episode import MethodConfig
     from eqa.runner import Job, run_jobs
+    from eqa.sim_driver import load_sim_run
     from sim.questions import generate_questions
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -27,13 +26,13 @@ def main() -> None:
     args = parser.parse_args()
     questions = generate_questions("test", args.questions, 0)
     jobs = [Job(q.id, q.to_json()) for q in questions]
-    method = json.loads(json.dumps(to_dict(load_config(MethodConfig, "fbe-eqa"))))
+    method = json.loads(json.dumps(load_sim_run("fbe").to_dict()))
     rates = {}
     for workers in (1, 2):
         out = args.out / f"workers{workers}"
         shutil.rmtree(out, ignore_errors=True)
         t0 = time.perf_counter()
-        summaries = run_jobs(jobs, "eqa.question_episode:question_job", method, out, workers=workers, progress=False)
+        summaries = run_jobs(jobs, "eqa.sim_driver:question_job", method, out, workers=workers, progress=False)
         elapsed = time.perf_counter() - t0
         rates[workers] = len(summaries) / elapsed * 3600
         print(f"FBE, {workers} worker(s): {len(summaries)} episodes in {elapsed:.1f} s = {rates[workers]:.0f} episodes/hour "

@@ -93,11 +93,11 @@ def main() -> None:
         for q in common:
             s, rows = r["episodes"][q]
             calls += s.get("vlm_calls", 0)
-            views += len(rows) + sum(len(row.get("semantic_earlier", ())) for row in rows)  # + earlier views
+            views += sum(1 + len(row.earlier_views) for row in rows)  # each decision's view + its earlier views
             for row in rows:
-                t = row.get("timings", {})
-                if "plan_s" in t:
-                    per_decision.append(t.get("map_s", 0.0) + t["plan_s"] + row.get("prompt_s", 0.0))
+                if row.plan is not None:
+                    t = row.timings
+                    per_decision.append(t.map_s + t.plan_s + t.prompt_s)
         reached = rate(np.isfinite(steps[n]).tolist())
         t_med = float(np.median(per_decision)) * 1000 if per_decision else math.nan
         result["methods"][n] = {"median_first_answerable": med, "ratio": ratio, "ratio_ci95": [lo, hi],
@@ -129,7 +129,7 @@ def main() -> None:
         decisions = moves = early = episodes = 0
         for i, q in enumerate(common):
             rows = r["episodes"][q][1]
-            steps_q = [row["step"] for row in rows if (row.get("plan") or {}).get("approach")]
+            steps_q = [row.step for row in rows if row.plan is not None and row.plan.approach is not None]
             decisions += len(rows)
             moves += len(steps_q)
             early += sum(st < steps[n][i] for st in steps_q)

@@ -32,7 +32,8 @@ def main() -> None:
     from eqa.metrics import (bootstrap_interval, calibration_scores, cluster_bootstrap, conformal_coverage,
                              outcome_summary, policy_rule, replay_outcomes, success_curves, vlm_rows)
     from eqa.report import load_run, load_runs, shared_vlm
-    from eqa.stopping import StopConfig, make_stop
+    from eqa.method import StopConfig
+    from eqa.stopping import make_stop
     from eqa.stopping import replay as replay_policy
     from vlm.conformal import calibrate
 
@@ -127,7 +128,7 @@ def main() -> None:
             rec, rows = by_id[s["episode_id"]]
             policy = make_stop(StopConfig("conformal", eps=eps), len(rec["choices"]), calibration=cal)
             stop, answer = replay_policy(policy, rows, rec["budget"])
-            same_stop += rows[stop]["step"] == s["decisions"]
+            same_stop += rows[stop].step == s["decisions"]
             same_answer += answer == s["answer"]
             covered.append(s["truth_in_set"])
         n = len(live_summaries)

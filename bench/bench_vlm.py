@@ -24,7 +24,6 @@ sys.path.insert(0, str(ROOT / "tests"))  # the offline tiny-model builders live 
 
 from vlm import VLMConfig, make_vlm  # noqa: E402
 from vlm.cache import ResponseCache  # noqa: E402
-from vlm.config import ClipConfig, HFConfig, OpenAIConfig  # noqa: E402
 
 QUESTION = "Is the stove in the kitchen turned on?"
 CHOICES = ["Yes, it is on", "No, it is off", "There is no stove", "I cannot tell"]
@@ -104,18 +103,21 @@ def main(argv=None) -> int:
             hf_path = str(build_tiny_hf_model(tmp / "tiny", args.hf_family, seed=0))
         if "hf" in wanted:
             print("[hf] loading", flush=True)
-            vlm = make_vlm(VLMConfig(backend="hf", hf=HFConfig(model_path=hf_path, device=args.device)))
+            from vlm.backends.hf import HFConfig
+
+            vlm = make_vlm(VLMConfig(backend="hf", sections={"hf": HFConfig(model_path=hf_path, device=args.device)}))
             results.append(bench_backend("hf", vlm, image, points, args.repeats, tmp / "cache"))
         if "openai" in wanted:
-            from vlm.backends.hf import HFScorer
+            from vlm.backends.hf import HFConfig, HFScorer
+            from vlm.backends.openai import OpenAIConfig
             from vlm.server import ServerConfig, VLMServer
 
             print("[openai] serve-vlm on loopback", flush=True)
             srv = VLMServer(HFScorer(HFConfig(model_path=hf_path, device=args.device)),
                             ServerConfig(port=0, model_name="bench")).start()
             try:
-                vlm = make_vlm(VLMConfig(backend="openai", openai=OpenAIConfig(
-                    base_url=srv.base_url, model="bench", api_key_env=None)))
+                vlm = make_vlm(VLMConfig(backend="openai", sections={"openai": OpenAIConfig(
+                    base_url=srv.base_url, model="bench", api_key_env=None)}))
                 results.append(bench_backend("openai", vlm, image, points, args.repeats, tmp / "cache"))
             finally:
                 srv.stop()
@@ -126,7 +128,9 @@ def main(argv=None) -> int:
 
                 print("[clip] building random ViT-B-32 weights", flush=True)
                 weights = str(build_random_clip_weights(tmp / "clip.pt"))
-            vlm = make_vlm(VLMConfig(backend="clip", clip=ClipConfig(weights=weights, device=args.device)))
+            from vlm.backends.clip import ClipConfig
+
+            vlm = make_vlm(VLMConfig(backend="clip", sections={"clip": ClipConfig(weights=weights, device=args.device)}))
             results.append(bench_backend("clip", vlm, image, points, args.repeats, tmp / "cache"))
     print(f"\nper view, median (min) over {args.repeats} repeats")
     print(f"{'backend':<8} {'batched ms':>18} {'4 singles ms':>18} {'speed-up':>9} {'cache hit ms':>18}")

@@ -25,13 +25,14 @@ def main() -> int:
 
     from sim.env import SimEnv, SimEpisode
     from vlm import make_vlm
-    from vlm.config import BuiltinConfig, VLMConfig
+    from vlm.backends.builtin import BuiltinConfig
+    from vlm.config import VLMConfig
 
     torch.set_num_threads(args.threads)
     env = SimEnv.from_seed(args.house)
     frame = env.reset(SimEpisode(seed=0))
     assert frame.rgb.shape == (480, 640, 3)
-    vlm = make_vlm(VLMConfig(builtin=BuiltinConfig(weights=args.weights)))
+    vlm = make_vlm(VLMConfig(sections={"builtin": BuiltinConfig(weights=args.weights)}))
     question = "What colour is the sofa in the living room?"
     choices = ["Red", "Blue", "Green", "Grey"]
     points = [[100.0, 300.0], [320.0, 260.0], [540.0, 330.0]]

@@ -27,9 +27,10 @@ def main() -> int:
     from sim.house import generate_house
     from sim.render import Renderer
     from vlm import make_vlm
-    from vlm.builtin_model import data as D
-    from vlm.builtin_model.train import auroc
-    from vlm.config import BuiltinConfig, VLMConfig
+    from vlm.backends.builtin import BuiltinConfig
+    from vlm.builtin_model.training import data as D
+    from vlm.builtin_model.training.evaluate import auroc
+    from vlm.config import VLMConfig
 
     torch.set_num_threads(args.threads)
     ds = D.load(args.data)
@@ -38,7 +39,7 @@ def main() -> int:
     cam = sim.camera
     intr = Intrinsics.from_hfov(cam.width, cam.height, math.radians(cam.hfov_deg))
     T_base_cam = camera_mount(cam.mount_height, math.radians(cam.pitch_down_deg))
-    vlm = make_vlm(VLMConfig(builtin=BuiltinConfig(weights=args.weights)))
+    vlm = make_vlm(VLMConfig(sections={"builtin": BuiltinConfig(weights=args.weights)}))
     view_house = np.zeros(len(ds["images"]), dtype=np.int64)
     view_house[ds["pair_view"]] = [qs[i]["house_seed"] for i in ds["pair_question"]]
     houses = sorted(set(view_house.tolist()))[: args.houses]

@@ -1,1 +1,3 @@
-"""The agent, episode records, benchmark runner, CLI, replay and ROS 2 node."""
+"""The EQA agent (`agent.EQAAgent`), its method config, stop policies and episode records; the one episode
+loop and the built-in simulator driver; benchmark runner, metrics and reports; the `eqa` CLI; question-set
+loaders (HM-EQA, OpenEQA)."""

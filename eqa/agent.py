@@ -1,143 +1,311 @@
-"""The exploration agent: a state machine fed with frames, emitting navigation decisions.
+"""The EQA agent: explore until confident, then answer. One object for every driver (the built-in
+simulator, ROS 2, bag replay, Habitat): it is fed the frames captured since its last decision and
+returns the next decision; the driver carries decisions out and decides nothing.
 
-Per decision: integrate the new frames into the scene map, ask the stop policy, then ask
-the frontier planner for the next waypoint. The same object runs under the simulator
-loop, the ROS 2 node and replay. Poses: T_world_base (x forward, y left), metres, radians.
+Per decision: integrate the frames into the scene map; score the decision's views with the VLM (the newest
+answers the question; semantic exploration also scores the look-around's and the on-the-way views, one
+call each, and writes their values into the value map); update the stop policy's belief; stop, or ask the
+frontier planner for the next waypoint. Before the first decision the agent turns in place
+(`AgentConfig.look_around_turns`); those turns are not decisions and have no record.
+
+It imports nothing from the simulator: ground truth (answerable views, coverage, the direction oracle)
+reaches an episode only through what a driver attaches (observers, a direction oracle).
+Poses: T_world_base (x forward, y left, z up), metres, radians, seconds.
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
-from dataclasses import dataclass, field
-from typing import Optional
+from dataclasses import dataclass
+from typing import Optional, Protocol, Sequence
 
 import numpy as np
 
-from mapping.config import MapConfig
+from eqa.method import MethodConfig
+from eqa.config import from_dict
+from eqa.records import Action, FrameRecord, Outcome, PlanRecord, Reason, StepRecord, ViewRecord
+from eqa.semantic import DirectionOracle, SemanticExplorer
+from eqa.stopping import StopPolicy, StopState, decision_budget, make_stop
 from mapping.frame import Frame, base_pose, pose_xy_yaw
 from mapping.scene_map import SceneMap
 from mapping.value_map import SemanticValueMap
-from nav.config import PlannerConfig
-from nav.frontier_planner import FrontierPlanner, PlanResult
-from nav.stop import FixedBudget, StopPolicy, StopState, decision_budget
+from nav.frontier_planner import FrontierPlanner
+from vlm.conformal import Calibration
+from vlm.prompts import letter
+from vlm.queries import QueryKind
 
 
-@dataclass
-class AgentConfig:
-    """map / planner: see MapConfig and PlannerConfig. look_around_turns: turns in place covering
-    360 deg before the first decision (0 = none). Budget: ceil(budget_factor * sqrt(floor area))
-    decisions when the episode gives the area, else default_budget. use_value_map: keep a semantic
-    value map (filled by semantic exploration) that frontier scoring reads."""
+@dataclass(frozen=True)
+class EQAQuestion:
+    """A multiple-choice question: its text and 2 to 6 distinct choices."""
 
-    map: MapConfig = field(default_factory=MapConfig)
-    planner: PlannerConfig = field(default_factory=PlannerConfig)
-    look_around_turns: int = 4
-    budget_factor: float = 3.0
-    default_budget: int = 50
-    stop_when_explored: bool = True
-    use_value_map: bool = False
+    text: str
+    choices: tuple[str, ...]
 
     def __post_init__(self) -> None:
-        if self.look_around_turns < 0:
-            raise ValueError(f"look_around_turns must be >= 0, got {self.look_around_turns}")
-        if not self.budget_factor > 0 or self.default_budget < 1:
-            raise ValueError("budget_factor must be positive and default_budget >= 1")
+        if not self.text.strip():
+            raise ValueError("the question is empty")
+        if not 2 <= len(self.choices) <= 6 or len(set(self.choices)) != len(self.choices):
+            raise ValueError(f"give 2 to 6 distinct choices, got {list(self.choices)}")
 
 
 @dataclass
 class Decision:
-    """What the agent wants next: kind "move" (goal pose, max metres), "turn" (radians) or "stop"."""
+    """What the agent wants next. MOVE: drive towards the world base pose T_world_base, at most max_distance
+    metres; TURN: turn in place by angle radians (counter-clockwise); STOP: answer now (EQAAgent.answer).
+    record: the decision's StepRecord (None for the look-around turns, which are not decisions); the driver
+    adds the outcome and the act time before writing it."""
 
-    kind: str
+    action: Action
     step: int
     T_world_base: Optional[np.ndarray] = None
     max_distance: float = 0.0
     angle: float = 0.0
-    plan: Optional[PlanResult] = None
-    reason: str = ""
-    timings: dict = field(default_factory=dict)
+    reason: Optional[Reason] = None
+    record: Optional[StepRecord] = None
 
 
-class Agent:
-    """Explores with frontiers until its stop policy says stop."""
+@dataclass
+class Answer:
+    """The agent's answer: choice index and letter (None without one), the answer probabilities of the most
+    relevant view, the prediction set (conformal stopping), why it stopped, how the answer was chosen (the
+    stop policy's name when it stopped confidently, else "most-relevant-step"), the step of the most
+    relevant view, and whether the stop was confident."""
 
-    def __init__(self, config: Optional[AgentConfig] = None, stop_policy: Optional[StopPolicy] = None):
-        self.config = config or AgentConfig()
-        self.stop_policy = stop_policy or FixedBudget(stop_when_done=self.config.stop_when_explored)
+    index: Optional[int]
+    letter: Optional[str]
+    probabilities: Optional[list[float]]
+    prediction_set: Optional[list[int]]
+    stop_reason: Optional[Reason]
+    rule: str
+    step: Optional[int]
+    confident: bool
+    policy: str
+
+
+class StepObserver(Protocol):
+    """A driver's observer: adds ground truth to a decision's record (record.truth) before the stop policy
+    reads it. The agent calls it and never reads what it writes (only the declared oracle stop policy does)."""
+
+    def label(self, record: StepRecord, agent: "EQAAgent") -> None: ...
+
+
+class EQAAgent:
+    """Explores with frontiers (and the VLM's semantic values) until its stop policy says stop, then answers.
+
+    method: the method config; vlm: the VLM (required when method.vlm is set); calibration: the conformal
+    calibration (required for stop.policy conformal; its VLM, prompt version and eps must match).
+    """
+
+    def __init__(self, method: MethodConfig, vlm=None, calibration: Optional[Calibration] = None):
+        if method.vlm is not None and vlm is None:
+            raise ValueError(f"method {method.name!r} needs a VLM")
+        if method.stop.policy == "conformal":
+            if calibration is None:
+                raise ValueError("conformal stopping needs a calibration (eqa calibrate, or a shipped one)")
+            calibration.check(vlm.info.model_id, vlm.info.prompt_version, eps=method.stop.eps)
+        self.method, self.vlm, self.calibration = method, vlm, calibration
+        self.config = method.agent
         self.planner = FrontierPlanner(self.config.planner)
         self.map: Optional[SceneMap] = None
-        self.value_map = None
+        self.value_map: Optional[SemanticValueMap] = None
+        self.explorer: Optional[SemanticExplorer] = None
+        self.policy: Optional[StopPolicy] = None
+        self.question: Optional[EQAQuestion] = None
         self.budget = self.config.default_budget
         self.decisions = 0
         self.pose: Optional[np.ndarray] = None
-        self._pending_map_s = 0.0
-        self._exploration_done = False
-        self._approach: Optional[tuple[float, float]] = None
+        self.vlm_calls, self.vlm_seconds = 0, 0.0
+        self.best_view: Optional[tuple[int, np.ndarray]] = None  # (step, RGB) of the most relevant view
+        self.last_view: Optional[tuple[int, np.ndarray]] = None  # (step, RGB) of the last decision's view
 
-    def reset(self, seed: int, floor_area_m2: Optional[float] = None) -> None:
-        """Start a new episode: empty map, seeded planner, budget from the floor area."""
+    # -- episode ------------------------------------------------------------------------------------
+    def reset(self, question: Optional[EQAQuestion], seed: int = 0, floor_area_m2: Optional[float] = None,
+              direction_oracle: Optional[DirectionOracle] = None) -> None:
+        """Start an episode: empty maps, the planner seeded with `seed`, the budget from the floor area (m^2;
+        None: AgentConfig.default_budget). question None: explore only (methods without a VLM).
+        direction_oracle: the driver's ground-truth direction scores for this episode (methods with
+        direction_oracle: true; the simulator's)."""
+        method = self.method
+        if question is None and method.vlm is not None:
+            raise ValueError(f"method {method.name!r} answers questions: give the agent a question")
+        if method.direction_oracle and direction_oracle is None:
+            raise ValueError(f"method {method.name!r} scores directions by ground truth: its driver must give the "
+                             "direction oracle (only the built-in simulator has one)")
+        n_choices = len(question.choices) if question is not None else 0
+        self.question = question
+        self.policy = make_stop(method.stop, n_choices, allow_early=method.early_stop, calibration=self.calibration)
         self.map = SceneMap(self.config.map)
-        self.value_map = SemanticValueMap(self.config.map.voxel_size) if self.config.use_value_map else None
+        self.value_map = SemanticValueMap(self.config.map.voxel_size) if method.semantic is not None else None
+        self.explorer = SemanticExplorer(method.semantic, self.vlm, direction_oracle if method.direction_oracle
+                                         else None, method.vlm.visual_prompt) if method.semantic is not None else None
         self.planner.reset(np.random.default_rng(seed))
         self.budget = decision_budget(floor_area_m2, self.config.default_budget, self.config.budget_factor)
         self.decisions = 0
         self.pose = None
-        self._pending_map_s = 0.0
-        self._exploration_done = False
-        self._approach = None
-
-    def request_approach(self, target_xy) -> None:
-        """Ask the next decision to look at world (x, y) metres from close by first (see ApproachConfig)."""
-        self._approach = (float(target_xy[0]), float(target_xy[1]))
-
-    def look_around_angles(self) -> list[float]:
-        """Turn angles (radians) of the initial look-around."""
+        self.vlm_calls, self.vlm_seconds = 0, 0.0
+        self.best_view = self.last_view = None
         n = self.config.look_around_turns
-        return [2 * math.pi / n] * n if n else []
+        self._look_around = [2 * math.pi / n] * n if n else []
+        self._phase = "start"  # start -> look-around (while turns are left) -> explore -> stopped
+        self._turns_issued = 0
+        self._look_views: list[Frame] = []
+        self._newest: Optional[Frame] = None
+        self._frames: list[FrameRecord] = []
+        self._map_s = 0.0
+        self._exploration_done = False
+        self._approach: Optional[tuple[float, float]] = None
+        self._stop_reason: Optional[Reason] = None
 
-    def observe(self, frames: list[Frame]) -> None:
-        """Integrate frames (oldest first); the newest one's base pose becomes the robot pose."""
+    def step(self, frames: Sequence[Frame], outcome: Optional[Outcome] = None,
+             observers: Sequence[StepObserver] = ()) -> Decision:
+        """The next decision, given the frames captured since the previous one (oldest first; at the start the
+        first frame, then each look-around turn's). outcome: what the previous move did (metres travelled
+        feed the planner's progress check). observers: label each decision's record with ground truth."""
         if self.map is None:
-            raise RuntimeError("call reset() before observe()")
+            raise RuntimeError("call reset() before step()")
+        if self._phase == "stopped":
+            raise RuntimeError("the agent has stopped: read answer(), or reset() for a new episode")
+        if outcome is not None:
+            self.planner.report_motion(outcome.moved)
+        frames = self._integrate(frames)
+        if self._newest is None:
+            raise ValueError("the first step needs at least one frame")
+        if self._phase == "explore":
+            return self._decide(frames or [self._newest], observers)
+        if self._phase == "start":  # the first frame: integrated, then the look-around (if any)
+            if not self._look_around:
+                self._phase = "explore"
+                return self._decide(frames, observers)
+            self._phase = "look-around"
+        else:
+            self._look_views.extend(frames)
+        if self._turns_issued < len(self._look_around):
+            self._turns_issued += 1
+            return Decision(Action.TURN, self.decisions, angle=self._look_around[self._turns_issued - 1],
+                            reason=Reason.LOOK_AROUND)
+        self._phase = "explore"  # every heading seen: the first decision scores the look-around's views
+        return self._decide(self._look_views, observers)
+
+    @property
+    def newest_frame(self) -> Optional[Frame]:
+        """The newest frame integrated (with its base pose)."""
+        return self._newest
+
+    def answer(self) -> Answer:
+        """The answer as the stop policy gives it now (after a stop: the final answer)."""
+        if self.policy is None:
+            raise RuntimeError("call reset() before answer()")
+        index, rule = self.policy.answer()
+        return Answer(index=index, letter=letter(index) if index is not None else None,
+                      probabilities=self.policy.best_p, prediction_set=self.policy.final_set,
+                      stop_reason=self._stop_reason, rule=rule, step=self.policy.best_step,
+                      confident=self.policy.stopped_confident, policy=self.policy.name)
+
+    # -- one decision -------------------------------------------------------------------------------
+    def _integrate(self, frames: Sequence[Frame]) -> list[Frame]:
+        """Integrate frames (oldest first) into the map; returns them, each with its base pose (the map's
+        estimate from the camera pose where a frame has none). The newest base pose becomes the robot pose."""
         t0 = time.perf_counter()
+        posed = []
         for frame in frames:
             self.map.integrate(frame)
-            if frame.T_world_base is not None:
-                self.pose = np.asarray(frame.T_world_base, dtype=float)
-            else:
-                x, y, yaw = self.map.robot_path[-1]
-                self.pose = base_pose(x, y, yaw)
-        self._pending_map_s += time.perf_counter() - t0
+            if frame.T_world_base is None:
+                frame = dataclasses.replace(frame, T_world_base=base_pose(*self.map.robot_path[-1]))
+            self.pose = np.asarray(frame.T_world_base, dtype=float)
+            x, y, yaw = pose_xy_yaw(self.pose)
+            self._frames.append(FrameRecord(frame.stamp, (x, y), yaw))
+            self._newest = frame
+            posed.append(frame)
+        self._map_s += time.perf_counter() - t0
+        return posed
 
-    def decide(self) -> Decision:
-        """The next decision from the current map."""
-        if self.map is None or self.pose is None:
-            raise RuntimeError("observe at least one frame before decide()")
+    def _decide(self, views: list[Frame], observers: Sequence[StepObserver]) -> Decision:
         step = self.decisions
-        timings = {"map_s": self._pending_map_s}
-        self._pending_map_s = 0.0
+        record = StepRecord(step=step, stamp=self._newest.stamp, pose=pose_xy_yaw(self.pose), budget=self.budget,
+                            frames=self._frames)
+        self._frames = []
+        record.timings.map_s, self._map_s = self._map_s, 0.0
+        t0 = time.perf_counter()
+        record.views, newest_view = self._score(step, views)
+        record.timings.vlm_s = sum(v.vlm_s for v in record.views)
+        record.timings.prompt_s = max(0.0, time.perf_counter() - t0 - record.timings.vlm_s)
+        for observer in observers:
+            observer.label(record, self)
+        if newest_view is not None and (self.best_view is None or newest_view.relevance > self.policy.best_relevance):
+            self.best_view = (step, self._newest.rgb)
+        self.last_view = (step, self._newest.rgb)
+        record.conformal = self.policy.observe(record)
+        return self._choose(record)
+
+    def _score(self, step: int, views: list[Frame]) -> tuple[list[ViewRecord], object]:
+        """Records of the decision's scored views (newest last) and the newest view's VLM result (None
+        without an answer). Semantic exploration scores the earlier views too, and picks the most relevant
+        located target to approach."""
+        q, newest = self.question, views[-1]
+        if self.explorer is not None:
+            cfg = self.explorer.config
+            records = []
+            # the first decision's views are the look-around's; later ones were captured along a move
+            if cfg.earlier_views and len(views) > 1 and (step == 0 or cfg.views_on_the_way):
+                for frame in views[:-1]:
+                    records.append(self._count(*self.explorer.score(frame, self.map, self.value_map, q.text,
+                                                                    q.choices, answer=False))[0])
+            record, view = self._count(*self.explorer.score(newest, self.map, self.value_map, q.text, q.choices))
+            records.append(record)
+            located = [v.target for v in [record] + records[:-1] if v.target is not None and v.target.approach]
+            if located:
+                self._approach = max(located, key=lambda t: t.relevance).xy
+            return records, view
+        if self.vlm is not None:
+            view = self.vlm.query_view(newest.rgb, q.text, q.choices, kinds=(QueryKind.ANSWER, QueryKind.RELEVANCE))
+            x, y, yaw = pose_xy_yaw(newest.T_world_base)
+            record = ViewRecord(newest.stamp, (x, y), yaw, p_answer=[float(p) for p in view.answer],
+                                relevance=view.relevance, vlm_s=view.call.latency_s)
+            return [self._count(record, view)[0]], view
+        return [], None
+
+    def _count(self, record: ViewRecord, view) -> tuple[ViewRecord, object]:
+        """Count the view's model call (if any)."""
+        if view is not None:
+            self.vlm_calls += 1
+            self.vlm_seconds += view.call.latency_s
+        return record, view
+
+    def _choose(self, record: StepRecord) -> Decision:
+        """Stop, or the planner's next move or turn."""
+        step = record.step
         state = StopState(decisions=step, budget=self.budget, exploration_done=self._exploration_done)
-        if self.stop_policy.should_stop(state):
-            return Decision(kind="stop", step=step, reason=self.stop_policy.stop_reason(state), timings=timings)
-        x, y, yaw = pose_xy_yaw(self.pose)
+        if self.policy.should_stop(state):
+            return self._stop(record, self.policy.stop_reason(state))
+        x, y, yaw = record.pose
         t0 = time.perf_counter()
         approach, self._approach = self._approach, None
         plan = self.planner.plan(self.map, (x, y), yaw, self.value_map, approach)
-        timings["plan_s"] = time.perf_counter() - t0
+        record.timings.plan_s = time.perf_counter() - t0
+        record.plan = from_dict(PlanRecord, plan.record(), "plan")
         if plan.action == "done":
             self._exploration_done = True
-            if self.stop_policy.should_stop(StopState(step, self.budget, True)):
-                return Decision(kind="stop", step=step, plan=plan, reason="explored", timings=timings)
+            state = StopState(step, self.budget, True)
+            if self.policy.should_stop(state):
+                return self._stop(record, self.policy.stop_reason(state))
         self.decisions += 1
         if plan.action == "done":
-            return Decision(kind="turn", step=step, angle=math.pi, plan=plan, reason="no frontier", timings=timings)
+            return self._turn(record, math.pi, Reason.NO_FRONTIER)
         self._exploration_done = False
         if plan.action == "turn":
-            return Decision(kind="turn", step=step, angle=plan.turn_angle, plan=plan, reason="recovery", timings=timings)
+            return self._turn(record, plan.turn_angle, Reason.RECOVERY)
+        record.action = Action.MOVE
         wx, wy, wyaw = plan.waypoint
-        return Decision(kind="move", step=step, T_world_base=base_pose(wx, wy, wyaw),
-                        max_distance=self.config.planner.max_move_per_step, plan=plan, timings=timings)
+        return Decision(Action.MOVE, step, T_world_base=base_pose(wx, wy, wyaw),
+                        max_distance=self.config.planner.max_move_per_step, record=record)
 
-    def report_motion(self, moved: float) -> None:
-        """Feedback after a move: metres actually travelled."""
-        self.planner.report_motion(moved)
+    def _turn(self, record: StepRecord, angle: float, reason: Reason) -> Decision:
+        record.action, record.reason, record.turn = Action.TURN, reason, float(angle)
+        return Decision(Action.TURN, record.step, angle=float(angle), reason=reason, record=record)
+
+    def _stop(self, record: StepRecord, reason: Reason) -> Decision:
+        record.action, record.reason = Action.STOP, reason
+        self._phase, self._stop_reason = "stopped", reason
+        return Decision(Action.STOP, record.step, reason=reason, record=record)

@@ -1,28 +1,40 @@
-"""Typed dataclass configs loaded from YAML with `key.sub=value` command-line overrides."""
+"""Typed dataclass configs loaded from YAML with `key.sub=value` command-line overrides, and the typed
+conversion between dataclasses and plain dicts that episode records use too.
+
+A dataclass with a `sections: dict` field and a static `section_class(name)` (e.g. `VLMConfig`) takes extra
+keys that name a section (`hf: {...}`): each becomes sections[name], built as section_class(name).
+"""
 from __future__ import annotations
 
 import dataclasses
+import enum
+import functools
+import importlib
 import types
 import typing
 from pathlib import Path
-from typing import Any, Type, TypeVar
+from typing import Any, Callable, Type, TypeVar
 
 import yaml
 
 T = TypeVar("T")
 
-CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
+
+def config_dir() -> Path:
+    """The shipped configs: the repository's `configs/`, installed as the package data of `eqa.configs`."""
+    return Path(importlib.import_module("eqa.configs").__file__).parent
 
 
 def find_config(name: str) -> Path:
-    """A config path: an existing file, or a name in the project's `configs/` (with or without .yaml)."""
+    """A config path: an existing file, or a name in the shipped configs (with or without .yaml)."""
     path = Path(name)
     if path.is_file():
         return path
-    for candidate in (CONFIG_DIR / name, CONFIG_DIR / f"{name}.yaml"):
+    shipped = config_dir()
+    for candidate in (shipped / name, shipped / f"{name}.yaml"):
         if candidate.is_file():
             return candidate
-    raise FileNotFoundError(f"config {name!r} not found (looked in the working directory and {CONFIG_DIR})")
+    raise FileNotFoundError(f"config {name!r} not found (looked in the working directory and {shipped})")
 
 
 def from_dict(cls: Type[T], data: dict | None, where: str = "") -> T:
@@ -30,47 +42,88 @@ def from_dict(cls: Type[T], data: dict | None, where: str = "") -> T:
     data = data or {}
     if not isinstance(data, dict):
         raise ValueError(f"config section {where or cls.__name__!r} must be a mapping, got {type(data).__name__}")
-    hints = typing.get_type_hints(cls)
-    names = {f.name for f in dataclasses.fields(cls)}
-    unknown = sorted(set(data) - names)
-    if unknown:
-        raise ValueError(f"unknown config key(s) {unknown} in {where or cls.__name__}; known: {sorted(names)}")
-    kwargs = {}
+    converters = _field_converters(cls)
+    section_class = getattr(cls, "section_class", None)
+    kwargs, sections = {}, {}
     for key, value in data.items():
-        kwargs[key] = _convert(hints[key], value, f"{where}.{key}" if where else key)
+        here = f"{where}.{key}" if where else str(key)
+        if key in converters:
+            kwargs[key] = converters[key](value, here)
+        elif section_class is not None and section_class(key) is not None:
+            sections[key] = from_dict(section_class(key), value, here)
+        else:
+            raise ValueError(f"unknown config key {key!r} in {where or cls.__name__}; known: {sorted(converters)}")
+    if sections:
+        kwargs["sections"] = {**kwargs.get("sections", {}), **sections}
     return cls(**kwargs)
 
 
-def _convert(tp: Any, value: Any, where: str) -> Any:
+@functools.lru_cache(maxsize=None)
+def _field_converters(cls: type) -> dict[str, Callable[[Any, str], Any]]:
+    """Per field of dataclass `cls`: the function converting a plain value to the field's type."""
+    hints = typing.get_type_hints(cls)
+    return {f.name: _converter(hints[f.name]) for f in dataclasses.fields(cls)}
+
+
+@functools.lru_cache(maxsize=None)
+def _converter(tp: Any) -> Callable[[Any, str], Any]:
+    """(value, where) -> value as type `tp` (dataclasses, Optional, lists, tuples, dicts, enums, bool, int, float,
+    str; anything else as given); ValueError naming `where` when it does not fit."""
     origin = typing.get_origin(tp)
     if dataclasses.is_dataclass(tp):
-        return from_dict(tp, value, where)
+        return lambda value, where: value if isinstance(value, tp) else from_dict(tp, value, where)
     if origin in (typing.Union, types.UnionType):
         args = [a for a in typing.get_args(tp) if a is not type(None)]
-        if value is None:
-            return None
-        return _convert(args[0], value, where) if len(args) == 1 else value
+        if len(args) != 1:
+            return lambda value, where: value
+        inner = _converter(args[0])
+        return lambda value, where: None if value is None else inner(value, where)
     if origin in (list, tuple):
         args = typing.get_args(tp)
-        if not isinstance(value, (list, tuple)):
-            raise ValueError(f"config {where} must be a list, got {value!r}")
-        inner = args[0] if args else Any
-        items = [_convert(inner, v, where) for v in value]
-        return tuple(items) if origin is tuple else items
+        inner = _converter(args[0]) if args else (lambda value, where: value)
+
+        def sequence(value, where):
+            if not isinstance(value, (list, tuple)):
+                raise ValueError(f"config {where} must be a list, got {value!r}")
+            items = [inner(v, where) for v in value]
+            return tuple(items) if origin is tuple else items
+        return sequence
+    if origin is dict:
+        args = typing.get_args(tp)
+        inner = _converter(args[1]) if args else (lambda value, where: value)
+
+        def mapping(value, where):
+            if not isinstance(value, dict):
+                raise ValueError(f"config {where} must be a mapping, got {value!r}")
+            return {k: inner(v, f"{where}.{k}") for k, v in value.items()}
+        return mapping
+    if isinstance(tp, type) and issubclass(tp, enum.Enum):
+        def member(value, where):
+            try:
+                return tp(value)
+            except ValueError:
+                raise ValueError(f"config {where} must be one of {[m.value for m in tp]}, got {value!r}") from None
+        return member
     if tp is bool:
-        if isinstance(value, bool):
-            return value
-        if isinstance(value, str) and value.lower() in ("true", "false", "1", "0", "yes", "no"):
-            return value.lower() in ("true", "1", "yes")
-        raise ValueError(f"config {where} must be a boolean, got {value!r}")
+        def boolean(value, where):
+            if isinstance(value, bool):
+                return value
+            if isinstance(value, str) and value.lower() in ("true", "false", "1", "0", "yes", "no"):
+                return value.lower() in ("true", "1", "yes")
+            raise ValueError(f"config {where} must be a boolean, got {value!r}")
+        return boolean
     if tp in (int, float, str):
-        try:
-            if tp is int and isinstance(value, float) and not value.is_integer():
-                raise ValueError
-            return tp(value)
-        except (TypeError, ValueError):
-            raise ValueError(f"config {where} must be {tp.__name__}, got {value!r}") from None
-    return value
+        def scalar(value, where):
+            if type(value) is tp:
+                return value
+            try:
+                if tp is int and isinstance(value, float) and not value.is_integer():
+                    raise ValueError
+                return tp(value)
+            except (TypeError, ValueError):
+                raise ValueError(f"config {where} must be {tp.__name__}, got {value!r}") from None
+        return scalar
+    return lambda value, where: value
 
 
 def apply_overrides(data: dict, overrides: list[str]) -> dict:
@@ -89,16 +142,34 @@ def apply_overrides(data: dict, overrides: list[str]) -> dict:
     return data
 
 
-def load_config(cls: Type[T], path: str | Path | None = None, overrides: list[str] | None = None) -> T:
-    """Load dataclass `cls` from a YAML file (or defaults when None), then apply overrides."""
+def load_yaml(path: str | Path | None = None, overrides: list[str] | None = None) -> dict:
+    """The dict of a YAML config (a path or a shipped config name; {} when None) with overrides applied."""
     data: dict = {}
     if path is not None:
         with open(find_config(str(path))) as f:
             data = yaml.safe_load(f) or {}
-    apply_overrides(data, list(overrides or []))
-    return from_dict(cls, data)
+        if not isinstance(data, dict):
+            raise ValueError(f"config {path}: the top level must be a mapping")
+    return apply_overrides(data, list(overrides or []))
 
 
-def to_dict(config: Any) -> dict:
-    """Plain nested dict of a dataclass config (for records and YAML)."""
-    return dataclasses.asdict(config)
+def load_config(cls: Type[T], path: str | Path | None = None, overrides: list[str] | None = None) -> T:
+    """Load dataclass `cls` from a YAML file (or defaults when None), then apply overrides."""
+    return from_dict(cls, load_yaml(path, overrides))
+
+
+def to_dict(config: Any) -> Any:
+    """Plain nested dict of a dataclass (for records, JSON and YAML): enums become their values, tuples lists,
+    and `sections` are written back as keys of their own (the inverse of from_dict)."""
+    if dataclasses.is_dataclass(config) and not isinstance(config, type):
+        out = {f.name: to_dict(getattr(config, f.name)) for f in dataclasses.fields(config)}
+        if hasattr(config, "section_class") and isinstance(out.get("sections"), dict):
+            out.update(out.pop("sections"))
+        return out
+    if isinstance(config, dict):
+        return {k: to_dict(v) for k, v in config.items()}
+    if isinstance(config, (list, tuple)):
+        return [to_dict(v) for v in config]
+    if isinstance(config, enum.Enum):
+        return config.value
+    return config

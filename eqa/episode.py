@@ -1,6 +1,9 @@
-"""Run one exploration episode of an `Agent` in any `Env` and write its episode folder:
+"""The one episode loop: an `EQAAgent` in any `Env`, until the agent stops. Every driver (the built-in
+simulator, replay, ROS 2, Habitat) runs its episodes through `run_episode`.
 
-record.jsonl (one line per decision), summary.json, map.png (top-down), episode.rrd (rerun).
+It writes the episode folder: record.jsonl (one StepRecord per decision), summary.json, map.png (top-down
+map), episode.png (map, most relevant and last views, question, prediction set and answer), episode.rrd
+(rerun, when asked and installed) and map.npz (when asked).
 """
 from __future__ import annotations
 
@@ -8,168 +11,195 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Optional
+from typing import Callable, Optional, Protocol, Sequence
 
 import numpy as np
 from PIL import Image, ImageDraw
 
-from eqa.agent import Agent, Decision
-from eqa.records import RecordWriter, write_json_atomic
+from eqa.agent import EQAAgent, EQAQuestion
+from eqa.records import Action, Outcome, Reason, RecordWriter, StepRecord, write_json_atomic
 from eqa.rerun_log import RerunLogger, rerun_available
-from mapping.frame import pose_xy_yaw
+from eqa.semantic import DirectionOracle
+from mapping.frame import Frame
 from mapping.render import render_map
 
 
+class MoveResult(Protocol):
+    """What `Env.move_to` reports: metres travelled, whether the goal was out of reach, whether reached."""
+
+    distance: float
+    blocked: bool
+    reached: bool
+
+
+class Env(Protocol):
+    """The environment contract (DESIGN.md section 3): reset to an episode (first frame), the frames captured
+    since the last call, collision-checked motion towards a world base pose (at most max_distance m), turning
+    in place (rad, counter-clockwise; returns the new frame)."""
+
+    def reset(self, episode) -> Frame: ...
+
+    def observe(self) -> list[Frame]: ...
+
+    def move_to(self, T_world_base: np.ndarray, max_distance: float) -> MoveResult: ...
+
+    def turn(self, angle: float) -> Frame: ...
+
+
+class Observer(Protocol):
+    """A driver's observer: ground truth for each decision's record (`label`, called by the agent before its
+    stop policy reads the record) and fields for the episode summary (`summary`, given the summary so far)."""
+
+    def label(self, record: StepRecord, agent: EQAAgent) -> None: ...
+
+    def summary(self, summary: dict) -> dict: ...
+
+
 @dataclass
-class EpisodeSpec:
-    """What the runner needs: an id, the env's episode object, seed and optional floor area (m^2)."""
+class Episode:
+    """One episode: its id, the env's episode object, the question (None: explore only), the planner's
+    seed, the floor area (m^2; None: the default budget) and, for methods that use one, the driver's
+    ground-truth direction oracle."""
 
     episode_id: str
     env_episode: object
+    question: Optional[EQAQuestion]
     seed: int
     floor_area_m2: Optional[float] = None
+    direction_oracle: Optional[DirectionOracle] = None
 
 
-def draw_episode_png(agent: Agent, path: Path, goal=None, chosen_xy=None, scale: int = 4) -> np.ndarray:
-    """Map rendering with the current goal (green) and chosen frontier (yellow) marked; writes PNG."""
-    img = render_map(agent.map, agent.value_map, scale=scale)
-    spec = agent.map.spec
-    pil = Image.fromarray(img)
-    draw = ImageDraw.Draw(pil)
-
-    def px(xy):
-        return ((xy[0] - spec.origin[0]) / spec.resolution * scale,
-                (spec.shape[0] - (xy[1] - spec.origin[1]) / spec.resolution) * scale)
-
-    for xy, colour in ((chosen_xy, (250, 220, 0)), (goal, (0, 200, 0))):
-        if xy is not None:
-            x, y = px(xy)
-            r = 2.5 * scale
-            draw.ellipse([x - r, y - r, x + r, y + r], outline=colour, width=max(2, scale // 2))
-    pil.save(path)
-    return np.asarray(pil)
-
-
-def run_episode(env, agent: Agent, spec: EpisodeSpec, out_dir: str | Path,
-                metrics: Optional[Callable[[Agent], dict]] = None,
-                step_hook: Optional[Callable[[int, Agent, list], dict]] = None,
-                finish_hook: Optional[Callable[[], dict]] = None,
-                rerun: bool = True, progress: bool = True, save_map: bool = True,
-                on_row: Optional[Callable[[dict], None]] = None) -> dict:
-    """Explore until the agent stops; returns the summary (also written to summary.json).
-
-    metrics(agent): fields added to every row and to the summary (e.g. ground-truth coverage).
-    step_hook(step, agent, views): fields added to a row before its decision (e.g. VLM outputs); views: the
-        frames seen since the previous decision, newest last (at the first decision the look-around's views,
-        one per heading; after a move the frames the robot captured along its path, then the one at its end;
-        after a turn the turned view alone).
-    finish_hook(): fields added to the summary.
-    on_row(row): called with every row once written (e.g. to narrate the episode).
-    """
+def run_episode(env: Env, agent: EQAAgent, episode: Episode, out_dir: str | Path, observers: Sequence[Observer] = (),
+                rerun: bool = True, progress: bool = True, save_map: bool = False,
+                on_record: Optional[Callable[[StepRecord], None]] = None) -> dict:
+    """Run the agent in `env` until it stops; returns the summary (also written to summary.json).
+    on_record(record): called with every record once written (e.g. to narrate the episode)."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    logger = RerunLogger(out / "episode.rrd", spec.episode_id) if (rerun and rerun_available()) else None
+    logger = RerunLogger(out / "episode.rrd", episode.episode_id) if (rerun and rerun_available()) else None
     t_start = time.perf_counter()
-    agent.reset(spec.seed, spec.floor_area_m2)
-    newest = env.reset(spec.env_episode)
-    agent.observe([newest])
-    if logger:
-        logger.log_frame(0, newest)
-    views = []  # a full look-around ends facing its start, so its turns' frames cover every heading once
-    for angle in agent.look_around_angles():
-        newest = env.turn(angle)
-        agent.observe(env.observe())
-        views.append(newest)
-    views = views or [newest]
+    agent.reset(episode.question, episode.seed, episode.floor_area_m2, episode.direction_oracle)
+    frames = [env.reset(episode.env_episode)]
+    outcome: Optional[Outcome] = None
     path_length, blocked, recoveries = 0.0, 0, 0
-    last: Optional[Decision] = None
+    last: Optional[StepRecord] = None
     with RecordWriter(out / "record.jsonl") as writer:
         while True:
-            x, y, yaw = pose_xy_yaw(agent.pose)
-            row = {"step": agent.decisions, "stamp": newest.stamp, "pose": [x, y, yaw]}
-            if step_hook:
-                row.update(step_hook(agent.decisions, agent, views))
-            decision = agent.decide()
-            last = decision
-            row.update({"action": decision.kind, "reason": decision.reason, "budget": agent.budget})
-            if decision.plan is not None:
-                row["plan"] = decision.plan.record()
-            if decision.kind == "stop":
-                row["timings"] = decision.timings
-                row.update(metrics(agent) if metrics else {})
-                writer.write(row)
-                if on_row:
-                    on_row(row)
-                break
+            decision = agent.step(frames, outcome, observers)
+            record = decision.record
+            if logger and record is not None:
+                _log_decision(logger, agent, record)
             t0 = time.perf_counter()
-            moved = 0.0
-            if decision.kind == "move":
+            outcome = None
+            if decision.action == Action.MOVE:
                 result = env.move_to(decision.T_world_base, decision.max_distance)
-                moved = result.distance
-                blocked += int(result.blocked)
-                row.update({"moved": moved, "blocked": result.blocked, "reached": result.reached})
-                agent.report_motion(moved)
-            else:
+                outcome = Outcome(float(result.distance), bool(result.blocked), bool(result.reached))
+                path_length += outcome.moved
+                blocked += int(outcome.blocked)
+            elif decision.action == Action.TURN:
                 env.turn(decision.angle)
-                recoveries += int(decision.reason == "recovery")
-                row.update({"turn": decision.angle})
-            decision.timings["act_s"] = time.perf_counter() - t0
-            path_length += moved
+                recoveries += int(decision.reason == Reason.RECOVERY)
+            if record is None:  # a look-around turn: not a decision
+                frames = env.observe()
+                continue
+            record.outcome = outcome
+            record.timings.act_s = time.perf_counter() - t0
+            writer.write(record)
+            last = record
+            if on_record:
+                on_record(record)
+            if decision.action == Action.STOP:
+                break
             frames = env.observe()
-            agent.observe(frames)
-            newest = frames[-1] if frames else newest
-            views = frames or [newest]  # after a move: the frames captured along the way, then its end
-            row["timings"] = decision.timings
-            row.update(metrics(agent) if metrics else {})
-            writer.write(row)
-            if on_row:
-                on_row(row)
-            if logger:
-                _log_step(logger, agent, decision, newest)
             if progress:
-                cov = f" coverage {row['coverage']:.2f}" if "coverage" in row else ""
-                print(f"\r[{spec.episode_id}] step {decision.step + 1}/{agent.budget} {decision.kind:<4} "
+                cov = f" coverage {record.truth.coverage:.2f}" if record.truth.coverage is not None else ""
+                moved = outcome.moved if outcome is not None else 0.0
+                print(f"\r[{episode.episode_id}] step {record.step + 1}/{agent.budget} {record.action.value:<4} "
                       f"moved {moved:4.2f} m{cov}", end="", file=sys.stderr, flush=True)
     if progress:
         print(file=sys.stderr)
-    plan = last.plan if last is not None else None
-    goal = plan.goal[:2] if (plan is not None and plan.goal is not None) else None
-    draw_episode_png(agent, out / "map.png", goal=goal)
+    goal = last.plan.goal[:2] if (last.plan is not None and last.plan.goal is not None) else None
+    draw_map_png(agent, out / "map.png", goal=goal)
     if save_map:
         agent.map.save(out / "map.npz")
-    summary = {"episode_id": spec.episode_id, "seed": spec.seed, "decisions": agent.decisions, "budget": agent.budget,
-               "normalized_steps": agent.decisions / agent.budget, "stop_reason": last.reason if last else "",
-               "path_length_m": path_length, "blocked_moves": blocked, "recovery_turns": recoveries}
-    summary.update(metrics(agent) if metrics else {})
-    summary.update(finish_hook() if finish_hook else {})
+    summary = episode_summary(agent, episode, path_length, blocked, recoveries)
+    for observer in observers:
+        summary.update(observer.summary(summary))
     summary["wall_time_s"] = time.perf_counter() - t_start
     write_json_atomic(out / "summary.json", summary)
+    write_episode_png(out, summary, agent)
     if logger:
         logger.close()
     return summary
 
 
-def _log_step(logger: RerunLogger, agent: Agent, decision: Decision, frame) -> None:
-    logger.log_frame(decision.step + 1, frame)
-    plan = decision.plan
+def episode_summary(agent: EQAAgent, episode: Episode, path_length: float, blocked: int, recoveries: int) -> dict:
+    """The summary of a finished episode: decisions, budget, stop reason, path, and with a question the
+    answer (index, how it was chosen, prediction set) and the VLM's calls."""
+    answer = agent.answer()
+    summary = {"episode_id": episode.episode_id, "seed": episode.seed, "decisions": agent.decisions,
+               "budget": agent.budget, "normalized_steps": agent.decisions / agent.budget,
+               "stop_reason": answer.stop_reason.value if answer.stop_reason is not None else None,
+               "stop_policy": answer.policy, "path_length_m": path_length, "blocked_moves": blocked,
+               "recovery_turns": recoveries, "method": agent.method.name, "early_stop": agent.method.early_stop}
+    if episode.question is not None:
+        summary.update({"question": episode.question.text, "choices": list(episode.question.choices),
+                        "answer": answer.index, "answer_rule": answer.rule, "answer_step": answer.step,
+                        "answer_probabilities": answer.probabilities, "stopped_confident": answer.confident,
+                        "vlm_calls": agent.vlm_calls, "vlm_seconds": agent.vlm_seconds,
+                        "vlm": agent.vlm.info.to_record() if agent.vlm is not None else None})
+        if answer.prediction_set is not None:
+            summary["final_set"] = answer.prediction_set
+    return summary
+
+
+def draw_map_png(agent: EQAAgent, path: Path, goal=None, scale: int = 4) -> np.ndarray:
+    """Top-down map with the current goal (world x, y m; green circle) marked; writes PNG."""
+    img = render_map(agent.map, agent.value_map, scale=scale)
+    spec = agent.map.spec
+    pil = Image.fromarray(img)
+    if goal is not None:
+        draw = ImageDraw.Draw(pil)
+        x = (goal[0] - spec.origin[0]) / spec.resolution * scale
+        y = (spec.shape[0] - (goal[1] - spec.origin[1]) / spec.resolution) * scale
+        r = 2.5 * scale
+        draw.ellipse([x - r, y - r, x + r, y + r], outline=(0, 200, 0), width=max(2, scale // 2))
+    pil.save(path)
+    return np.asarray(pil)
+
+
+def write_episode_png(out: Path, summary: dict, agent: EQAAgent) -> Path:
+    """episode.png: the top-down map beside the most relevant and the last view, with the question, the
+    prediction set and the answer (exploration episodes: the stop reason and path)."""
+    from eqa.narrate import choice_text, letters
+    from eqa.picture import compose_episode_png
+    from vlm.prompts import letter
+
+    stop = f"stop: {summary['stop_reason']} ({summary['stop_policy']}) after {summary['decisions']}/" \
+           f"{summary['budget']} decisions, {summary['path_length_m']:.1f} m"
+    lines = []
+    if "question" in summary:
+        choices = summary["choices"]
+        lines = [summary["question"], "choices: " + "  ".join(choice_text(choices, i) for i in range(len(choices)))]
+        if "final_set" in summary:
+            lines.append("prediction set: " + letters(summary["final_set"]))
+        verdict = "" if summary.get("success") is None else (
+            "  (correct)" if summary["success"] else f"  (wrong; truth {letter(summary['truth'])})")
+        lines.append(f"answer: {choice_text(choices, summary['answer'])}{verdict}")
+    lines.append(stop)
+    views = []
+    if agent.best_view is not None:
+        views.append((f"most relevant view (step {agent.best_view[0]})", agent.best_view[1]))
+    if agent.last_view is not None and (agent.best_view is None or agent.last_view[0] != agent.best_view[0]):
+        views.append((f"last view (step {agent.last_view[0]})", agent.last_view[1]))
+    return compose_episode_png(out / "map.png", views, lines, out / "episode.png")
+
+
+def _log_decision(logger: RerunLogger, agent: EQAAgent, record: StepRecord) -> None:
+    """The decision's newest frame, the map, the path, the frontiers and the goal, at time step record.step."""
+    logger.log_frame(record.step, agent.newest_frame)
+    plan = record.plan
     fronts = np.array([f.centroid for f in plan.frontiers]).reshape(-1, 2) if plan else np.zeros((0, 2))
     goal = np.asarray(plan.goal[:2]) if (plan and plan.goal) else None
     path = np.array([p[:2] for p in agent.map.robot_path]).reshape(-1, 2)
-    logger.log_decision(decision.step + 1, render_map(agent.map, agent.value_map, scale=2), path, fronts, goal)
-
-
-def wrap_for_sim(env) -> Callable[[Agent], dict]:
-    """Ground-truth metrics for the built-in simulator: coverage of the reachable floor, collisions."""
-    from eqa.coverage import collisions, coverage, reachable_floor
-
-    cache = {}
-
-    def metrics(agent: Agent) -> dict:
-        if "floor" not in cache:
-            start = env.path[0]
-            cache["floor"] = reachable_floor(env.freespace, start)
-        return {"coverage": coverage(agent.map, cache["floor"]),
-                "collisions": collisions(env.freespace, env.trajectory, env.config.robot.radius)}
-
-    return metrics
-
+    logger.log_decision(record.step, render_map(agent.map, agent.value_map, scale=2), path, fronts, goal)

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from dataclasses import replace
 from typing import Callable, Optional
 
 import numpy as np
 
-from eqa.stopping import StopConfig, make_stop
+from eqa.method import StopConfig
+from eqa.records import StepRecord
+from eqa.stopping import make_stop
 from eqa.stopping import replay as replay_policy
 from vlm.conformal import Calibration, calibrate, nonconformity
 
@@ -80,47 +81,48 @@ def summarize(summaries: list[dict]) -> dict:
 
 
 # ---- offline stopping rules --------------------------------------------------------------------
-# A rule maps one episode (summary, all its decision rows in order, as recorded with stopping disabled;
-# rows of skipped views carry no "p_answer" / "relevance") to (stop row index, answer index).
+# A rule maps one episode (summary, all its step records in order, as recorded with stopping disabled;
+# records of skipped views carry no p_answer / relevance) to (stop record index, answer index).
 
-Rule = Callable[[dict, list[dict]], tuple[int, int]]
+Episodes = list[tuple[dict, list[StepRecord]]]
+Rule = Callable[[dict, list[StepRecord]], tuple[int, int]]
 
 
 def budget_fraction_rule(fraction: float) -> Rule:
-    """Stop after `fraction` of the recorded decisions (row i is the view after i decisions); answer
+    """Stop after `fraction` of the recorded decisions (record i is the view after i decisions); answer
     argmax p at the most relevant step so far (DESIGN.md)."""
 
-    def rule(summary, rows):
-        stop = max(0, min(len(rows) - 1, int(math.floor(fraction * (len(rows) - 1) + 0.5))))
+    def rule(summary, records):
+        stop = max(0, min(len(records) - 1, int(math.floor(fraction * (len(records) - 1) + 0.5))))
         policy = make_stop(StopConfig("fixed-budget"), len(summary["choices"]))
-        for i, row in enumerate(rows[: stop + 1]):
-            policy.observe(int(row.get("step", i)), row)
+        for record in records[: stop + 1]:
+            policy.observe(record)
         return stop, policy.answer()[0]
 
     return rule
 
 
 def policy_rule(config: StopConfig, calibration: Optional[Calibration] = None) -> Rule:
-    """Replay a live stop policy (eqa.stopping) on the rows: the same stop step as a live run."""
+    """Replay a live stop policy (eqa.stopping) on the records: the same stop step as a live run."""
 
-    def rule(summary, rows):
+    def rule(summary, records):
         policy = make_stop(config, len(summary["choices"]), calibration=calibration)
-        return replay_policy(policy, rows, summary["budget"])
+        return replay_policy(policy, records, summary["budget"])
 
     return rule
 
 
-def vlm_rows(record_rows: list[dict]) -> list[dict]:
-    """The decision rows that carry VLM outputs."""
-    return [r for r in record_rows if r.get("p_answer") is not None and r.get("relevance") is not None]
+def vlm_rows(records: list[StepRecord]) -> list[StepRecord]:
+    """The step records that carry the VLM's answer and relevance."""
+    return [r for r in records if r.p_answer is not None and r.relevance is not None]
 
 
-def normalised_steps(summary: dict, rows: list[dict], stop: int) -> float:
-    """Decisions taken before stopping at record row `stop`, as a fraction of the episode's budget."""
-    return rows[stop].get("step", stop) / summary["budget"]
+def normalised_steps(summary: dict, records: list[StepRecord], stop: int) -> float:
+    """Decisions taken before stopping at record `stop`, as a fraction of the episode's budget."""
+    return records[stop].step / summary["budget"]
 
 
-def replay_outcomes(episodes: list[tuple[dict, list[dict]]], rule: Rule) -> tuple[list[bool], list[float]]:
+def replay_outcomes(episodes: Episodes, rule: Rule) -> tuple[list[bool], list[float]]:
     """Apply a stopping rule to recorded episodes (those with VLM rows): per episode, whether the answer
     is right and the normalised steps (decisions taken before stopping / budget)."""
     wins, steps = [], []
@@ -140,12 +142,12 @@ def outcome_summary(wins: list[bool], steps: list[float]) -> dict:
     return out
 
 
-def replay(episodes: list[tuple[dict, list[dict]]], rule: Rule) -> dict:
+def replay(episodes: Episodes, rule: Rule) -> dict:
     """Apply a stopping rule to recorded episodes: success rate and mean normalised steps."""
     return outcome_summary(*replay_outcomes(episodes, rule))
 
 
-def calibration_scores(episodes: list[tuple[dict, list[dict]]]) -> list[float]:
+def calibration_scores(episodes: Episodes) -> list[float]:
     """Non-conformity k_i of each episode's true answer over all its recorded VLM steps. The episodes
     must have run without early stopping (else the scores are biased towards stopping early)."""
     scores = []
@@ -158,11 +160,11 @@ def calibration_scores(episodes: list[tuple[dict, list[dict]]]) -> list[float]:
                              "episodes run to their budget (`eqa bench --no-early-stop`)")
         rows = vlm_rows(rows)
         if rows:
-            scores.append(nonconformity([(r["relevance"], r["p_answer"]) for r in rows], summary["truth"]))
+            scores.append(nonconformity([(r.relevance, r.p_answer) for r in rows], summary["truth"]))
     return scores
 
 
-def conformal_coverage(episodes: list[tuple[dict, list[dict]]], calibration: Calibration,
+def conformal_coverage(episodes: Episodes, calibration: Calibration,
                        config: Optional[StopConfig] = None) -> dict:
     """Conformal stopping replayed on episodes recorded without early stopping.
 
@@ -178,8 +180,7 @@ def conformal_coverage(episodes: list[tuple[dict, list[dict]]], calibration: Cal
     for summary, rows in episodes:
         if not vlm_rows(rows):
             continue
-        whole = make_stop(replace(config, stop_when_explored=False), len(summary["choices"]), allow_early=False,
-                          calibration=calibration)
+        whole = make_stop(config, len(summary["choices"]), allow_early=False, calibration=calibration)
         replay_policy(whole, rows, summary["budget"])
         live = make_stop(config, len(summary["choices"]), calibration=calibration)
         stop, answer = replay_policy(live, rows, summary["budget"])
@@ -194,7 +195,7 @@ def conformal_coverage(episodes: list[tuple[dict, list[dict]]], calibration: Cal
     return out
 
 
-def success_curves(episodes: list[tuple[dict, list[dict]]],
+def success_curves(episodes: Episodes,
                    calibration_scores_: Optional[list[float]] = None, vlm_id: str = "",
                    prompt_version: str = "") -> dict[str, list[dict]]:
     """Success versus normalised steps for each stop policy, sweeping its parameter; `conformal`
@@ -213,7 +214,7 @@ def success_curves(episodes: list[tuple[dict, list[dict]]],
             cal = calibrate(calibration_scores_, eps, vlm_id, prompt_version, "")
             curves["conformal"].append(dict(replay(episodes, policy_rule(StopConfig("conformal", eps=eps), cal)),
                                             param=eps))
-    if any("answerable" in r for _, rows in episodes for r in rows):
+    if any(r.truth.answerable is not None for _, rows in episodes for r in rows):
         curves["oracle"] = [dict(replay(episodes, policy_rule(StopConfig("oracle"))), param=None)]
     return curves
 

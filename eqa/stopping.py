@@ -1,61 +1,58 @@
-"""EQA stop policies: when to stop exploring and which answer to give.
+"""EQA stop policies, all in this module: when to stop exploring and which answer to give.
 
-Each policy is fed one row per decision (`observe`, with the newest view's `relevance`, `p_answer`
-and, in the simulator, the oracle's `answerable`), is asked `should_stop(StopState)` by the agent,
-and finally gives `answer()`. The same objects run live and on recorded rows (`replay`), so an
-offline replay reproduces the live stop step exactly.
+Every policy has one interface: `observe(record)` once per decision (the newest view's relevance and
+answer probabilities, and the simulator oracle's `answerable` label where a driver attached one), then
+`should_stop(state)` and, when it said stop, `stop_reason(state)`; finally `answer()`. The same objects
+run live in the agent and on recorded steps (`replay`), so an offline replay reproduces the live stop.
 
-Policies (StopConfig.policy):
-- fixed-budget: stop at the budget (or when nothing is left to explore);
+Policies (StopConfig.policy), each a class here:
+- fixed-budget: stop at the budget (or, with stop_when_explored, when nothing is left to explore);
 - relevance:    stop when relevance > relevance_threshold and max p > prob_threshold;
 - max-prob:     stop when max p > max_prob_threshold;
 - conformal:    keep the running intersection of conformal prediction sets, stop when one answer is left
                 (and, with stop_on_empty, when the sets contradict each other and none is left: no later
                 view can make it one answer again; that stop is not confident);
 - oracle:       stop at the first answerable view (simulator ground truth; an upper bound).
+Every policy also stops at the budget and, with stop_when_explored, when nothing is left to explore.
+With allow_early off (MethodConfig.early_stop false) a policy records its state but stops only at the budget.
 Answer: the policy's own when it stopped confidently (argmax p of that step; the single set member),
 else argmax p at the most relevant step (DESIGN.md).
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
 import numpy as np
 
-from nav.stop import StopState, budget_or_explored, budget_stop_reason
+from eqa.method import StopConfig
+from eqa.records import EXPLORED_REASONS, ConformalRecord, Reason, StepRecord
 from vlm.conformal import Calibration, RunningIntersection
 
-POLICIES = ("fixed-budget", "relevance", "max-prob", "conformal", "oracle")
-EXPLORED_REASONS = ("explored", "no frontier")  # recorded reasons meaning nothing was left to explore
 SHIPPED_CALIBRATIONS = Path(__file__).resolve().parent.parent / "vlm" / "calibrations"
 
 
 @dataclass
-class StopConfig:
-    """policy: one of POLICIES. Thresholds are probabilities. conformal: `calibration` is a calibration
-    JSON path; when None the shipped file for (method, eps) under vlm/calibrations/ is used.
-    stop_when_explored: also stop when no frontier is left. stop_on_empty: conformal also stops
-    (not confidently) once the intersection is empty."""
+class StopState:
+    """What a stop policy may look at besides the observed steps: decisions taken so far, the episode
+    budget and whether the latest plan found nothing left to explore."""
 
-    policy: str = "fixed-budget"
-    relevance_threshold: float = 0.8
-    prob_threshold: float = 0.5
-    max_prob_threshold: float = 0.8
-    eps: float = 0.1
-    calibration: Optional[str] = None
-    stop_when_explored: bool = True
-    stop_on_empty: bool = True
+    decisions: int
+    budget: int
+    exploration_done: bool = False
 
-    def __post_init__(self) -> None:
-        if self.policy not in POLICIES:
-            raise ValueError(f"stop.policy must be one of {POLICIES}, got {self.policy!r}")
-        for name in ("relevance_threshold", "prob_threshold", "max_prob_threshold"):
-            if not 0.0 <= getattr(self, name) <= 1.0:
-                raise ValueError(f"stop.{name} must be in [0, 1], got {getattr(self, name)}")
-        if not 0.0 < self.eps < 1.0:
-            raise ValueError(f"stop.eps must be in (0, 1), got {self.eps}")
+
+def decision_budget(floor_area_m2: Optional[float], default: int, factor: float = 3.0) -> int:
+    """The reference budget ceil(factor * sqrt(floor area)) decisions, or `default` when the area is unknown."""
+    if floor_area_m2 is None:
+        if default < 1:
+            raise ValueError(f"default budget must be >= 1, got {default}")
+        return int(default)
+    if not (math.isfinite(floor_area_m2) and floor_area_m2 > 0):
+        raise ValueError(f"floor area must be a positive number of m^2, got {floor_area_m2}")
+    return int(math.ceil(factor * math.sqrt(floor_area_m2)))
 
 
 def shipped_calibration_path(method: str, eps: float) -> Path:
@@ -63,35 +60,44 @@ def shipped_calibration_path(method: str, eps: float) -> Path:
     return SHIPPED_CALIBRATIONS / f"{method}-eps{eps:g}.json"
 
 
-class EQAStop:
-    """Base: budget / explored stopping and the most-relevant-step answer rule. Subclasses define
-    `confident()` (stop now) and may override `confident_answer()`. allow_early=False records the
-    policy's state but only stops at the budget (calibration runs)."""
+class StopPolicy:
+    """Base of every policy: budget and explored stopping and the most-relevant-step answer rule; as it is,
+    the fixed-budget policy. Subclasses define `confident()` (stop now) and may override `hopeless()`
+    and `confident_answer()`."""
 
     name = "fixed-budget"
-    final_set: Optional[list[int]] = None  # the prediction set, for policies that keep one
 
     def __init__(self, n_choices: int, allow_early: bool = True, stop_when_explored: bool = True):
         self.n_choices = n_choices
         self.allow_early = allow_early
-        self.stop_when_explored = stop_when_explored
-        self.last: Optional[dict] = None
+        self.stop_when_explored = stop_when_explored and allow_early
+        self.last: Optional[StepRecord] = None
         self.best_relevance, self.best_answer, self.best_step = -1.0, None, None
+        self.best_p: Optional[list[float]] = None
         self.stopped_confident = False
 
-    def observe(self, step: int, row: dict) -> dict:
-        """Take one decision's row; returns fields to add to the record."""
-        self.last = row
-        if row.get("relevance") is not None and row.get("p_answer") is not None:
-            if row["relevance"] > self.best_relevance:
-                self.best_relevance = float(row["relevance"])
-                self.best_answer, self.best_step = int(np.argmax(row["p_answer"])), step
-        return self._update(step, row)
+    @property
+    def final_set(self) -> Optional[list[int]]:
+        """The prediction set, for policies that keep one."""
+        return None
 
-    def _update(self, step: int, row: dict) -> dict:
-        return {}
+    def observe(self, record: StepRecord) -> Optional[ConformalRecord]:
+        """Take one decision's record; returns the prediction sets to record (conformal), else None."""
+        self.last = record
+        if record.relevance is not None and record.p_answer is not None and record.relevance > self.best_relevance:
+            self.best_relevance = float(record.relevance)
+            self.best_answer, self.best_step = int(np.argmax(record.p_answer)), record.step
+            self.best_p = list(record.p_answer)
+        return self._update(record)
+
+    def _update(self, record: StepRecord) -> Optional[ConformalRecord]:
+        return None
 
     def confident(self) -> bool:
+        return False
+
+    def hopeless(self) -> bool:
+        """Stop without confidence: nothing further can make the policy confident."""
         return False
 
     def should_stop(self, state: StopState) -> bool:
@@ -100,28 +106,25 @@ class EQAStop:
             return True
         if self._gives_up():
             return True
-        return budget_or_explored(state, self.stop_when_explored)
+        return state.decisions >= state.budget or (self.stop_when_explored and state.exploration_done)
 
-    def stop_reason(self, state: StopState) -> str:
+    def stop_reason(self, state: StopState) -> Reason:
         """Why should_stop said stop: confident, no answer left (before the budget), budget or explored."""
         if self.stopped_confident:
-            return f"confident ({self.name})"
+            return Reason.CONFIDENT
         if self._gives_up() and state.decisions < state.budget:
-            return f"no answer left ({self.name})"
-        return budget_stop_reason(state)
-
-    def hopeless(self) -> bool:
-        """Stop without confidence: nothing further can make the policy confident."""
-        return False
+            return Reason.NO_ANSWER_LEFT
+        return Reason.BUDGET if state.decisions >= state.budget else Reason.EXPLORED
 
     def _gives_up(self) -> bool:
         return self.allow_early and self.last is not None and self.hopeless()
 
     def confident_answer(self) -> Optional[int]:
-        return int(np.argmax(self.last["p_answer"])) if self.last and self.last.get("p_answer") else None
+        p = self.last.p_answer if self.last is not None else None
+        return int(np.argmax(p)) if p else None
 
     def answer(self) -> tuple[Optional[int], str]:
-        """(answer index, how it was chosen)."""
+        """(answer index, how it was chosen: the policy's name or "most-relevant-step")."""
         if self.stopped_confident:
             a = self.confident_answer()
             if a is not None:
@@ -129,11 +132,11 @@ class EQAStop:
         return self.best_answer, "most-relevant-step"
 
 
-class FixedBudgetStop(EQAStop):
+class FixedBudgetStop(StopPolicy):
     name = "fixed-budget"
 
 
-class RelevanceStop(EQAStop):
+class RelevanceStop(StopPolicy):
     name = "relevance"
 
     def __init__(self, n_choices: int, relevance_threshold: float, prob_threshold: float, **kw):
@@ -141,11 +144,11 @@ class RelevanceStop(EQAStop):
         self.t_rel, self.t_prob = relevance_threshold, prob_threshold
 
     def confident(self) -> bool:
-        r, p = self.last.get("relevance"), self.last.get("p_answer")
+        r, p = self.last.relevance, self.last.p_answer
         return r is not None and p is not None and r > self.t_rel and max(p) > self.t_prob
 
 
-class MaxProbStop(EQAStop):
+class MaxProbStop(StopPolicy):
     name = "max-prob"
 
     def __init__(self, n_choices: int, threshold: float, **kw):
@@ -153,11 +156,11 @@ class MaxProbStop(EQAStop):
         self.threshold = threshold
 
     def confident(self) -> bool:
-        p = self.last.get("p_answer")
+        p = self.last.p_answer
         return p is not None and max(p) > self.threshold
 
 
-class ConformalStop(EQAStop):
+class ConformalStop(StopPolicy):
     """Running intersection of prediction sets C_t = {y : 1 - R_t (p_t(y) - 1) <= q}; stop at one member."""
 
     name = "conformal"
@@ -167,12 +170,12 @@ class ConformalStop(EQAStop):
         self.sets = RunningIntersection(n_choices, threshold)
         self.stop_on_empty = stop_on_empty
 
-    def _update(self, step: int, row: dict) -> dict:
-        if row.get("relevance") is None or row.get("p_answer") is None:
-            return {}
-        step_set = self.sets.update(row["relevance"], row["p_answer"])
-        return {"conformal": {"step_set": sorted(step_set), "set": sorted(self.sets.members),
-                              "threshold": None if np.isinf(self.sets.threshold) else self.sets.threshold}}
+    def _update(self, record: StepRecord) -> Optional[ConformalRecord]:
+        if record.relevance is None or record.p_answer is None:
+            return None
+        step_set = self.sets.update(record.relevance, record.p_answer)
+        threshold = None if np.isinf(self.sets.threshold) else self.sets.threshold
+        return ConformalRecord(sorted(step_set), sorted(self.sets.members), threshold)
 
     def confident(self) -> bool:
         return len(self.sets.members) == 1
@@ -188,18 +191,20 @@ class ConformalStop(EQAStop):
         return sorted(self.sets.members)
 
 
-class OracleStop(EQAStop):
+class OracleStop(StopPolicy):
+    """Stops at the first view that the simulator labels answerable (GroundTruth.answerable)."""
+
     name = "oracle"
 
     def confident(self) -> bool:
-        return bool(self.last.get("answerable"))
+        return bool(self.last.truth.answerable)
 
     def confident_answer(self) -> Optional[int]:
         return self.best_answer  # the view is answerable; answer by the most relevant view so far
 
 
 def make_stop(config: StopConfig, n_choices: int, allow_early: bool = True,
-              calibration: Optional[Calibration] = None) -> EQAStop:
+              calibration: Optional[Calibration] = None) -> StopPolicy:
     """The policy of `config` for a question with n_choices answers (conformal needs `calibration`)."""
     kw = {"allow_early": allow_early, "stop_when_explored": config.stop_when_explored}
     if config.policy == "fixed-budget":
@@ -215,15 +220,14 @@ def make_stop(config: StopConfig, n_choices: int, allow_early: bool = True,
     return OracleStop(n_choices, **kw)
 
 
-def replay(policy: EQAStop, rows: list[dict], budget: int) -> tuple[int, Optional[int]]:
-    """Run a fresh policy over recorded decision rows (in order); returns (stop row index, answer).
-    Rows are those of `record.jsonl`: row i is the view after i decisions."""
-    if not rows:
-        raise ValueError("no rows to replay")
-    for i, row in enumerate(rows):
-        policy.observe(int(row.get("step", i)), row)
-        state = StopState(decisions=int(row.get("step", i)), budget=budget,
-                          exploration_done=row.get("reason") in EXPLORED_REASONS)
+def replay(policy: StopPolicy, records: list[StepRecord], budget: int) -> tuple[int, Optional[int]]:
+    """Run a fresh policy over recorded steps (in order); returns (stop index into records, answer).
+    Record i is the view after i decisions."""
+    if not records:
+        raise ValueError("no records to replay")
+    for i, record in enumerate(records):
+        policy.observe(record)
+        state = StopState(decisions=record.step, budget=budget, exploration_done=record.reason in EXPLORED_REASONS)
         if policy.should_stop(state):
             return i, policy.answer()[0]
-    return len(rows) - 1, policy.answer()[0]
+    return len(records) - 1, policy.answer()[0]

@@ -1,1 +1,1 @@
-"""Navigation: frontier scoring and selection, goals, grid path planning, stop policies."""
+"""Navigation: frontier scoring and selection, goals, grid path planning, semantic candidate points."""

@@ -1,4 +1,4 @@
-"""The `Env` contract (DESIGN.md section 3) and its built-in simulator implementation.
+"""The built-in simulator as an environment (the `Env` contract of DESIGN.md section 3, eqa.episode.Env).
 
 Poses: T_world_base (robot on the floor, x forward, y left), T_world_cam (optical).
 `move_to` follows a collision-free shortest path on the true free space, at most
@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Optional, Protocol
+from typing import Optional
 
 import numpy as np
 
@@ -36,13 +36,6 @@ class SimEpisode:
 
     start: Optional[tuple[float, float, float]] = None
     seed: int = 0
-
-
-class Env(Protocol):
-    def reset(self, episode) -> Frame: ...
-    def observe(self) -> list[Frame]: ...
-    def move_to(self, T_world_base: np.ndarray, max_distance: float) -> MoveResult: ...
-    def turn(self, angle: float) -> Frame: ...
 
 
 @dataclass

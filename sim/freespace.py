@@ -88,6 +88,20 @@ class FreeSpace:
         i = int(np.argmin(np.sum((centres - np.asarray(xy)) ** 2, axis=1)))
         return np.array([rows[i], cols[i]])
 
+    def distance_field(self, sources_xy, mask: np.ndarray | None = None) -> np.ndarray:
+        """Path distance (m, 8-connected geodesic over the True cells of `mask`, default the navigable cells) from
+        every cell to the nearest of the world (x, y) sources (N, >= 2); inf where unreachable or off the mask.
+        Sources off the grid or off the mask are ignored (none left: inf everywhere)."""
+        mask = self.navigable if mask is None else mask
+        rc = self.grid.world_to_cell(np.asarray(sources_xy, dtype=float).reshape(len(sources_xy), -1)[:, :2])
+        rc = rc[self.grid.in_bounds(rc)]
+        rc = rc[mask[rc[:, 0], rc[:, 1]]]
+        if not len(rc):
+            return np.full(self.grid.shape, np.inf)
+        mcp = MCP_Geometric(np.where(mask, 1.0, -1.0), fully_connected=True)  # negative = impassable: inf
+        cum, _ = mcp.find_costs([tuple(int(v) for v in c) for c in rc])
+        return np.asarray(cum, dtype=np.float64) * self.grid.resolution
+
     def shortest_path(self, start_rc, goal_rc) -> np.ndarray:
         """(K, 2) world xy cell centres of the 8-connected shortest path (both cells navigable, same component)."""
         costs = np.where(self.navigable, 1.0, -1.0)  # negative = impassable for MCP

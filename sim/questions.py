@@ -35,6 +35,7 @@ from typing import Callable, Iterator, Optional
 import numpy as np
 from scipy import ndimage
 
+from mapping.frame import wrap_angle
 from sim.config import SimConfig
 from sim.freespace import FreeSpace
 from sim.house import generate_house
@@ -42,12 +43,12 @@ from sim.question_templates import QUESTION_CATEGORIES, Candidate, house_candida
 from sim.scene import Scene
 from sim.viewpoints import (VisibilityCaster, cell_candidates, farthest_subset, free_floor_points, line_of_sight,
                             main_component, wall_grid)
+from vlm.prompts import letter
 
 SPLITS = ("train", "calib", "test")
 SPLIT_BASES = {"train": 0, "calib": 1_000_000, "test": 2_000_000}
 SEED_STRIDE = 10_000
 MAX_DATASET_SEED = 99
-LETTERS = "ABCD"
 Pose = tuple[float, float, float]  # base (x, y, yaw): metres, radians about +z
 REFINE_BANDS = (1.5, 1.15)  # pixel counts within these factors of a threshold are re-cast at 2x, then full resolution
 GIVE_UP_HOUSES = 50  # houses tried before an empty result is an error
@@ -134,7 +135,7 @@ class Question:
 
     def __post_init__(self) -> None:
         self.validate()
-        self.answer = LETTERS[self.answer_index]
+        self.answer = letter(self.answer_index)
 
     @property
     def answer_text(self) -> str:
@@ -157,7 +158,7 @@ class Question:
             raise ValueError(f"question {self.id}: choices must be 2 to 4 distinct strings, got {self.choices}")
         if not 0 <= self.answer_index < len(self.choices):
             raise ValueError(f"question {self.id}: answer_index {self.answer_index} out of range")
-        if self.answer and self.answer != LETTERS[self.answer_index]:
+        if self.answer and self.answer != letter(self.answer_index):
             raise ValueError(f"question {self.id}: answer letter {self.answer!r} does not match "
                              f"answer_index {self.answer_index}")
         if self.target_mode not in ("any", "all", "floor") or not self.target_ids:
@@ -326,7 +327,7 @@ class HouseLabeller:
         turns = np.arange(4) * (math.pi / 2)
         for b in range(0, len(xy), START_BATCH):  # a few at a time: the first batch usually succeeds
             bxy, byaw = xy[b:b + START_BATCH], yaw[b:b + START_BATCH]
-            look = (byaw[:, None] + turns[None, :] + math.pi) % (2 * math.pi) - math.pi
+            look = wrap_angle(byaw[:, None] + turns[None, :])
             poses = np.column_stack([np.repeat(bxy, 4, axis=0), look.ravel()])
             hidden = self.hidden(cand, poses).reshape(len(bxy), 4).all(axis=1)
             if hidden.any():

@@ -6,8 +6,6 @@ sun direction + a head light; emissive parts (lamps on, screens on) are unshaded
 """
 from __future__ import annotations
 
-import copy
-
 import numba
 import numpy as np
 import open3d as o3d
@@ -33,15 +31,6 @@ class Renderer:
         # Camera-frame ray directions with z = 1, so the hit parameter t is the z-depth.
         dirs = np.stack([(u - K[0, 2]) / K[0, 0], (v - K[1, 2]) / K[1, 1], np.ones_like(u)], axis=-1)
         self._dirs_cam = dirs.astype(np.float32)
-
-    def with_colours(self, mesh: SceneMesh) -> "Renderer":
-        """A renderer that shares this one's ray caster (geometry) and shades with `mesh`'s per-triangle colours.
-        `mesh` must have the same triangles (e.g. the same scene with an object recoloured)."""
-        if mesh.triangles.shape != self.mesh.triangles.shape or not np.array_equal(mesh.triangles, self.mesh.triangles):
-            raise ValueError("with_colours needs a mesh with the same triangles as the rendered scene")
-        other = copy.copy(self)
-        other.mesh = mesh
-        return other
 
     def render(self, T_world_cam: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(rgb HxWx3 uint8, depth HxW float32 metres, instance ids HxW int32) from pose T_world_cam."""

@@ -9,17 +9,16 @@ import time
 import numpy as np
 import pytest
 
-from eqa.config import load_config, to_dict
+from eqa.method import StopConfig
 from eqa.metrics import (bootstrap_interval, budget_fraction_rule, cluster_bootstrap, policy_rule, replay, summarize,
                          wilson_interval)
-from eqa.stopping import StopConfig
-from eqa.question_episode import MethodConfig
+from eqa.records import StepRecord, ViewRecord
 from eqa.report import load_runs, write_report
 from eqa.runner import Job, finished_ids, load_summaries, run_jobs
 from sim.questions import QuestionConfig, generate_questions, save_jsonl
 
 SMALL = ["sim.camera.width=160", "sim.camera.height=120", "agent.default_budget=6", "agent.budget_factor=0.6"]
-WORKER = "eqa.question_episode:question_job"
+WORKER = "eqa.sim_driver:question_job"
 
 
 @pytest.fixture(scope="module")
@@ -31,7 +30,9 @@ def questions(tmp_path_factory):
 
 
 def _method():
-    return to_dict(load_config(MethodConfig, "fbe-eqa", SMALL))
+    from eqa.sim_driver import load_sim_run
+
+    return load_sim_run("fbe", SMALL).to_dict()
 
 
 def _stable(summaries):
@@ -45,6 +46,7 @@ def reference(questions, tmp_path_factory):
     return run_jobs([Job(q.id, q.to_json()) for q in qs], WORKER, _method(), out, workers=2, progress=False)
 
 
+@pytest.mark.integration
 def test_parallel_run_writes_one_complete_folder_per_episode(questions, reference, tmp_path):
     qs, _ = questions
     assert [s["question_id"] for s in reference] == sorted(q.id for q in qs)
@@ -55,6 +57,7 @@ def test_parallel_run_writes_one_complete_folder_per_episode(questions, referenc
     assert _stable(serial) == _stable([s for s in reference if s["question_id"] in {q.id for q in qs[:2]}])
 
 
+@pytest.mark.integration
 def test_resume_after_kill_9_gives_the_same_results(questions, reference, tmp_path):
     _, path = questions
     out = tmp_path / "run"
@@ -78,6 +81,7 @@ def test_resume_after_kill_9_gives_the_same_results(questions, reference, tmp_pa
     assert runner["ran"] == 4 - len(done_before)
 
 
+@pytest.mark.integration
 def test_ray_local_cluster_gives_the_same_results(questions, reference, tmp_path):
     pytest.importorskip("ray")
     qs, _ = questions
@@ -86,6 +90,7 @@ def test_ray_local_cluster_gives_the_same_results(questions, reference, tmp_path
     assert _stable(got) == _stable(reference)
 
 
+@pytest.mark.integration
 def test_method_mismatch_is_refused(questions, tmp_path):
     _, path = questions
     from eqa.cli import main
@@ -116,6 +121,7 @@ def test_cluster_bootstrap_draws_whole_houses():
     assert bootstrap_interval(lambda idx: np.nan, resamples) != bootstrap_interval(lambda idx: 0.5, resamples)
 
 
+@pytest.mark.integration
 def test_pooled_folders_must_not_overlap(questions, tmp_path):
     qs, _ = questions
     a, b = tmp_path / "a", tmp_path / "b"
@@ -129,7 +135,9 @@ def test_pooled_folders_must_not_overlap(questions, tmp_path):
 
 
 def _episode(truth, rels, ps, budget):
-    rows = [{"p_answer": p, "relevance": r} for r, p in zip(rels, ps)]
+    rows = [StepRecord(i, float(i), (0.0, 0.0, 0.0), budget, views=[ViewRecord(float(i), (0.0, 0.0), 0.0,
+                                                                                 p_answer=p, relevance=r)])
+            for i, (r, p) in enumerate(zip(rels, ps))]
     return {"truth": truth, "budget": budget, "choices": ["A", "B"]}, rows
 
 
@@ -145,6 +153,7 @@ def test_offline_stopping_rules():
     assert replay([ep], budget_fraction_rule(0.0))["normalized_steps"] == 0.0
 
 
+@pytest.mark.integration
 def test_summarize_and_report(reference, tmp_path):
     m = summarize(reference)
     assert m["episodes"] == 4 and m["answered"] == 0
@@ -157,6 +166,7 @@ def test_summarize_and_report(reference, tmp_path):
     assert "| fbe (run) | 2 |" in text and (out / "answerable_vs_steps.png").is_file()
 
 
+@pytest.mark.integration
 def test_vlm_method_records_every_step_and_reports_curves(tmp_path):
     """A real VLM backend (tiny random Qwen2-VL through transformers) in benchmark episodes with
     stopping disabled: every decision row carries the answer probabilities and relevance, the
@@ -166,8 +176,10 @@ def test_vlm_method_records_every_step_and_reports_curves(tmp_path):
 
     model = build_tiny_hf_model(tmp_path / "tiny", "qwen2_vl", seed=0)
     qs = generate_questions("test", 2, 7, QuestionConfig(n_rooms=4, questions_per_house=2))
-    method = to_dict(load_config(MethodConfig, "fbe-eqa", SMALL + [
-        "name=tiny-vlm", "early_stop=false", "vlm.backend=hf", f"vlm.hf.model_path={model}"]))
+    from eqa.sim_driver import load_sim_run
+
+    method = load_sim_run("fbe", SMALL + ["name=tiny-vlm", "early_stop=false", "vlm.backend=hf",
+                                              f"vlm.hf.model_path={model}"]).to_dict()
     out = tmp_path / "run"
     summaries = run_jobs([Job(q.id, q.to_json()) for q in qs], WORKER, method, out, progress=False)
     for s in summaries:
@@ -177,9 +189,10 @@ def test_vlm_method_records_every_step_and_reports_curves(tmp_path):
         assert s["vlm"]["backend"] == "hf"
         from eqa.records import read_records
         rows = read_records(out / "episodes" / s["episode_id"] / "record.jsonl")
-        assert all(abs(sum(r["p_answer"]) - 1.0) < 1e-5 and 0.0 <= r["relevance"] <= 1.0 for r in rows)
-        best = max(range(len(rows)), key=lambda i: rows[i]["relevance"])
-        assert s["answer"] == max(range(len(rows[best]["p_answer"])), key=lambda k: rows[best]["p_answer"][k])
+        assert all(abs(sum(r.p_answer) - 1.0) < 1e-5 and 0.0 <= r.relevance <= 1.0 for r in rows)
+        best = max(range(len(rows)), key=lambda i: rows[i].relevance)
+        assert s["answer"] == max(range(len(rows[best].p_answer)), key=lambda k: rows[best].p_answer[k])
+        assert s["answer_probabilities"] == rows[best].p_answer
     text = write_report([out], tmp_path / "report").read_text()
     assert "| tiny-vlm (run) | 2 |" in text and "n=2" in text
     assert (tmp_path / "report" / "success_vs_steps.png").is_file()

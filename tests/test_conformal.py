@@ -1,14 +1,15 @@
 """Conformal calibration: quantile edge cases, prediction sets, the running intersection, calibration
-files, the stop policies and replay of recorded rows."""
+files; the stop policies, budgets and replay of recorded steps."""
 import json
 import math
 
 import numpy as np
 import pytest
 
+from eqa.method import StopConfig
 from eqa.metrics import calibration_scores, conformal_coverage
-from eqa.stopping import ConformalStop, StopConfig, make_stop, replay
-from nav.stop import StopState
+from eqa.records import GroundTruth, Reason, StepRecord, ViewRecord
+from eqa.stopping import FixedBudgetStop, StopState, decision_budget, make_stop, replay
 from vlm.conformal import (Calibration, CalibrationError, RunningIntersection, calibrate, conformal_threshold,
                            nonconformity, prediction_set, step_scores)
 
@@ -70,8 +71,15 @@ def test_prediction_set_and_intersection():
         run.update(0.5, [0.5, 0.5])
 
 
-def _rows(rels, ps):
-    return [{"step": i, "relevance": r, "p_answer": p} for i, (r, p) in enumerate(zip(rels, ps))]
+def _record(step, relevance=None, p=None, answerable=None, reason=None):
+    """A step record whose newest view has this relevance and these answer probabilities."""
+    views = [ViewRecord(float(step), (0.0, 0.0), 0.0, p_answer=list(p), relevance=relevance)] if p is not None else []
+    return StepRecord(step, float(step), (0.0, 0.0, 0.0), 10, views=views, reason=reason,
+                      truth=GroundTruth(answerable=answerable))
+
+
+def _rows(rels, ps, **each):
+    return [_record(i, r, p, **{k: v[i] for k, v in each.items()}) for i, (r, p) in enumerate(zip(rels, ps))]
 
 
 def _cal(threshold, n=100):
@@ -94,8 +102,8 @@ def test_conformal_policy_stops_at_one_answer_and_answers_it():
 
 def test_disallowed_early_stop_still_records_sets():
     policy = make_stop(StopConfig("conformal"), 2, allow_early=False, calibration=_cal(1.2))
-    fields = policy.observe(0, {"relevance": 1.0, "p_answer": [0.9, 0.1]})
-    assert fields["conformal"]["set"] == [0]
+    sets = policy.observe(_record(0, 1.0, [0.9, 0.1]))
+    assert sets.set == [0] and sets.step_set == [0] and sets.threshold == 1.2
     assert not policy.should_stop(StopState(decisions=0, budget=5))
     assert policy.should_stop(StopState(decisions=5, budget=5))
 
@@ -105,10 +113,11 @@ def test_other_policies():
     assert replay(make_stop(StopConfig("max-prob", max_prob_threshold=0.85), 2), rows, 5) == (0, 0)
     assert replay(make_stop(StopConfig("relevance", relevance_threshold=0.9, prob_threshold=0.55), 2), rows, 5) == (1, 1)
     assert replay(make_stop(StopConfig("fixed-budget"), 2), rows, 2) == (2, 1)  # most relevant: row 1 -> B
-    oracle_rows = [dict(r, answerable=i == 2) for i, r in enumerate(rows)]
+    rels, ps = [0.3, 0.95, 0.5], [[0.9, 0.1], [0.4, 0.6], [0.2, 0.8]]
+    oracle_rows = _rows(rels, ps, answerable=[False, False, True])
     assert replay(make_stop(StopConfig("oracle"), 2), oracle_rows, 5) == (2, 1)
     # A recorded "no frontier" turn means exploration was done: stop there unless told otherwise.
-    done = [dict(r, reason="no frontier" if i == 1 else "") for i, r in enumerate(rows)]
+    done = _rows(rels, ps, reason=[None, Reason.NO_FRONTIER, None])
     assert replay(make_stop(StopConfig("fixed-budget"), 2), done, 5)[0] == 1
     assert replay(make_stop(StopConfig("fixed-budget", stop_when_explored=False), 2), done, 5)[0] == 2
     with pytest.raises(ValueError):
@@ -142,7 +151,7 @@ def _synthetic_episode(rng, n_choices=3, steps=8):
     """An episode whose VLM is informative when relevant: relevance and the truth's probability rise
     together at a random step."""
     truth = int(rng.integers(n_choices))
-    rows = []
+    records = []
     seen = int(rng.integers(2, steps))
     for t in range(steps):
         rel = float(rng.uniform(0.6, 1.0) if t >= seen else rng.uniform(0.0, 0.3))
@@ -150,8 +159,8 @@ def _synthetic_episode(rng, n_choices=3, steps=8):
         if t >= seen:
             logits[truth] += 2.5
         p = np.exp(logits) / np.exp(logits).sum()
-        rows.append({"step": t, "relevance": rel, "p_answer": p.tolist()})
-    return {"truth": truth, "budget": steps - 1, "choices": ["a", "b", "c"][:n_choices], "early_stop": False}, rows
+        records.append(_record(t, rel, p.tolist()))
+    return {"truth": truth, "budget": steps - 1, "choices": ["a", "b", "c"][:n_choices], "early_stop": False}, records
 
 
 @pytest.mark.parametrize("eps", [0.05, 0.1, 0.2])
@@ -190,3 +199,21 @@ def test_calibration_eps_must_match():
     cal.check("m", "v", "h", eps=0.1)
     with pytest.raises(CalibrationError, match="eps 0.2"):
         cal.check("m", "v", "h", eps=0.2)
+
+
+def test_budget_and_fixed_budget_policy():
+    assert decision_budget(100.0, 50) == 30
+    assert decision_budget(101.0, 50) == 31
+    assert decision_budget(None, 17) == 17
+    with pytest.raises(ValueError, match="floor area"):
+        decision_budget(-1.0, 10)
+    policy = make_stop(StopConfig(), 0)
+    assert isinstance(policy, FixedBudgetStop)
+    assert not policy.should_stop(StopState(decisions=29, budget=30))
+    assert policy.should_stop(StopState(decisions=30, budget=30))
+    assert policy.should_stop(StopState(decisions=3, budget=30, exploration_done=True))
+    assert policy.stop_reason(StopState(3, 30, True)) == Reason.EXPLORED
+    assert policy.stop_reason(StopState(30, 30)) == Reason.BUDGET
+    assert not make_stop(StopConfig(stop_when_explored=False), 0).should_stop(StopState(3, 30, True))
+    # early_stop off (calibration runs): only the budget stops, explored or not
+    assert not make_stop(StopConfig(), 0, allow_early=False).should_stop(StopState(3, 30, True))

@@ -4,18 +4,19 @@ import json
 import math
 import shutil
 
-import numpy as np
 import pytest
 
 from eqa.cli import main
-from eqa.config import load_config
+from eqa.method import StopConfig
 from eqa.metrics import vlm_rows
-from eqa.question_episode import CustomQuestion, MethodConfig, exploration_hash, run_custom, run_question
-from eqa.records import read_records
-from eqa.stopping import StopConfig, make_stop, replay
+from eqa.records import Reason, read_records
+from eqa.sim_driver import CustomQuestion, load_sim_run, run_question
+from eqa.stopping import make_stop, replay
 from sim.questions import QuestionConfig, generate_questions, save_jsonl
 from vlm import make_vlm
 from vlm.conformal import Calibration, CalibrationError, step_scores
+
+pytestmark = pytest.mark.integration
 
 SMALL = ["sim.camera.width=160", "sim.camera.height=120", "agent.budget_factor=0.6"]
 
@@ -28,64 +29,74 @@ def question():
 @pytest.fixture(scope="module")
 def full_run(question, tmp_path_factory):
     """The question run to its budget (no early stop) with the built-in VLM."""
-    method = load_config(MethodConfig, "semantic", SMALL + ["early_stop=false"])
-    vlm = make_vlm(method.vlm)
+    run = load_sim_run("semantic", SMALL + ["early_stop=false"])
+    vlm = make_vlm(run.method.vlm)
     out = tmp_path_factory.mktemp("full")
-    summary = run_question(question, method, out, vlm=vlm)
-    return method, vlm, summary, read_records(out / "record.jsonl")
+    summary = run_question(question, run, out, vlm=vlm)
+    return run, vlm, summary, read_records(out / "record.jsonl")
 
 
 def _threshold_for_singleton(rows, budget):
     """The smallest threshold (among the recorded 1 - s_t(y) values) whose replay stops confidently, with
     one answer left, before the budget; so the live run below must stop early on a one-answer set."""
-    values = sorted({1.0 - float(s) for r in rows for s in step_scores(r["relevance"], r["p_answer"])})
+    values = sorted({1.0 - float(s) for r in rows for s in step_scores(r.relevance, r.p_answer)})
     for q in values:
-        policy = make_stop(StopConfig("conformal"), len(rows[0]["p_answer"]),
+        policy = make_stop(StopConfig("conformal"), len(rows[0].p_answer),
                            calibration=Calibration(0.1, 200, q + 1e-9, "m", "v", "h"))
         stop, _ = replay(policy, rows, budget)
-        if policy.stopped_confident and rows[stop]["step"] < budget:
+        if policy.stopped_confident and rows[stop].step < budget:
             return q + 1e-9
     raise AssertionError("no threshold gives a confident early stop on this episode")
 
 
 def test_live_conformal_stop_equals_offline_replay(question, full_run, tmp_path):
-    method, vlm, full_summary, full_rows = full_run
+    run, vlm, full_summary, full_rows = full_run
     rows = vlm_rows(full_rows)
     assert len(rows) == full_summary["budget"] + 1  # one VLM view per decision and the final view
     cal = Calibration(eps=0.1, n=200, threshold=_threshold_for_singleton(rows, full_summary["budget"]), vlm_id=vlm.info.model_id,
-                      prompt_version=vlm.info.prompt_version, config_hash=exploration_hash(method))
+                      prompt_version=vlm.info.prompt_version, config_hash=run.exploration_hash())
     path = cal.save(tmp_path / "cal.json")
-    live_method = load_config(MethodConfig, "semantic", SMALL + ["stop.policy=conformal", f"stop.calibration={path}"])
-    summary = run_question(question, live_method, tmp_path / "live", vlm=vlm)
+    live_run = load_sim_run("semantic", SMALL + ["stop.policy=conformal", f"stop.calibration={path}"])
+    summary = run_question(question, live_run, tmp_path / "live", vlm=vlm)
     live_rows = read_records(tmp_path / "live" / "record.jsonl")
     # Replaying the live record and the full record gives the live stop step and answer.
     for recorded in (live_rows, full_rows):
-        stop, answer = replay(make_stop(live_method.stop, len(question.choices), calibration=cal), recorded,
+        stop, answer = replay(make_stop(live_run.method.stop, len(question.choices), calibration=cal), recorded,
                               summary["budget"])
-        assert recorded[stop]["step"] == summary["decisions"]
+        assert recorded[stop].step == summary["decisions"]
         assert answer == summary["answer"]
     assert summary["decisions"] < full_summary["budget"] and summary["stopped_confident"]
     assert len(summary["final_set"]) == 1 and summary["answer"] == summary["final_set"][0]
-    assert live_rows[-1]["reason"] == "confident (conformal)"
-    assert live_rows[-1]["conformal"]["set"] == summary["final_set"]
+    assert live_rows[-1].reason == Reason.CONFIDENT and summary["stop_reason"] == "confident"
+    assert summary["stop_policy"] == "conformal" and summary["answer_rule"] == "conformal"
+    assert live_rows[-1].conformal.set == summary["final_set"]
+    # up to its stop, the live run decides exactly as the run without stopping (timings and sets aside)
+
+    def strip(record):
+        return {k: v for k, v in record.to_json().items() if k not in ("timings", "conformal")}
+
+    assert [strip(r) for r in live_rows[:-1]] == [strip(r) for r in full_rows[:len(live_rows) - 1]]
     assert (tmp_path / "live" / "episode.png").is_file()
 
 
 def test_calibration_must_match_vlm_and_config(question, full_run, tmp_path):
-    method, vlm, _, _ = full_run
+    run, vlm, _, _ = full_run
     cal = Calibration(eps=0.1, n=200, threshold=1.5, vlm_id="another-model", prompt_version=vlm.info.prompt_version,
-                      config_hash=exploration_hash(method))
+                      config_hash=run.exploration_hash())
     path = cal.save(tmp_path / "other.json")
-    other = load_config(MethodConfig, "semantic", SMALL + ["stop.policy=conformal", f"stop.calibration={path}"])
+    other = load_sim_run("semantic", SMALL + ["stop.policy=conformal", f"stop.calibration={path}"])
     with pytest.raises(CalibrationError, match="VLM"):
         run_question(question, other, tmp_path / "x", vlm=vlm)
     ok = Calibration(eps=0.1, n=200, threshold=1.5, vlm_id=vlm.info.model_id, prompt_version=vlm.info.prompt_version,
-                     config_hash=exploration_hash(method)).save(tmp_path / "ok.json")
-    changed = load_config(MethodConfig, "semantic", SMALL + ["stop.policy=conformal", f"stop.calibration={ok}",
-                                                             "semantic.k=2"])
+                     config_hash=run.exploration_hash()).save(tmp_path / "ok.json")
+    changed = load_sim_run("semantic", SMALL + ["stop.policy=conformal", f"stop.calibration={ok}", "semantic.k=2"])
     with pytest.raises(CalibrationError, match="config hash"):
         run_question(question, changed, tmp_path / "y", vlm=vlm)
-    missing = load_config(MethodConfig, "semantic", SMALL + ["stop.policy=conformal", "stop.eps=0.37"])
+    narrow = load_sim_run("semantic", SMALL + ["stop.policy=conformal", f"stop.calibration={ok}",
+                                               "sim.camera.hfov_deg=90"])  # the simulator is part of the hash
+    with pytest.raises(CalibrationError, match="config hash"):
+        run_question(question, narrow, tmp_path / "w", vlm=vlm)
+    missing = load_sim_run("semantic", SMALL + ["stop.policy=conformal", "stop.eps=0.37"])
     with pytest.raises(FileNotFoundError, match="eqa calibrate"):
         run_question(question, missing, tmp_path / "z", vlm=vlm)
 
@@ -100,8 +111,7 @@ def test_calibrate_command_from_bench_records(tmp_path, capsys):
     cal = Calibration.load(tmp_path / "c.json")
     assert cal.n == 2 and cal.eps == 0.2 and math.isinf(cal.threshold)  # N = 2 is too few for eps 0.2
     assert cal.method == "semantic" and cal.prompt_version == "eqa-prompts-v1"
-    method = load_config(MethodConfig, "semantic", SMALL)
-    assert cal.config_hash == exploration_hash(method)
+    assert cal.config_hash == load_sim_run("semantic", SMALL).exploration_hash()
     assert "threshold q = inf" in capsys.readouterr().out
     # Several folders are pooled (N adds up); folders of different method configs are refused.
     qs2 = generate_questions("calib", 2, 12, QuestionConfig(n_rooms=4, questions_per_house=1))
@@ -155,9 +165,10 @@ def test_calibrate_command_from_bench_records(tmp_path, capsys):
 @pytest.fixture(scope="module")
 def small_calibration(tmp_path_factory):
     """A calibration valid for the built-in VLM and the SMALL semantic config (threshold 1.5)."""
-    vlm = make_vlm(load_config(MethodConfig, "semantic", SMALL).vlm)
+    run = load_sim_run("semantic", SMALL)
+    vlm = make_vlm(run.method.vlm)
     cal = Calibration(eps=0.1, n=200, threshold=1.5, vlm_id=vlm.info.model_id, prompt_version=vlm.info.prompt_version,
-                      config_hash=exploration_hash(load_config(MethodConfig, "semantic", SMALL)))
+                      config_hash=run.exploration_hash())
     return cal.save(tmp_path_factory.mktemp("cal") / "small.json")
 
 
@@ -169,7 +180,7 @@ def test_demo_prints_steps_and_writes_the_episode(tmp_path, capsys, small_calibr
     summary = json.loads((tmp_path / "demo" / "summary.json").read_text())
     assert summary["stop_policy"] == "conformal" and summary["answer"] is not None
     rows = read_records(tmp_path / "demo" / "record.jsonl")
-    assert all("conformal" in r for r in vlm_rows(rows))
+    assert all(r.conformal is not None for r in vlm_rows(rows))
     assert (tmp_path / "demo" / "episode.png").is_file() and (tmp_path / "demo" / "map.png").is_file()
 
 
@@ -182,7 +193,7 @@ def test_run_custom_question(tmp_path, capsys, small_calibration):
     assert summary["choices"] == ["red", "blue", "green"] and summary["success"] is None
     assert summary["answer"] in (0, 1, 2)
     rows = read_records(tmp_path / "run" / "record.jsonl")
-    assert rows and all("answerable" not in r for r in rows)  # no simulator oracle for custom questions
+    assert rows and all(r.truth.answerable is None for r in rows)  # no simulator oracle for custom questions
     capsys.readouterr()
     assert main(args + ["--answer", "purple"] + overrides) != 0
     assert "not one of" in capsys.readouterr().err
@@ -193,11 +204,11 @@ def test_run_custom_question(tmp_path, capsys, small_calibration):
 def test_shipped_calibrations_match_the_builtin_vlm_and_semantic_config():
     from eqa.stopping import shipped_calibration_path
 
-    method = load_config(MethodConfig, "semantic")
-    vlm = make_vlm(method.vlm)
+    run = load_sim_run("semantic")
+    vlm = make_vlm(run.method.vlm)
     cals = [Calibration.load(shipped_calibration_path("semantic", eps)) for eps in (0.05, 0.1, 0.2)]
     for cal, eps in zip(cals, (0.05, 0.1, 0.2)):
-        cal.check(vlm.info.model_id, vlm.info.prompt_version, exploration_hash(method))
+        cal.check(vlm.info.model_id, vlm.info.prompt_version, run.exploration_hash())
         assert cal.eps == eps and cal.n >= 200 and math.isfinite(cal.threshold) and 1.0 <= cal.threshold <= 2.0
     # Smaller eps (more coverage) never gives a smaller threshold.
     assert cals[0].threshold >= cals[1].threshold >= cals[2].threshold

@@ -10,7 +10,6 @@ from mapping.grid import GridSpec
 from nav.config import FrontierScoreConfig, PlannerConfig
 from nav.frontier_planner import FrontierPlanner
 from nav.scoring import fraction_along, fraction_in_disc, frontier_factors, frontier_scores, select
-from nav.stop import FixedBudget, StopState, decision_budget
 
 
 @dataclass
@@ -236,19 +235,6 @@ def test_done_when_no_frontier():
     spec, nav, explored, _ = _room_map()
     plan = FrontierPlanner().plan(GridMap(spec, nav, explored, nav, []), (1.0, 2.0), 0.0)
     assert plan.action == "done"
-
-
-def test_budget_and_fixed_budget_policy():
-    assert decision_budget(100.0, 50) == 30
-    assert decision_budget(101.0, 50) == 31
-    assert decision_budget(None, 17) == 17
-    with pytest.raises(ValueError, match="floor area"):
-        decision_budget(-1.0, 10)
-    policy = FixedBudget()
-    assert not policy.should_stop(StopState(decisions=29, budget=30))
-    assert policy.should_stop(StopState(decisions=30, budget=30))
-    assert policy.should_stop(StopState(decisions=3, budget=30, exploration_done=True))
-    assert not FixedBudget(stop_when_done=False).should_stop(StopState(3, 30, True))
 
 
 def test_fraction_along_counts_off_grid_as_outside():

@@ -1,33 +1,105 @@
-"""The repository is one ROS 2 ament_python package: colcon builds it into a workspace (no ROS needed)."""
+"""Installs that are not editable: `pip install .` into a fresh venv, and `colcon build` (the repository is one
+ROS 2 ament_python package; no ROS needed). Each installed `eqa` runs the demo from another directory, so it
+must find the shipped configs, weights and calibrations as package data, not in the source tree."""
+import json
+import os
 import shutil
 import subprocess
 import sys
+import sysconfig
 from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.packaging
+
 ROOT = Path(__file__).resolve().parents[1]
+DEMO = ["demo", "--no-rerun", "--seed", "1"]
+
+
+def _source_copy(dest: Path) -> Path:
+    """The tracked files of the repository (what a clean clone holds), copied to dest."""
+    files = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True, check=True).stdout.split()
+    for name in files:
+        if (ROOT / name).is_file():
+            (dest / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(ROOT / name, dest / name)
+    return dest
+
+
+def _env(pythonpath: str | None = None) -> dict:
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    if pythonpath:
+        env["PYTHONPATH"] = pythonpath
+    return env
+
+
+def _installed_paths(python: str, env: dict, cwd: Path) -> list[str]:
+    """Where `python`, run in cwd, finds the package, its configs, the weights and the calibrations."""
+    code = ("import eqa; from eqa.config import config_dir; from eqa.stopping import SHIPPED_CALIBRATIONS; "
+            "from vlm.backends.builtin import WEIGHTS_FILE; print(eqa.__file__, config_dir(), WEIGHTS_FILE, "
+            "SHIPPED_CALIBRATIONS)")
+    return subprocess.run([python, "-c", code], cwd=cwd, env=env, capture_output=True, text=True,
+                          check=True).stdout.split()
+
+
+def _demo_runs(eqa: list[str], env: dict, cwd: Path) -> None:
+    """`eqa demo` from `cwd` writes its episode with the shipped calibration."""
+    out = subprocess.run(eqa + DEMO + ["--out", "episode"], cwd=cwd, env=env, capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr[-2000:]
+    summary = json.loads((cwd / "episode" / "summary.json").read_text())
+    assert summary["stop_policy"] == "conformal" and summary["answer"] is not None
+    assert (cwd / "episode" / "episode.png").is_file() and (cwd / "episode" / "record.jsonl").is_file()
+    assert "answer:" in out.stdout
+
+
+def test_pip_install_into_a_fresh_venv_runs_the_demo_elsewhere(tmp_path):
+    src = _source_copy(tmp_path / "src")
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)  # pip comes from here
+    site = Path(subprocess.run([str(venv / "bin" / "python"), "-c", "import sysconfig; print(sysconfig.get_paths()"
+                                "['purelib'])"], capture_output=True, text=True, check=True).stdout.strip())
+    # dependencies from this test's environment (nothing is downloaded); the package itself is installed fresh
+    (site / "_test_dependencies.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
+    install = subprocess.run([str(venv / "bin" / "python"), "-m", "pip", "install", "-q", "--no-deps",
+                              "--no-build-isolation", "--no-index", str(src)], capture_output=True, text=True)
+    assert install.returncode == 0, install.stderr[-2000:]
+    shutil.rmtree(src)  # the install must not need the source tree
+    work = tmp_path / "elsewhere"
+    work.mkdir()
+    env = _env()
+    found = _installed_paths(str(venv / "bin" / "python"), env, work)
+    assert len(found) == 4 and all(p.startswith(str(site)) for p in found), found
+    _demo_runs([str(venv / "bin" / "eqa")], env, work)
 
 
 def test_colcon_build_installs_package_configs_launch_and_script(tmp_path):
     colcon = Path(sys.executable).parent / "colcon"
     if not colcon.exists():
-        pytest.skip("colcon is not installed (pip install colcon-common-extensions)")
-    files = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True, check=True).stdout.split()
-    src = tmp_path / "src" / "confident_eqa"
-    for name in files:
-        if (ROOT / name).is_file():
-            (src / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(ROOT / name, src / name)
-    listed = subprocess.run([str(colcon), "list"], cwd=tmp_path, capture_output=True, text=True, check=True).stdout
+        pytest.fail("colcon is not installed (pip install colcon-common-extensions; the test extra has it)")
+    _source_copy(tmp_path / "ws" / "src" / "confident_eqa")
+    ws = tmp_path / "ws"
+    listed = subprocess.run([str(colcon), "list"], cwd=ws, capture_output=True, text=True, check=True).stdout
     assert "confident_eqa" in listed and "ros.ament_python" in listed
-    subprocess.run([str(colcon), "build"], cwd=tmp_path, capture_output=True, text=True, check=True)
-    share = tmp_path / "install" / "confident_eqa" / "share"
+    subprocess.run([str(colcon), "build"], cwd=ws, capture_output=True, text=True, check=True)
+    prefix = ws / "install" / "confident_eqa"
+    share = prefix / "share"
     assert (share / "ament_index" / "resource_index" / "packages" / "confident_eqa").is_file()
     assert (share / "confident_eqa" / "package.xml").is_file()
     assert (share / "confident_eqa" / "configs" / "sim.yaml").is_file()
-    assert (tmp_path / "install" / "confident_eqa" / "lib" / "confident_eqa" / "eqa").is_file()  # for `ros2 run`
-    site = next((tmp_path / "install" / "confident_eqa" / "lib").glob("python3*/site-packages"))
-    for package in ("mapping", "nav", "sim", "vlm", "eqa"):
-        assert (site / package / "__init__.py").is_file()
+    script = prefix / "lib" / "confident_eqa" / "eqa"  # for `ros2 run confident_eqa eqa`
+    assert script.is_file()
+    site = next((prefix / "lib").glob("python3*/site-packages"))
+    for package in ("mapping", "nav", "sim", "vlm", "eqa", "eqa/configs"):
+        assert (site / package / "__init__.py").is_file(), package
     assert (site / "vlm" / "assets" / "DejaVuSans-Bold.ttf").is_file()
+    assert (site / "vlm" / "weights" / "builtin_vlm.pt").is_file()
+    assert (site / "vlm" / "calibrations" / "semantic-eps0.1.json").is_file()
+    assert (site / "eqa" / "configs" / "semantic.yaml").is_file()
+    shutil.rmtree(ws / "src")  # the installed package must not need the source tree
+    work = tmp_path / "elsewhere"
+    work.mkdir()
+    env = _env(str(site))
+    found = _installed_paths(sys.executable, env, work)
+    assert len(found) == 4 and all(p.startswith(str(site)) for p in found), found
+    _demo_runs([sys.executable, str(script)], env, work)

@@ -10,8 +10,7 @@ pytest.importorskip("open_clip")
 from vlm_fixtures import build_random_clip_weights, random_image  # noqa: E402
 
 from vlm import VLMConfig, make_vlm  # noqa: E402
-from vlm.backends.clip import crop_boxes  # noqa: E402
-from vlm.config import ClipConfig  # noqa: E402
+from vlm.backends.clip import ClipConfig, crop_boxes  # noqa: E402
 from vlm.errors import WeightsNotFoundError  # noqa: E402
 
 Q = "Is there a red chair in the bedroom?"
@@ -25,7 +24,7 @@ def weights(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def clip_vlm(weights):
-    return make_vlm(VLMConfig(backend="clip", clip=ClipConfig(weights=str(weights))))
+    return make_vlm(VLMConfig(backend="clip", sections={"clip": ClipConfig(weights=str(weights))}))
 
 
 def two_region_image() -> np.ndarray:
@@ -82,7 +81,7 @@ def test_crop_boxes_stay_inside_the_image():
 
 
 def test_cache_and_missing_weights(weights, tmp_path):
-    cfg = VLMConfig(backend="clip", clip=ClipConfig(weights=str(weights)), cache_dir=str(tmp_path))
+    cfg = VLMConfig(backend="clip", sections={"clip": ClipConfig(weights=str(weights))}, cache_dir=str(tmp_path))
     vlm = make_vlm(cfg)
     img = random_image(3, 64, 64)
     a = vlm.query_view(img, Q, CHOICES, [(10, 10), (50, 50)])
@@ -90,4 +89,4 @@ def test_cache_and_missing_weights(weights, tmp_path):
     assert b.call.n_cached == 4 and a.call.n_cached == 0
     np.testing.assert_array_equal(a.answer, b.answer)
     with pytest.raises(WeightsNotFoundError, match="nope.pt"):
-        make_vlm(VLMConfig(backend="clip", clip=ClipConfig(weights=str(tmp_path / "nope.pt"))))
+        make_vlm(VLMConfig(backend="clip", sections={"clip": ClipConfig(weights=str(tmp_path / "nope.pt"))}))

@@ -12,7 +12,9 @@ import pytest
 from vlm import prompts
 from vlm.backends.builtin import WEIGHTS_FILE, check_checkpoint, load_builtin
 from vlm.cache import ResponseCache, cache_key
-from vlm.config import BuiltinConfig, HFConfig, OpenAIConfig, VLMConfig
+from vlm.backends.builtin import BuiltinConfig
+from vlm.backends.openai import OpenAIConfig
+from vlm.config import VLMConfig
 from vlm.errors import WeightsNotFoundError
 from vlm.prompted import PromptedVLM
 from vlm.probs import candidate_logprobs, fill_missing, normalize_token, restricted_softmax, sampled_logprobs
@@ -47,7 +49,9 @@ def image(seed=0, h=32, w=40):
 
 
 def test_import_vlm_does_not_import_torch():
-    code = ("import sys, vlm, vlm.server, vlm.prompted, vlm.backends, vlm.backends.builtin; "
+    code = ("import sys, vlm, vlm.server, vlm.prompted, vlm.backends, vlm.backends.builtin, vlm.backends.openai; "
+            "vlm.VLMConfig(); vlm.VLMConfig(backend='openai', sections={'openai': vlm.backend('openai').config_class("
+            "model='m')}); "
             "bad = [m for m in ('torch', 'transformers', 'open_clip') if m in sys.modules]; "
             "assert not bad, bad")
     subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT)
@@ -171,30 +175,72 @@ def test_cache_key_and_corrupt_entries(tmp_path):
 
 
 def test_configs_validate():
-    with pytest.raises(ValueError, match="backend"):
+    from vlm.backends.hf import HFConfig
+
+    with pytest.raises(ValueError, match="unknown VLM backend 'gpt'; known: builtin, clip, hf, openai"):
         VLMConfig(backend="gpt")
     with pytest.raises(ValueError, match="model_path"):
         VLMConfig(backend="hf")
     with pytest.raises(ValueError, match="dtype"):
-        HFConfig(dtype="int3")
-    with pytest.raises(ValueError, match="openai section"):
+        HFConfig(model_path="x", dtype="int3")
+    with pytest.raises(ValueError, match="openai.model"):
         VLMConfig(backend="openai")
+    with pytest.raises(ValueError, match="must be a OpenAIConfig"):
+        VLMConfig(backend="openai", sections={"openai": HFConfig(model_path="x")})
     with pytest.raises(ValueError, match="base_url"):
         OpenAIConfig(base_url="ftp://x", model="m")
     with pytest.raises(ValueError, match="logprobs_mode"):
         OpenAIConfig(model="m", logprobs_mode="guess")
     from eqa.config import from_dict
 
-    cfg = from_dict(VLMConfig, {"backend": "openai", "openai": {"model": "m", "timeout_s": 5},
-                                "visual_prompt": {"margin_px": 3}})
-    assert cfg.openai.timeout_s == 5.0 and cfg.visual_prompt.margin_px == 3
+    from eqa.config import to_dict
+
+    data = {"backend": "openai", "openai": {"model": "m", "timeout_s": 5}, "visual_prompt": {"margin_px": 3}}
+    cfg = from_dict(VLMConfig, data)
+    assert cfg.settings.timeout_s == 5.0 and isinstance(cfg.settings.timeout_s, float)
+    assert cfg.visual_prompt.margin_px == 3 and set(cfg.sections) == {"openai"}
+    assert from_dict(VLMConfig, to_dict(cfg)) == cfg and to_dict(cfg)["openai"]["model"] == "m"
+    with pytest.raises(ValueError, match="unknown config key 'gpt'"):
+        from_dict(VLMConfig, {"gpt": {}})
+
+
+def test_a_new_backend_is_one_module(tmp_path, monkeypatch):
+    """A module declaring BACKEND is a backend: its YAML section is typed by its config class and make_vlm
+    builds it, with no edit anywhere else."""
+    import vlm.registry
+    from eqa.config import from_dict
+    from vlm import make_vlm
+
+    package = tmp_path / "extra_backends"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "echo.py").write_text(
+        "from dataclasses import dataclass\n"
+        "from vlm.prompted import PromptedVLM\n"
+        "from vlm.registry import Backend\n"
+        "from vlm.scoring import NextToken\n"
+        "import numpy as np\n\n"
+        "@dataclass\nclass EchoConfig:\n    scale: float = 1.0\n\n"
+        "class EchoScorer:\n    backend, model_id, probability_method = 'echo', 'echo-1', 'logprobs'\n"
+        "    def __init__(self, config):\n        self.config = config\n"
+        "    def score(self, requests, top_k=0):\n"
+        "        return [NextToken(-np.arange(len(r.candidates), dtype=float) * self.config.scale) for r in requests]\n\n"
+        "BACKEND = Backend('echo', EchoConfig, build=lambda s, cache, vp: PromptedVLM(EchoScorer(s), cache, vp),"
+        " serve=EchoScorer)\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setattr(vlm.registry, "PACKAGE", "extra_backends")
+    cfg = from_dict(VLMConfig, {"backend": "echo", "echo": {"scale": 2}})
+    assert cfg.settings.scale == 2.0
+    v = make_vlm(cfg)
+    assert v.info.backend == "echo" and v.answer(image(), "Q?", ["a", "b"]) == pytest.approx(
+        np.exp([0.0, -2.0]) / np.exp([0.0, -2.0]).sum())
 
 
 def test_builtin_missing_weights_is_a_clear_error(tmp_path):
     from vlm import make_vlm
 
     with pytest.raises(WeightsNotFoundError, match="builtin_vlm.pt"):
-        make_vlm(VLMConfig(builtin=BuiltinConfig(weights=str(tmp_path / "missing" / WEIGHTS_FILE.name))))
+        make_vlm(VLMConfig(sections={"builtin": BuiltinConfig(weights=str(tmp_path / "missing" / WEIGHTS_FILE.name))}))
     with pytest.raises(FileNotFoundError, match=str(tmp_path / "w.pt")):
         load_builtin(BuiltinConfig(weights=str(tmp_path / "w.pt")))
     with pytest.raises(ValueError, match="lacks keys"):

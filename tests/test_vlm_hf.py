@@ -10,9 +10,8 @@ pytest.importorskip("transformers")
 from vlm_fixtures import build_tiny_hf_model, random_image  # noqa: E402
 
 from vlm import Query, VLMConfig, make_vlm  # noqa: E402
-from vlm.backends.hf import HFScorer  # noqa: E402
+from vlm.backends.hf import HFConfig, HFScorer  # noqa: E402
 from vlm.cache import ResponseCache  # noqa: E402
-from vlm.config import HFConfig  # noqa: E402
 from vlm.errors import WeightsNotFoundError  # noqa: E402
 from vlm.prompted import PromptedVLM  # noqa: E402
 from vlm.scoring import PromptRequest  # noqa: E402
@@ -115,7 +114,7 @@ def test_unknown_label_and_missing_checkpoint(tiny, tmp_path):
     with pytest.raises(ValueError, match="single token"):
         scorer.label_token_ids("Maybe")
     with pytest.raises(WeightsNotFoundError, match="not a local checkpoint"):
-        make_vlm(VLMConfig(backend="hf", hf=HFConfig(model_path=str(tmp_path / "nothing"))))
+        make_vlm(VLMConfig(backend="hf", sections={"hf": HFConfig(model_path=str(tmp_path / "nothing"))}))
 
 
 def vision_module(model):

@@ -21,9 +21,8 @@ pytest.importorskip("transformers")
 
 from vlm_fixtures import build_tiny_hf_model, random_image  # noqa: E402
 
-from vlm.backends.hf import HFScorer  # noqa: E402
-from vlm.backends.openai_compat import OpenAIScorer  # noqa: E402
-from vlm.config import HFConfig, OpenAIConfig  # noqa: E402
+from vlm.backends.hf import HFConfig, HFScorer  # noqa: E402
+from vlm.backends.openai import OpenAIConfig, OpenAIScorer  # noqa: E402
 from vlm.errors import VLMConnectionError, VLMResponseError  # noqa: E402
 from vlm.imaging import to_data_url  # noqa: E402
 from vlm.prompted import PromptedVLM  # noqa: E402
@@ -143,6 +142,7 @@ def test_server_stopped_mid_run_gives_clear_error(hf_scorer):
         remote.relevance(random_image(9), Q)
 
 
+@pytest.mark.integration
 def test_serve_vlm_process_killed_mid_run(hf_scorer, tmp_path):
     """The real `eqa serve-vlm` command in its own process, killed while a robot loop is querying it."""
     code = ("import argparse, sys; from eqa.commands import serve_vlm; p = argparse.ArgumentParser(); "
@@ -322,6 +322,9 @@ def test_serve_vlm_command_builds_a_working_server(hf_scorer, tmp_path):
                              f"builtin.weights={tmp_path / 'missing' / 'builtin_vlm.pt'}"])
     with pytest.raises(FileNotFoundError, match="builtin_vlm.pt"):
         serve_vlm.build_server(bad)
+    remote = parser.parse_args(["serve-vlm", "--backend", "openai", "--port", "0", "openai.model=m"])
+    with pytest.raises(ValueError, match="not 'openai'"):  # a remote client is not served
+        serve_vlm.build_server(remote)
 
 
 def test_candidates_missing_from_top_logprobs_are_floored_and_flagged(server):

@@ -14,8 +14,7 @@ from vlm.accounting import Accounting
 from vlm.cache import ResponseCache, cache_key
 from vlm.imaging import check_image, image_hash
 from vlm.probs import restricted_softmax
-from vlm.queries import (ANSWER, DIRECTION, LOCATE, RELEVANCE, WORTH_EXPLORING, CallRecord, Query, QueryOutput,
-                         ViewResult, cell_pixel)
+from vlm.queries import CallRecord, Query, QueryKind, QueryOutput, ViewResult, cell_pixel
 
 
 @dataclass(frozen=True)
@@ -66,7 +65,8 @@ class VLM(ABC):
     """Base class: validation, caching, batching of a view's queries into one backend call, accounting.
     supported_kinds: the query kinds the backend answers (locate only where a backend adds it)."""
 
-    supported_kinds: tuple[str, ...] = (ANSWER, RELEVANCE, DIRECTION, WORTH_EXPLORING)
+    supported_kinds: tuple[QueryKind, ...] = (QueryKind.ANSWER, QueryKind.RELEVANCE, QueryKind.DIRECTION,
+                                              QueryKind.WORTH_EXPLORING)
 
     def __init__(self, info: VLMInfo, cache: Optional[ResponseCache] = None) -> None:
         self.info = info
@@ -76,46 +76,47 @@ class VLM(ABC):
     # -- the four queries -------------------------------------------------------------------------
     def answer(self, image: np.ndarray, question: str, choices: Sequence[str]) -> np.ndarray:
         """p over choices (restricted softmax over the choice letters)."""
-        return self.run(image, [Query(ANSWER, question, tuple(choices))])[0][0].probs
+        return self.run(image, [Query(QueryKind.ANSWER, question, tuple(choices))])[0][0].probs
 
     def relevance(self, image: np.ndarray, question: str) -> float:
         """P(the view lets me answer the question)."""
-        return float(self.run(image, [Query(RELEVANCE, question)])[0][0].probs[0])
+        return float(self.run(image, [Query(QueryKind.RELEVANCE, question)])[0][0].probs[0])
 
     def direction_scores(self, image: np.ndarray, question: str, points_px: Sequence[Sequence[float]]) -> np.ndarray:
         """p over the (u, v) pixel points: which is most worth exploring."""
-        return self.run(image, [Query(DIRECTION, question, points_px=_points(points_px))])[0][0].probs
+        return self.run(image, [Query(QueryKind.DIRECTION, question, points_px=_points(points_px))])[0][0].probs
 
     def worth_exploring(self, image: np.ndarray, question: str) -> float:
         """P(yes, something in this view is worth exploring)."""
-        return float(self.run(image, [Query(WORTH_EXPLORING, question)])[0][0].probs[0])
+        return float(self.run(image, [Query(QueryKind.WORTH_EXPLORING, question)])[0][0].probs[0])
 
     def query_view(self, image: np.ndarray, question: str, choices: Optional[Sequence[str]] = None,
                    points_px: Optional[Sequence[Sequence[float]]] = None,
-                   kinds: Sequence[str] = (ANSWER, RELEVANCE, DIRECTION, WORTH_EXPLORING)) -> ViewResult:
+                   kinds: Sequence[QueryKind] = (QueryKind.ANSWER, QueryKind.RELEVANCE, QueryKind.DIRECTION,
+                                                 QueryKind.WORTH_EXPLORING)) -> ViewResult:
         """All requested queries for one view in one backend call. `answer` is skipped without
         choices and `direction` without points."""
         queries = []
         for kind in kinds:
-            if kind == ANSWER:
+            if kind == QueryKind.ANSWER:
                 if choices:
-                    queries.append(Query(ANSWER, question, tuple(choices)))
-            elif kind == DIRECTION:
+                    queries.append(Query(QueryKind.ANSWER, question, tuple(choices)))
+            elif kind == QueryKind.DIRECTION:
                 if points_px is not None and len(points_px) > 0:
-                    queries.append(Query(DIRECTION, question, points_px=_points(points_px)))
+                    queries.append(Query(QueryKind.DIRECTION, question, points_px=_points(points_px)))
             else:
                 queries.append(Query(kind, question))
         outputs, record = self.run(image, queries)
         by_kind = {o.kind: o for o in outputs}
         yes = lambda k: float(by_kind[k].probs[0]) if k in by_kind else None  # noqa: E731
         return ViewResult(
-            answer=by_kind[ANSWER].probs if ANSWER in by_kind else None,
-            relevance=yes(RELEVANCE),
-            direction=by_kind[DIRECTION].probs if DIRECTION in by_kind else None,
-            worth_exploring=yes(WORTH_EXPLORING),
+            answer=by_kind[QueryKind.ANSWER].probs if QueryKind.ANSWER in by_kind else None,
+            relevance=yes(QueryKind.RELEVANCE),
+            direction=by_kind[QueryKind.DIRECTION].probs if QueryKind.DIRECTION in by_kind else None,
+            worth_exploring=yes(QueryKind.WORTH_EXPLORING),
             outputs=by_kind, call=record,
-            target_px=cell_pixel(by_kind[LOCATE].labels[int(np.argmax(by_kind[LOCATE].probs))])
-            if LOCATE in by_kind else None)
+            target_px=cell_pixel(by_kind[QueryKind.LOCATE].labels[int(np.argmax(by_kind[QueryKind.LOCATE].probs))])
+            if QueryKind.LOCATE in by_kind else None)
 
     # -- machinery --------------------------------------------------------------------------------
     def run(self, image: np.ndarray, queries: Sequence[Query]) -> tuple[list[QueryOutput], CallRecord]:

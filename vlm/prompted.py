@@ -10,7 +10,7 @@ from vlm import prompts
 from vlm.cache import ResponseCache
 from vlm.imaging import image_hash
 from vlm.interface import VLM, Prepared, Scored, VLMInfo
-from vlm.queries import DIRECTION, RELEVANCE, WORTH_EXPLORING, Query
+from vlm.queries import QueryKind, Query
 from vlm.scoring import PromptRequest, TokenScorer
 from vlm.visual_prompt import VisualPromptConfig, draw_labels
 
@@ -28,10 +28,10 @@ class PromptedVLM(VLM):
 
     def _prepare(self, image: np.ndarray, image_sha: str, query: Query) -> Prepared:
         text, labels = prompts.token_prompt(query.kind, query.question, query.choices, len(query.points_px))
-        if query.kind == DIRECTION:
+        if query.kind == QueryKind.DIRECTION:
             image = draw_labels(image, query.points_px, labels, self.visual_prompt)
             image_sha = image_hash(image)
-        return Prepared(query, labels, text, image, image_sha, casefold=query.kind in (RELEVANCE, WORTH_EXPLORING))
+        return Prepared(query, labels, text, image, image_sha, casefold=query.kind in (QueryKind.RELEVANCE, QueryKind.WORTH_EXPLORING))
 
     def _score(self, prepared: Sequence[Prepared]) -> list[Scored]:
         requests = [PromptRequest(text=p.prompt, image=p.image, candidates=p.labels, casefold=p.casefold)

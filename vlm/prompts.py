@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from typing import Sequence
 
-from vlm.queries import ANSWER, DIRECTION, LOCATE, RELEVANCE, WORTH_EXPLORING
+from vlm.queries import QueryKind
 
 PROMPT_VERSION = "eqa-prompts-v1"
 
-LETTERS = "ABCDEF"
+LETTERS = "ABCDEF"  # choice and point letters: the one place they are written (questions, prompts, narration)
 YES, NO = "Yes", "No"
 YES_NO = (YES, NO)
 
@@ -53,6 +53,13 @@ CLIP_WORTH_EXPLORING = ("A photo of a place where the answer to '{question}' cou
 CLIP_DIRECTION_TEMPLATE = "A photo of the place to look at to answer: {question}"
 
 
+def letter(index: int) -> str:
+    """The letter of choice `index` (0 -> "A")."""
+    if not 0 <= int(index) < len(LETTERS):
+        raise ValueError(f"choice index must be in [0, {len(LETTERS)}), got {index}")
+    return LETTERS[int(index)]
+
+
 def letters(n: int) -> tuple[str, ...]:
     """The first n choice / point letters (n in 1..6)."""
     if not 1 <= n <= len(LETTERS):
@@ -88,13 +95,13 @@ def locate_prompt(question: str) -> str:
 def token_prompt(kind: str, question: str, choices: Sequence[str] = (),
                  n_points: int = 0) -> tuple[str, tuple[str, ...]]:
     """(prompt text, candidate labels) for a token-scoring backend."""
-    if kind == ANSWER:
+    if kind == QueryKind.ANSWER:
         return answer_prompt(question, choices), letters(len(choices))
-    if kind == RELEVANCE:
+    if kind == QueryKind.RELEVANCE:
         return relevance_prompt(question), YES_NO
-    if kind == DIRECTION:
+    if kind == QueryKind.DIRECTION:
         return direction_prompt(question, n_points), letters(n_points)
-    if kind == WORTH_EXPLORING:
+    if kind == QueryKind.WORTH_EXPLORING:
         return worth_exploring_prompt(question), YES_NO
     raise ValueError(f"unknown query kind {kind!r}")
 
@@ -102,13 +109,13 @@ def token_prompt(kind: str, question: str, choices: Sequence[str] = (),
 def clip_statements(kind: str, question: str, choices: Sequence[str] = ()) -> tuple[str, ...]:
     """Text statements the clip backend compares with the image (or crops, for directions)."""
     q = _clean(question)
-    if kind == ANSWER:
+    if kind == QueryKind.ANSWER:
         return tuple(CLIP_ANSWER_TEMPLATE.format(question=q, choice=_clean(c)) for c in choices)
-    if kind == RELEVANCE:
+    if kind == QueryKind.RELEVANCE:
         return tuple(s.format(question=q) for s in CLIP_RELEVANCE)
-    if kind == WORTH_EXPLORING:
+    if kind == QueryKind.WORTH_EXPLORING:
         return tuple(s.format(question=q) for s in CLIP_WORTH_EXPLORING)
-    if kind == DIRECTION:
+    if kind == QueryKind.DIRECTION:
         return (CLIP_DIRECTION_TEMPLATE.format(question=q),)
     raise ValueError(f"unknown query kind {kind!r}")
 

@@ -6,16 +6,21 @@ values at pixel centres, as in `mapping.frame.Intrinsics`.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Optional
 
 import numpy as np
 
-ANSWER = "answer"
-RELEVANCE = "relevance"
-DIRECTION = "direction"
-WORTH_EXPLORING = "worth_exploring"
-LOCATE = "locate"  # where in the image the question's target is: p over image cells (not every backend)
-QUERY_KINDS = (ANSWER, RELEVANCE, DIRECTION, WORTH_EXPLORING, LOCATE)
+
+class QueryKind(StrEnum):
+    """What a query asks about a view (DESIGN.md section 3); the value is the name in records and caches."""
+
+    ANSWER = "answer"  # p over the choices
+    RELEVANCE = "relevance"  # P(the view lets me answer)
+    DIRECTION = "direction"  # p over pixel points: which is most worth exploring
+    WORTH_EXPLORING = "worth_exploring"  # P(something in the view is worth exploring)
+    LOCATE = "locate"  # where in the image the question's target is: p over image cells (not every backend)
+
 
 MIN_CHOICES = 2
 MAX_CHOICES = 6
@@ -26,24 +31,24 @@ MAX_POINTS = 6
 class Query:
     """One VLM question about one view: kind, question text, choices (answer) or pixel points (direction)."""
 
-    kind: str
+    kind: QueryKind
     question: str
     choices: tuple[str, ...] = ()
     points_px: tuple[tuple[float, float], ...] = ()
 
     def validate(self, image_shape: tuple[int, ...]) -> None:
         """Raise ValueError naming the problem if the query is malformed for an image of this shape."""
-        if self.kind not in QUERY_KINDS:
-            raise ValueError(f"unknown query kind {self.kind!r}; known: {QUERY_KINDS}")
+        if self.kind not in set(QueryKind):
+            raise ValueError(f"unknown query kind {self.kind!r}; known: {[k.value for k in QueryKind]}")
         if not isinstance(self.question, str) or not self.question.strip():
             raise ValueError("question must be a non-empty string")
-        if self.kind == ANSWER:
+        if self.kind == QueryKind.ANSWER:
             if not MIN_CHOICES <= len(self.choices) <= MAX_CHOICES:
                 raise ValueError(f"answer needs {MIN_CHOICES} to {MAX_CHOICES} choices, got {len(self.choices)}")
             for c in self.choices:
                 if not isinstance(c, str) or not c.strip():
                     raise ValueError(f"choices must be non-empty strings, got {c!r}")
-        if self.kind == DIRECTION:
+        if self.kind == QueryKind.DIRECTION:
             if not 1 <= len(self.points_px) <= MAX_POINTS:
                 raise ValueError(f"direction_scores needs 1 to {MAX_POINTS} points, got {len(self.points_px)}")
             h, w = image_shape[0], image_shape[1]
@@ -61,7 +66,7 @@ class QueryOutput:
     notes: declared fallbacks applied (e.g. a candidate missing from top_logprobs).
     """
 
-    kind: str
+    kind: QueryKind
     labels: tuple[str, ...]
     probs: np.ndarray
     prompt: str
@@ -78,7 +83,7 @@ class QueryOutput:
 class CallRecord:
     """Accounting for one interface call: wall latency in seconds, tokens in/out (0 for cache hits)."""
 
-    kinds: tuple[str, ...]
+    kinds: tuple[QueryKind, ...]
     n_queries: int
     n_cached: int
     latency_s: float

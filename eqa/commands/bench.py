@@ -12,7 +12,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                                         "resumes: finished episodes are never re-run. A folder keeps its method config "
                                         "(method.json) and VLM (vlm.json): resuming it with another is refused.")
     parser.add_argument("--dataset", type=Path, required=True, help="questions (JSON lines, `eqa dataset make`)")
-    parser.add_argument("--method", default="fbe-eqa", help="method config YAML (default configs/fbe-eqa.yaml)")
+    parser.add_argument("--method", default="fbe", help="method config YAML (default configs/fbe.yaml)")
     parser.add_argument("--out", type=Path, required=True, help="benchmark folder")
     parser.add_argument("--workers", type=int, default=1, help="parallel worker processes (default 1)")
     parser.add_argument("--ray", metavar="ADDRESS", default=None,
@@ -28,22 +28,21 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     import json
 
-    from eqa.config import load_config, to_dict
-    from eqa.question_episode import MethodConfig
     from eqa.runner import Job, run_jobs
+    from eqa.sim_driver import load_sim_run
     from sim.questions import load_jsonl
 
-    method = load_config(MethodConfig, args.method, args.overrides + (["early_stop=false"] if args.no_early_stop else []))
+    run = load_sim_run(args.method, args.overrides + (["early_stop=false"] if args.no_early_stop else []))
     questions = load_jsonl(args.dataset)[: args.limit]
     args.out.mkdir(parents=True, exist_ok=True)
-    method_dict = json.loads(json.dumps(to_dict(method)))  # tuples -> lists, as stored
+    run_dict = json.loads(json.dumps(run.to_dict()))  # as stored
     saved = args.out / "method.json"
-    if saved.is_file() and json.loads(saved.read_text()) != method_dict:
+    if saved.is_file() and json.loads(saved.read_text()) != run_dict:
         raise ValueError(f"{args.out} holds episodes of a different method config ({saved}); use another --out")
-    saved.write_text(json.dumps(method_dict, indent=1))
+    saved.write_text(json.dumps(run_dict, indent=1))
     jobs = [Job(q.id, q.to_json()) for q in questions]
-    summaries = run_jobs(jobs, "eqa.question_episode:question_job", method_dict, args.out, workers=args.workers,
+    summaries = run_jobs(jobs, "eqa.sim_driver:question_job", run_dict, args.out, workers=args.workers,
                          ray_address=args.ray)
     print(f"{len(summaries)}/{len(jobs)} episodes finished in {args.out}/episodes "
-          f"(method {method.name}); `eqa report {args.out}` summarises them")
+          f"(method {run.method.name}); `eqa report {args.out}` summarises them")
     return 0

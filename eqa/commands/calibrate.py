@@ -22,20 +22,19 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     import json
 
-    from eqa.config import from_dict
     from eqa.metrics import calibration_scores
-    from eqa.question_episode import MethodConfig, exploration_hash
     from eqa.report import load_runs
+    from eqa.sim_driver import SimRun
     from vlm.conformal import calibrate
 
     records = ", ".join(map(str, args.records))
-    methods = []
+    runs = []
     for folder in args.records:
         method_file = folder / "method.json"
         if not method_file.is_file():
             raise FileNotFoundError(f"{method_file} not found: --records must be `eqa bench` folders")
-        methods.append(from_dict(MethodConfig, json.loads(method_file.read_text())))
-    hashes = {exploration_hash(m) for m in methods}
+        runs.append(SimRun.from_dict(json.loads(method_file.read_text())))
+    hashes = {r.exploration_hash() for r in runs}
     if len(hashes) > 1:
         raise ValueError(f"{records}: the folders ran with different method configs; calibrate them separately")
     _, summaries, episodes = load_runs(args.records)  # refuses several VLMs or shared episodes
@@ -47,7 +46,7 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError(f"{records}: calibrate on calibration-split questions, not {wrong} ones")
     scores = calibration_scores(episodes)
     cal = calibrate(scores, args.eps, vlm["model_id"], vlm["prompt_version"], hashes.pop(),
-                    method=methods[0].name, source=records)
+                    method=runs[0].method.name, source=records)
     cal.save(args.out)
     thr = "inf (too few episodes for this eps: no early stop)" if cal.threshold == float("inf") else f"{cal.threshold:.4f}"
     print(f"eps {cal.eps:g}: N = {cal.n} episodes, threshold q = {thr}; VLM {cal.vlm_id}, prompts "

@@ -30,29 +30,29 @@ def add_episode_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("overrides", nargs="*", help="method overrides like stop.policy=fixed-budget")
 
 
-def conformal_method(args: argparse.Namespace):
-    """The method config of --method with conformal stopping at --eps, then the user's overrides."""
-    from eqa.config import load_config
-    from eqa.question_episode import MethodConfig
+def conformal_run(args: argparse.Namespace):
+    """The simulator run of --method with conformal stopping at --eps, then the user's overrides."""
+    from eqa.sim_driver import load_sim_run
 
-    return load_config(MethodConfig, args.method, ["stop.policy=conformal", f"stop.eps={args.eps}"] + args.overrides)
+    return load_sim_run(args.method, ["stop.policy=conformal", f"stop.eps={args.eps}"] + args.overrides)
 
 
 def run(args: argparse.Namespace) -> int:
     from eqa.narrate import narrator
-    from eqa.question_episode import run_question
+    from eqa.sim_driver import run_question
     from sim.questions import generate_questions
     from vlm import make_vlm
 
-    method = conformal_method(args)
+    sim_run = conformal_run(args)
+    method = sim_run.method
     print(f"generating a built-in house and a question (test split, seed {args.seed}) ...", flush=True)
-    q = generate_questions("test", 1, args.seed, method.questions)[0]
+    q = generate_questions("test", 1, args.seed, sim_run.questions)[0]
     vlm = make_vlm(method.vlm)
     print(f"house {q.house_seed} ({q.floor_area_m2:.0f} m^2 of floor), start at ({q.start[0]:.1f}, {q.start[1]:.1f})")
     print(f"question: {q.question}")
     print_choices(q.choices)
     print(f"method {method.name}, VLM {vlm.info.model_id}, stop policy {method.stop.policy} (eps {method.stop.eps:g})\n")
-    summary = run_question(q, method, args.out, vlm=vlm, rerun=not args.no_rerun, on_row=narrator(sys.stdout))
+    summary = run_question(q, sim_run, args.out, vlm=vlm, rerun=not args.no_rerun, on_record=narrator(sys.stdout))
     report(summary, args.out)
     return 0
 
@@ -66,7 +66,7 @@ def report(summary: dict, out: Path) -> None:
     """Print the outcome of a question episode."""
     choices = summary["choices"]
     print(f"\nanswer: {choice_text(choices, summary['answer'])}  ({summary['answer_rule']}; "
-          f"stop: {summary['stop_reason']} after {summary['decisions']}/{summary['budget']} decisions, "
+          f"stop: {summary['stop_reason']} ({summary['stop_policy']}) after {summary['decisions']}/{summary['budget']} decisions, "
           f"{summary['path_length_m']:.1f} m)")
     if summary.get("success") is not None:
         truth = summary["truth"]

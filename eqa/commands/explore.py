@@ -10,21 +10,22 @@ def register(sub: argparse._SubParsersAction) -> None:
                             description="Explore the built-in house SEED with frontier-based exploration and write "
                                         "record.jsonl, summary.json, map.png and episode.rrd to OUT.")
     parser.add_argument("--seed", type=int, default=0, help="house and start seed (default 0)")
+    parser.add_argument("--rooms", type=int, default=None, help="room count (default: drawn from the seed)")
     parser.add_argument("--out", type=Path, required=True, help="episode folder to write")
-    parser.add_argument("--config", default="fbe", help="explore config YAML (default configs/fbe.yaml)")
+    parser.add_argument("--config", default="fbe", help="method config YAML without a VLM (default configs/fbe.yaml)")
     parser.add_argument("--no-rerun", action="store_true", help="do not write the rerun recording")
     parser.add_argument("overrides", nargs="*", help="config overrides like agent.planner.max_move_per_step=1.5")
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from eqa.config import load_config
-    from eqa.explore import ExploreConfig, explore_house
+    from eqa.sim_driver import explore_house, load_sim_run
 
-    config = load_config(ExploreConfig, args.config, args.overrides)
-    summary = explore_house(args.seed, args.out, config, rerun=not args.no_rerun)
+    summary = explore_house(args.seed, args.out, load_sim_run(args.config, args.overrides), n_rooms=args.rooms,
+                            rerun=not args.no_rerun)
     print(f"house {args.seed}: {summary['decisions']} decisions (budget {summary['budget']}), "
           f"coverage {summary['coverage']:.1%}, path {summary['path_length_m']:.1f} m, "
           f"collisions {summary['collisions']}, stop: {summary['stop_reason']}")
-    print(f"  wrote {args.out}/record.jsonl, summary.json, map.png" + ("" if args.no_rerun else ", episode.rrd"))
+    print(f"  wrote {args.out}/record.jsonl, summary.json, map.png, episode.png, map.npz, scene.json"
+          + ("" if args.no_rerun else ", episode.rrd"))
     return 0

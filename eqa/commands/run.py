@@ -26,9 +26,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from eqa.commands.demo import conformal_method, print_choices, report
+    from eqa.commands.demo import conformal_run, print_choices, report
     from eqa.narrate import narrator
-    from eqa.question_episode import CustomQuestion, run_custom
+    from eqa.sim_driver import CustomQuestion, run_custom
     from vlm import make_vlm
 
     truth = None
@@ -38,12 +38,12 @@ def run(args: argparse.Namespace) -> int:
         truth = args.choices.index(args.answer)
     q = CustomQuestion(id=f"custom-{args.scene}", question=args.question, choices=list(args.choices),
                        answer_index=truth)
-    method = conformal_method(args)
-    vlm = make_vlm(method.vlm)
+    sim_run = conformal_run(args)
+    vlm = make_vlm(sim_run.method.vlm)
     print(f"house {args.scene}; question: {q.question}")
     print_choices(q.choices)
-    summary = run_custom(q, args.scene, method, args.out, vlm=vlm, n_rooms=args.rooms,
+    summary = run_custom(q, args.scene, sim_run, args.out, vlm=vlm, n_rooms=args.rooms,
                          start=tuple(args.start) if args.start else None, rerun=not args.no_rerun,
-                         on_row=narrator(sys.stdout))
+                         on_record=narrator(sys.stdout))
     report(summary, args.out)
     return 0

@@ -13,7 +13,7 @@ def register(subparsers) -> None:
     p = subparsers.add_parser("serve-vlm", help="serve a local VLM over an OpenAI-compatible API with logprobs",
                               description=__doc__)
     p.add_argument("--config", help="YAML file: a VLM config, or a config with a `vlm:` section")
-    p.add_argument("--backend", choices=("hf", "builtin"), help="override vlm.backend")
+    p.add_argument("--backend", help="override vlm.backend (a backend that serves tokens: hf, builtin)")
     p.add_argument("--model-path", help="override hf.model_path (a local checkpoint directory)")
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     p.add_argument("--port", type=int, default=8000, help="port (0: any free port)")
@@ -46,16 +46,18 @@ def load_vlm_config(args: argparse.Namespace):
 
 def build_server(args: argparse.Namespace):
     """The (not yet started) VLMServer described by the arguments."""
-    from vlm.backends import make_scorer
+    from vlm.registry import backend
     from vlm.server import ServerConfig, VLMServer
 
     config = load_vlm_config(args)
-    if config.backend not in ("hf", "builtin"):
-        raise ValueError(f"serve-vlm serves a local token-scoring backend (hf or builtin), not {config.backend!r}")
+    serve = backend(config.backend).serve
+    if serve is None:
+        raise ValueError(f"serve-vlm serves a local token-scoring backend, not {config.backend!r} (a backend module "
+                         "declares what it serves: vlm/backends/<name>.py, Backend.serve)")
     server_config = ServerConfig(host=args.host, port=args.port, model_name=args.model_name,
                                  max_top_logprobs=args.max_top_logprobs, max_batch_size=args.max_batch_size,
                                  api_key_env=args.api_key_env)
-    return VLMServer(make_scorer(config), server_config)
+    return VLMServer(serve(config.settings), server_config)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -1,5 +1,6 @@
-"""`eqa train-vlm`: generate simulator data, train the builtin VLM, save the checkpoint and evaluate it on
-held-out test-split houses (metrics JSON + reliability diagram PNG next to the weights)."""
+"""`eqa train-vlm`: generate simulator data, train the builtin VLM and evaluate it on held-out test-split
+houses. Writes a new model folder (checkpoint, metrics JSON, reliability diagram, model card), never the
+shipped weights."""
 from __future__ import annotations
 
 import argparse
@@ -8,20 +9,20 @@ import json
 import time
 from pathlib import Path
 
-
 EPOCH_METRICS = ("answer_acc_visible", "answer_acc_not_visible", "relevance_auroc", "direction_agreement",
-                 "worth_auroc", "ece_visible")
-OPTIONAL_EPOCH_METRICS = ("count_head_acc_visible", "colour_head_acc_visible")  # with count_head / colour_head
-LATER_DATA_FIELDS = {"point_sampling": "random", "goal_distances": False}  # data options added after data format 3
+                 "worth_auroc", "ece_visible", "colour_head_acc_visible")
+WEIGHTS_NAME = "builtin_vlm.pt"
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("train-vlm", help="train the builtin VLM on built-in simulator data",
                        description="Generate training views from train-split houses, train the builtin VLM "
-                                   "(seeded), write the checkpoint and evaluate it on test-split houses.")
+                                   "(seeded), and write a new model folder: builtin_vlm.pt, its metrics on "
+                                   "test-split houses, a reliability diagram and MODEL_CARD.md. Use it with "
+                                   "vlm.builtin.weights=FOLDER/builtin_vlm.pt.")
     p.add_argument("--config", default="train_vlm", help="training config YAML (default configs/train_vlm.yaml)")
     p.add_argument("--out", type=Path, default=None,
-                   help="checkpoint path (default: the shipped vlm/weights/builtin_vlm.pt)")
+                   help="new model folder (default: a fresh out/train_vlm/model-N); never the shipped weights")
     p.add_argument("--work-dir", type=Path, default=Path("out/train_vlm"),
                    help="data cache and logs (default out/train_vlm)")
     p.add_argument("--skip-eval", action="store_true", help="do not evaluate on test-split houses")
@@ -31,28 +32,42 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
+def model_folder(out: Path | None, work: Path) -> Path:
+    """The folder to write: `out`, or the first free work/model-N. ValueError when it already holds a model
+    or is the shipped weights folder."""
+    from vlm.backends.builtin import WEIGHTS_DIR
+
+    if out is None:
+        n = 1
+        while (work / f"model-{n}").exists():
+            n += 1
+        out = work / f"model-{n}"
+    if out.resolve() == WEIGHTS_DIR.resolve():
+        raise ValueError(f"--out {out} is the shipped weights folder; train into a new folder and copy by hand")
+    if (out / WEIGHTS_NAME).exists():
+        raise ValueError(f"{out} already holds a model ({WEIGHTS_NAME}); choose a new --out")
+    return out
+
+
 def data_cache_key(split: str, n_houses: int, data_seed: int, dcfg) -> str:
-    """12 hex digits naming a dataset cache: split, houses, seed, data config and data format. Options added
-    after data format 3 enter the key only when changed, so caches made before them stay valid."""
+    """12 hex digits naming a dataset cache: split, houses, seed, data config and data format."""
     from dataclasses import asdict
 
-    from vlm.builtin_model import data
+    from vlm.builtin_model.training import data
 
-    fields = {k: v for k, v in asdict(dcfg).items() if LATER_DATA_FIELDS.get(k, object()) != v}
-    return hashlib.sha256(json.dumps([split, n_houses, data_seed, fields, data.DATA_VERSION]).encode()).hexdigest()[:12]
+    key = [split, n_houses, data_seed, asdict(dcfg), data.DATA_VERSION]
+    return hashlib.sha256(json.dumps(key).encode()).hexdigest()[:12]
 
 
 def split_data_config(split: str, cfg):
     """DataConfig of `split` under TrainConfig cfg: training data from cfg.data; test-split (evaluation) data
-    from cfg.eval_data (cfg.data when unset), never recoloured."""
-    from dataclasses import replace
-
-    return cfg.data if split == "train" else replace(cfg.eval_data or cfg.data, recolour_per_view=0)
+    from cfg.eval_data (cfg.data when unset)."""
+    return cfg.data if split == "train" else (cfg.eval_data or cfg.data)
 
 
 def _data(split: str, n_houses: int, cfg, work: Path, log) -> dict:
     """Cached dataset of `split` (views as split_data_config says)."""
-    from vlm.builtin_model import data
+    from vlm.builtin_model.training import data
 
     dcfg = split_data_config(split, cfg)
     key = data_cache_key(split, n_houses, cfg.data_seed, dcfg)
@@ -72,19 +87,39 @@ def _data(split: str, n_houses: int, cfg, work: Path, log) -> dict:
     return ds
 
 
+def model_card(ckpt: dict, cfg, metrics: dict | None, config_name: str) -> str:
+    """MODEL_CARD.md of a trained folder: what it is, how it was trained, its held-out figures."""
+    from dataclasses import asdict
+
+    lines = [f"# Builtin VLM {ckpt['model_id']}", "",
+             f"Trained by `eqa train-vlm --config {config_name}` on views of {cfg.train_houses} train-split houses "
+             f"(dataset seed {cfg.data_seed}) rendered by the built-in simulator; architecture "
+             f"`{ckpt['architecture']}`, prompts `{ckpt['prompt_version']}`. For research use with the built-in "
+             "simulator; it has never seen real images. The shipped model's card (vlm/weights/MODEL_CARD.md) "
+             "describes the data, the heads and their limits.", "", "## Training config", "", "```json",
+             json.dumps(asdict(cfg), indent=1), "```", ""]
+    if metrics is None:
+        lines += ["Not evaluated (`--skip-eval`)."]
+    else:
+        lines += [f"## Held-out figures ({metrics['houses']} test-split houses, {metrics['pairs']} view-question "
+                  "pairs)", ""]
+        lines += [f"- {k}: {metrics[k]:.3f}" for k in EPOCH_METRICS if k in metrics]
+    return "\n".join(lines) + "\n"
+
+
 def run(args: argparse.Namespace) -> int:
     import torch
 
     from eqa.config import load_config
-    from vlm.backends.builtin import WEIGHTS_FILE
-    from vlm.builtin_model import train as T
+    from vlm.builtin_model.training import evaluate as E
+    from vlm.builtin_model.training import train as T
 
     cfg = load_config(T.TrainConfig, args.config, args.overrides)
-    torch.set_num_threads(cfg.threads)
-    out = Path(args.out) if args.out else WEIGHTS_FILE
     work = Path(args.work_dir)
-    work.mkdir(parents=True, exist_ok=True)
-    log_file = open(work / "train_log.txt", "a")
+    out = model_folder(args.out, work)
+    torch.set_num_threads(cfg.threads)
+    out.mkdir(parents=True, exist_ok=True)
+    log_file = open(out / "train_log.txt", "a")
 
     def log(msg: str) -> None:
         print(msg, flush=True)
@@ -102,9 +137,8 @@ def run(args: argparse.Namespace) -> int:
 
         def on_epoch(model, vocab, epoch: int) -> None:
             te = time.perf_counter()
-            m = T.evaluate(T.predict(model, vocab, test), test)
-            row = {"epoch": epoch, **{k: m[k] for k in EPOCH_METRICS + OPTIONAL_EPOCH_METRICS if k in m},
-                   "eval_s": time.perf_counter() - te}
+            m = E.evaluate(E.predict(model, vocab, test), test)
+            row = {"epoch": epoch, **{k: m[k] for k in EPOCH_METRICS if k in m}, "eval_s": time.perf_counter() - te}
             curve.append(row)
             log("held-out after epoch " + " ".join(f"{k} {v:.3f}" if isinstance(v, float) else f"{k} {v}"
                                                    for k, v in row.items()))
@@ -112,23 +146,25 @@ def run(args: argparse.Namespace) -> int:
     model, vocab, history = T.train(ds, cfg, log, on_epoch)
     t_train = time.perf_counter() - t1 - sum(r["eval_s"] for r in curve)  # per-epoch evaluation excluded
     ckpt = T.make_checkpoint(model, vocab, cfg, {"history": history})
-    T.save_checkpoint(ckpt, out)
-    size = out.stat().st_size
-    log(f"wrote {out} ({size / 1e6:.2f} MB, model_id {ckpt['model_id']}); data {t_data:.0f} s, "
+    weights = out / WEIGHTS_NAME
+    T.save_checkpoint(ckpt, weights)
+    size = weights.stat().st_size
+    log(f"wrote {weights} ({size / 1e6:.2f} MB, model_id {ckpt['model_id']}); data {t_data:.0f} s, "
         f"training {t_train:.0f} s")
+    metrics = None
     if evaluate:
         if test is None:
             test = _data("test", cfg.eval_houses, cfg, work, log)
-        metrics = T.evaluate(T.predict(model, vocab, test), test)
-        metrics.update(model_id=ckpt["model_id"], data_seconds=t_data, train_seconds=t_train,
-                       weights_bytes=size)
+        metrics = E.evaluate(E.predict(model, vocab, test), test)
+        metrics.update(model_id=ckpt["model_id"], data_seconds=t_data, train_seconds=t_train, weights_bytes=size)
         if curve:
             metrics["held_out_by_epoch"] = curve
-        stem = out.with_suffix("")
-        T.dump_metrics(metrics, Path(f"{stem}_metrics.json"))
-        T.reliability_png(metrics, Path(f"{stem}_reliability.png"))
+        E.dump_metrics(metrics, out / "builtin_vlm_metrics.json")
+        E.reliability_png(metrics, out / "builtin_vlm_reliability.png")
         log(json.dumps({k: v for k, v in metrics.items() if not isinstance(v, (list, dict))}, indent=1))
         log(f"per category (visible): {metrics['answer_acc_visible_by_category']}")
         log(f"per template (visible): {metrics['answer_acc_visible_by_template']}")
+    (out / "MODEL_CARD.md").write_text(model_card(ckpt, cfg, metrics, args.config))
+    log(f"model folder {out}: use it with vlm.builtin.weights={weights}")
     log_file.close()
     return 0

@@ -24,9 +24,10 @@ from pathlib import Path
 import numpy as np
 
 from sim.habitat_frame import habitat_agent_pose, habitat_angle_to_yaw, habitat_to_world_point
+from vlm.prompts import letter, letters
 
 PAD = "(Do not choose this option)"
-LETTERS = "ABCD"
+N_CHOICES = 4  # every HM-EQA question has four choices, A to D (padded)
 LABELS = ("identification", "count", "existence", "state", "location")
 QUESTION_COLUMNS = ("scene", "floor", "question", "choices", "question_formatted", "answer", "label")
 POSE_COLUMNS = ("scene_floor", "init_x", "init_y", "init_z", "init_angle")
@@ -79,7 +80,7 @@ class HmEqaQuestion:
 
     @property
     def answer_index(self) -> int:
-        return LETTERS.index(self.answer)
+        return letters(N_CHOICES).index(self.answer)
 
     @property
     def answer_text(self) -> str:
@@ -149,7 +150,7 @@ def _parse_choices(raw: str, path: Path, line: int) -> tuple[str, ...]:
         value = ast.literal_eval(raw)
     except (ValueError, SyntaxError):
         raise ValueError(f"{path}:{line}: field 'choices' is not a Python list literal: {raw!r}") from None
-    if not isinstance(value, list) or len(value) != 4 or not all(isinstance(c, str) for c in value):
+    if not isinstance(value, list) or len(value) != N_CHOICES or not all(isinstance(c, str) for c in value):
         raise ValueError(f"{path}:{line}: field 'choices' must be a list of 4 strings, got {value!r}")
     return tuple(value)
 
@@ -165,7 +166,7 @@ def load_questions(path: str | Path, starts: dict[str, HmEqaStart]) -> list[HmEq
             line = reader.line_num
             choices = _parse_choices(row["choices"], path, line)
             answer = (row["answer"] or "").strip()
-            if answer not in LETTERS:
+            if answer not in letters(N_CHOICES):
                 raise ValueError(f"{path}:{line}: field 'answer' must be one of A-D, got {row['answer']!r}")
             try:
                 floor = int(row["floor"])
@@ -195,7 +196,7 @@ def load_hmeqa(root: str | Path) -> HmEqaDataset:
 
 def format_prompt(question: str, choices) -> str:
     """HM-EQA's prompt text: "Q A) c1 B) c2 C) c3 D) c4. Answer:" (reproduces `question_formatted`)."""
-    return question + " " + " ".join(f"{LETTERS[i]}) {c}" for i, c in enumerate(choices)) + ". Answer:"
+    return question + " " + " ".join(f"{letter(i)}) {c}" for i, c in enumerate(choices)) + ". Answer:"
 
 
 def flagged(dataset: HmEqaDataset) -> list[HmEqaQuestion]:

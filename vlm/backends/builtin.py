@@ -17,6 +17,7 @@ relevance / worth-exploring: sigmoid of a logit = softmax over (logit, 0) for (Y
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
 from typing import Optional, Sequence
@@ -25,11 +26,11 @@ import numpy as np
 
 from vlm import prompts
 from vlm.cache import ResponseCache
-from vlm.config import BuiltinConfig
 from vlm.errors import WeightsNotFoundError
 from vlm.interface import VLM, Prepared, Scored, VLMInfo
 from vlm.prompts import PROMPT_VERSION
-from vlm.queries import ANSWER, DIRECTION, LOCATE, RELEVANCE, WORTH_EXPLORING, Query
+from vlm.queries import Query, QueryKind
+from vlm.registry import Backend
 
 WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"
 WEIGHTS_FILE = WEIGHTS_DIR / "builtin_vlm.pt"
@@ -40,11 +41,17 @@ REQUIRED_KEYS = ("format", "format_version", "architecture", "model_id", "prompt
 
 METHOD = "builtin-heads"
 
+
+@dataclass
+class BuiltinConfig:
+    """The default compact model (`vlm.builtin`): weights file (default: the one shipped in vlm/weights/)."""
+
+    weights: Optional[str] = None
+    device: str = "cpu"
+
 # architecture name -> "module:factory" building the loaded model from (checkpoint, device)
 ARCHITECTURES: MappingProxyType = MappingProxyType({
-    "eqa-cnn-xattn-v2": "vlm.builtin_model.runtime:BuiltinModel",
-    "eqa-cnn-xattn-v3": "vlm.builtin_model.runtime:BuiltinModel",  # v2 + colour head (shipped v4), count head,
-    # direction context, goal map
+    "eqa-cnn-xattn-v3": "vlm.builtin_model.runtime:BuiltinModel",  # the network with the colour head (v4, v5)
 })
 
 
@@ -101,7 +108,7 @@ class BuiltinVLM(VLM):
     """VLM over the builtin model; all queries of one view share one image encoding. It also answers
     `locate` (where the question's target is: the grounded attention head over the model's image cells)."""
 
-    supported_kinds = (ANSWER, RELEVANCE, DIRECTION, WORTH_EXPLORING, LOCATE)
+    supported_kinds = tuple(QueryKind)
 
     def __init__(self, model, cache: Optional[ResponseCache] = None) -> None:
         self.model = model
@@ -112,10 +119,10 @@ class BuiltinVLM(VLM):
         return cls(load_builtin(config), cache)
 
     def _prepare(self, image: np.ndarray, image_sha: str, query: Query) -> Prepared:
-        if query.kind == DIRECTION:
+        if query.kind == QueryKind.DIRECTION:
             labels = prompts.letters(len(query.points_px))
             prompt = direction_prompt(query.question, query.points_px)
-        elif query.kind == LOCATE:
+        elif query.kind == QueryKind.LOCATE:
             h, w = image.shape[:2]
             labels = self.model.cell_labels(w, h)
             prompt = prompts.locate_prompt(query.question)
@@ -145,8 +152,6 @@ class BuiltinTokenScorer:
     @staticmethod
     def parse(text: str) -> tuple[str, str, tuple[str, ...]]:
         """(kind, question, choices) of a vlm.prompts token prompt; ValueError for anything else."""
-        from vlm.queries import ANSWER, RELEVANCE, WORTH_EXPLORING
-
         lines = text.split("\n")
         q = next((ln[len("Question: "):] for ln in lines if ln.startswith("Question: ")), None)
         if q is None:
@@ -158,14 +163,14 @@ class BuiltinTokenScorer:
             while i < len(lines) and len(lines[i]) > 3 and lines[i][0] in prompts.LETTERS and lines[i][1:3] == ". ":
                 choices.append(lines[i][3:])
                 i += 1
-            return ANSWER, q, tuple(choices)
+            return QueryKind.ANSWER, q, tuple(choices)
         if "lettered circles" in text:
             raise ValueError("builtin scorer: direction prompts need the pixel points; use the builtin VLM "
                              "backend (vlm.backend: builtin) instead of the token protocol")
         if "answered confidently" in text:
-            return RELEVANCE, q, ()
+            return QueryKind.RELEVANCE, q, ()
         if "worth exploring further" in text:
-            return WORTH_EXPLORING, q, ()
+            return QueryKind.WORTH_EXPLORING, q, ()
         raise ValueError("builtin scorer: unrecognised prompt (only vlm.prompts prompts are understood)")
 
     def score(self, requests, top_k: int = 0):
@@ -185,3 +190,7 @@ class BuiltinTokenScorer:
             top = [(labels[i], float(logp[i])) for i in order[:top_k]] if top_k else []
             out.append(NextToken(cands, top, (labels[order[0]], float(logp[order[0]])), 0, 1))
         return out
+
+
+BACKEND = Backend("builtin", BuiltinConfig, build=lambda settings, cache, visual_prompt: BuiltinVLM.from_config(
+    settings, cache), serve=lambda settings: BuiltinTokenScorer(load_builtin(settings)))

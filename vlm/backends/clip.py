@@ -8,6 +8,7 @@ crop together) and one text forward for all statements. Weights come from a loca
 from __future__ import annotations
 
 import hashlib
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional, Sequence
 
@@ -17,12 +18,35 @@ from PIL import Image
 
 from vlm import prompts
 from vlm.cache import ResponseCache
-from vlm.config import ClipConfig
 from vlm.errors import WeightsNotFoundError
 from vlm.interface import VLM, Prepared, Scored, VLMInfo
-from vlm.queries import ANSWER, DIRECTION, Query
+from vlm.queries import Query, QueryKind
+from vlm.registry import Backend
 
 METHOD = "clip-similarity"
+
+
+@dataclass
+class ClipConfig:
+    """open_clip backend (`vlm.clip`): architecture name and a local weights file. crop_fraction: side of the
+    square crop scored around each direction point, as a fraction of min(H, W)."""
+
+    model_name: str = "ViT-B-32"
+    weights: str = ""
+    device: str = "cpu"
+    precision: str = "fp32"
+    crop_fraction: float = 0.35
+    model_id: Optional[str] = None
+
+    def __post_init__(self) -> None:
+        if not self.weights:
+            raise ValueError("the clip backend needs clip.weights (a local open_clip weights file)")
+        if not self.model_name or self.model_name.startswith(("hf-hub:", "local-dir:")):
+            raise ValueError(f"clip.model_name must be a built-in open_clip architecture, got {self.model_name!r}")
+        if not 0.05 <= self.crop_fraction <= 1.0:
+            raise ValueError(f"clip.crop_fraction must be in [0.05, 1], got {self.crop_fraction}")
+        if self.precision not in ("fp32", "fp16", "bf16"):
+            raise ValueError(f"clip.precision must be fp32, fp16 or bf16, got {self.precision!r}")
 
 
 def crop_boxes(height: int, width: int, points_px: Sequence[Sequence[float]],
@@ -63,15 +87,15 @@ class ClipVLM(VLM):
 
     def _prepare(self, image: np.ndarray, image_sha: str, query: Query) -> Prepared:
         statements = prompts.clip_statements(query.kind, query.question, query.choices)
-        if query.kind == ANSWER:
+        if query.kind == QueryKind.ANSWER:
             labels = prompts.letters(len(query.choices))
-        elif query.kind == DIRECTION:
+        elif query.kind == QueryKind.DIRECTION:
             labels = prompts.letters(len(query.points_px))
         else:
             labels = prompts.YES_NO
         prompt = "\n".join(statements)
         payload = None
-        if query.kind == DIRECTION:
+        if query.kind == QueryKind.DIRECTION:
             boxes = crop_boxes(image.shape[0], image.shape[1], query.points_px, self.config.crop_fraction)
             prompt += "\ncrops:" + ";".join(",".join(map(str, b)) for b in boxes)
             payload = boxes
@@ -98,10 +122,13 @@ class ClipVLM(VLM):
             n = len(p.payload[0])
             sims = txt[t:t + n]
             t += n
-            if p.query.kind == DIRECTION:
+            if p.query.kind == QueryKind.DIRECTION:
                 scores = (img[c0:c1] @ sims[0]) * scale
             else:
                 scores = (sims @ img[0]) * scale
             n_tokens = int((tokens[t - n:t] != 0).sum())
             out.append(Scored(scores.cpu().double().numpy(), METHOD, (), n_tokens, 0))
         return out
+
+
+BACKEND = Backend("clip", ClipConfig, build=lambda settings, cache, visual_prompt: ClipVLM(settings, cache))

@@ -7,20 +7,47 @@ from __future__ import annotations
 
 import hashlib
 import inspect
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import Optional, Sequence
 
 import numpy as np
 import torch
 from PIL import Image
 
-from vlm.config import HFConfig
 from vlm.errors import WeightsNotFoundError
 from vlm.imaging import image_hash
 from vlm.probs import normalize_token
+from vlm.prompted import PromptedVLM
+from vlm.registry import Backend
 from vlm.scoring import NextToken, PromptRequest
 
 _DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+
+
+@dataclass
+class HFConfig:
+    """transformers backend (`vlm.hf`): a local checkpoint directory (never downloaded). max_batch_size:
+    queries per forward pass. model_id: name used in cache keys and records (default: the directory name).
+    share_image_encoding: encode an image shared by several queries once (where the model allows)."""
+
+    model_path: str = ""
+    device: str = "cpu"
+    dtype: str = "float32"
+    max_batch_size: int = 8
+    attn_implementation: Optional[str] = None
+    model_id: Optional[str] = None
+    share_image_encoding: bool = True
+
+    def __post_init__(self) -> None:
+        if not self.model_path:
+            raise ValueError("the hf backend needs hf.model_path (a local checkpoint directory)")
+        if self.dtype not in _DTYPES:
+            raise ValueError(f"hf.dtype must be one of {tuple(_DTYPES)}, got {self.dtype!r}")
+        if self.max_batch_size < 1:
+            raise ValueError(f"hf.max_batch_size must be >= 1, got {self.max_batch_size}")
+        if not self.device:
+            raise ValueError("hf.device must be set (e.g. 'cpu', 'cuda', 'cuda:1')")
 
 
 def checkpoint_fingerprint(path: Path) -> str:
@@ -164,3 +191,7 @@ class HFScorer:
         values, ids = torch.topk(logp, k)
         top = [(self.tokenizer.decode([int(t)]), float(v)) for v, t in zip(values, ids)]
         return NextToken(candidate_logprobs=cand, top=top[:top_k], greedy=top[0], tokens_in=n_in, tokens_out=1)
+
+
+BACKEND = Backend("hf", HFConfig, build=lambda settings, cache, visual_prompt: PromptedVLM(
+    HFScorer(settings), cache, visual_prompt), serve=HFScorer)

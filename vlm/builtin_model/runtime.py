@@ -9,18 +9,18 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from vlm.builtin_model.data import CELL
-from vlm.builtin_model.train import MAX_CHOICES, model_from_checkpoint, norm_points, question_tensors
-from vlm.queries import ANSWER, DIRECTION, LOCATE, RELEVANCE, WORTH_EXPLORING, cell_label
+from vlm.builtin_model.model import STRIDE, feature_grid, model_from_checkpoint
+from vlm.builtin_model.tensors import norm_points, question_tensors
+from vlm.queries import MAX_CHOICES, QueryKind, cell_label
 
 
 @functools.lru_cache(maxsize=8)
 def _cell_labels(net_width: int, net_height: int, width: int, height: int) -> tuple[str, ...]:
     """BuiltinModel.cell_labels, computed once per (network, image) size: every view of a camera shares them."""
-    fh, fw = -(-net_height // CELL), -(-net_width // CELL)
+    fh, fw = feature_grid(net_width, net_height)
     rows, cols = np.mgrid[0:fh, 0:fw]
-    u = (cols.ravel() + 0.5) * CELL * width / net_width - 0.5
-    v = (rows.ravel() + 0.5) * CELL * height / net_height - 0.5
+    u = (cols.ravel() + 0.5) * STRIDE * width / net_width - 0.5
+    v = (rows.ravel() + 0.5) * STRIDE * height / net_height - 0.5
     return tuple(cell_label(min(max(a, 0.0), width - 1.0), min(max(b, 0.0), height - 1.0)) for a, b in zip(u, v))
 
 
@@ -37,7 +37,7 @@ class BuiltinModel:
         self.max_q, self.max_c = int(mc["max_q_len"]), int(mc["max_c_len"])
 
     def cell_labels(self, width: int, height: int) -> tuple[str, ...]:
-        """Locate labels of the feature cells (row-major, CELL x CELL network pixels each) as pixel
+        """Locate labels of the feature cells (row-major, STRIDE x STRIDE network pixels each) as pixel
         centres in an image of width x height pixels."""
         return _cell_labels(self.width, self.height, width, height)
 
@@ -57,38 +57,38 @@ class BuiltinModel:
         h, w = image.shape[:2]
         P = len(queries)
         for kind, _q, choices, _points in queries:
-            if kind == ANSWER and len(choices) > MAX_CHOICES:
+            if kind == QueryKind.ANSWER and len(choices) > MAX_CHOICES:
                 raise ValueError(f"the builtin model scores at most {MAX_CHOICES} choices, got {len(choices)}")
-        rows = [{"question": q, "choices": list(choices) if kind == ANSWER else [], "answer_index": 0}
+        rows = [{"question": q, "choices": list(choices) if kind == QueryKind.ANSWER else [], "answer_index": 0}
                 for kind, q, choices, _points in queries]
-        qt, ct, cm, _, cn, cc = question_tensors(rows, self.vocab, self.max_q, self.max_c)
-        k_max = max([len(q[3]) for q in queries if q[0] == DIRECTION and q[3] is not None] or [1])
+        qt, ct, cm, _, cc = question_tensors(rows, self.vocab, self.max_q, self.max_c)
+        k_max = max([len(q[3]) for q in queries if q[0] == QueryKind.DIRECTION and q[3] is not None] or [1])
         pts = torch.zeros(P, k_max, 2)
         pm = torch.zeros(P, k_max, dtype=torch.bool)
         pm[:, 0] = True  # a dummy point for rows without points (their direction output is unused)
         for i, (kind, _q, _choices, points) in enumerate(queries):
-            if kind == DIRECTION:
+            if kind == QueryKind.DIRECTION:
                 p = norm_points(points, w, h).reshape(-1, 2)
                 pts[i, :len(p)] = torch.from_numpy(p)
                 pm[i] = False
                 pm[i, :len(p)] = True
         feats = self.model.encode_images(self.image_tensor(image))
         any_answer = bool(cm.any())
-        any_dir = any(q[0] == DIRECTION for q in queries)
+        any_dir = any(q[0] == QueryKind.DIRECTION for q in queries)
         out = self.model(feats, torch.zeros(P, dtype=torch.long, device=self.device), qt.to(self.device),
                          ct.to(self.device) if any_answer else None, cm.to(self.device) if any_answer else None,
                          pts.to(self.device) if any_dir else None, pm.to(self.device) if any_dir else None,
-                         cn.to(self.device) if any_answer else None, cc.to(self.device) if any_answer else None)
+                         cc.to(self.device) if any_answer else None)
         result = []
         for i, (kind, _q, choices, points) in enumerate(queries):
-            if kind == ANSWER:
+            if kind == QueryKind.ANSWER:
                 result.append(out["answer"][i, :len(choices)].double().cpu().numpy())
-            elif kind == DIRECTION:
+            elif kind == QueryKind.DIRECTION:
                 result.append(out["direction"][i, :len(points)].double().cpu().numpy())
-            elif kind == LOCATE:
+            elif kind == QueryKind.LOCATE:
                 result.append(out["ground_logits"][i].double().cpu().numpy())
-            elif kind in (RELEVANCE, WORTH_EXPLORING):
-                logit = float(out["relevance" if kind == RELEVANCE else "worth"][i])
+            elif kind in (QueryKind.RELEVANCE, QueryKind.WORTH_EXPLORING):
+                logit = float(out["relevance" if kind == QueryKind.RELEVANCE else "worth"][i])
                 result.append(np.array([logit, 0.0]))
             else:
                 raise ValueError(f"unknown query kind {kind!r}")

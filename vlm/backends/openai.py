@@ -15,17 +15,63 @@ import time
 import urllib.error
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import Optional, Sequence
 
 import numpy as np
 
-from vlm.config import OpenAIConfig
 from vlm.errors import VLMConnectionError, VLMResponseError
 from vlm.imaging import image_hash, to_data_url
 from vlm.probs import candidate_logprobs, fill_missing, sampled_logprobs
+from vlm.prompted import PromptedVLM
+from vlm.registry import Backend
 from vlm.scoring import NextToken, PromptRequest
 
 _RETRY_STATUS = {408, 429, 500, 502, 503, 504}
+
+
+@dataclass
+class OpenAIConfig:
+    """OpenAI-compatible chat-completions client (`vlm.openai`).
+
+    base_url: up to and including /v1. api_key_env: NAME of the environment variable holding the key
+    (None: no key sent). timeout_s: per request. Retries (connection errors, 429, 5xx): max_retries with
+    exponential backoff from backoff_s up to backoff_max_s seconds. logprobs_mode: 'required' (error if
+    the server gives none) or 'sample' (declared fallback: sample_k replies at sample_temperature,
+    label frequencies). max_concurrency: parallel requests for one view's queries.
+    """
+
+    base_url: str = "http://127.0.0.1:8000/v1"
+    model: str = ""
+    api_key_env: Optional[str] = "OPENAI_API_KEY"
+    timeout_s: float = 60.0
+    max_retries: int = 3
+    backoff_s: float = 0.5
+    backoff_max_s: float = 8.0
+    top_logprobs: int = 20
+    max_concurrency: int = 4
+    logprobs_mode: str = "required"
+    sample_k: int = 8
+    sample_temperature: float = 1.0
+
+    def __post_init__(self) -> None:
+        if not self.base_url.startswith(("http://", "https://")):
+            raise ValueError(f"openai.base_url must start with http:// or https://, got {self.base_url!r}")
+        if not self.model:
+            raise ValueError("openai.model must name the served model")
+        if not self.timeout_s > 0:
+            raise ValueError(f"openai.timeout_s must be > 0, got {self.timeout_s}")
+        if self.max_retries < 0 or self.backoff_s < 0 or self.backoff_max_s < self.backoff_s:
+            raise ValueError("openai retries need max_retries >= 0 and 0 <= backoff_s <= backoff_max_s")
+        if not 1 <= self.top_logprobs:
+            raise ValueError(f"openai.top_logprobs must be >= 1, got {self.top_logprobs}")
+        if self.max_concurrency < 1:
+            raise ValueError(f"openai.max_concurrency must be >= 1, got {self.max_concurrency}")
+        if self.logprobs_mode not in ("required", "sample"):
+            raise ValueError(f"openai.logprobs_mode must be 'required' or 'sample', got {self.logprobs_mode!r}")
+        if self.sample_k < 1 or not self.sample_temperature > 0:
+            raise ValueError("openai.sample_k must be >= 1 and sample_temperature > 0")
+
 
 
 def chat_messages(req: PromptRequest, image_url: Optional[str] = None) -> list[dict]:
@@ -175,3 +221,8 @@ def _error_message(err: urllib.error.HTTPError) -> str:
         return str(msg or _snippet(body))
     except Exception:  # noqa: BLE001 - any unreadable error body
         return err.reason if isinstance(err.reason, str) else "no details"
+
+
+# A remote client: `eqa serve-vlm` does not serve it (serve the model behind it directly).
+BACKEND = Backend("openai", OpenAIConfig, build=lambda settings, cache, visual_prompt: PromptedVLM(
+    OpenAIScorer(settings), cache, visual_prompt))

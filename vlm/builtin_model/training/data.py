@@ -1,0 +1,259 @@
+"""Training / evaluation data for the builtin VLM, generated from the built-in simulator.
+
+Per house (train-split house seeds for training, test-split for evaluation) the questions of
+`sim.questions.house_questions` are labelled against views rendered at the model's input
+resolution (same 120-degree HFOV camera as the simulator, smaller image):
+
+- views: answerable viewpoints of each question (jittered), poses near them (random heading),
+  the question's start pose, and random poses on the house's main navigable component;
+- relevance label: `HouseLabeller.answerable` (the ground-truth rule of the question generator);
+- answer label: the question's answer index (used only where the view is relevant);
+- direction: 3 floor points 2-10 m from the robot, at least 1 m apart, drawn at random among those that
+  project into the view unoccluded (`vlm.visual_prompt.project_points`); label = the point with the smallest
+  path distance (true navigable grid, 8-connected geodesic) to any answerable viewpoint of the question;
+- worth-exploring label: the view is relevant, or some visible floor point 1-10 m ahead has a path
+  distance to the nearest answerable viewpoint at least max(1 m, 25 %) shorter than the robot's own;
+- target cells: which cells of the model's feature grid (STRIDE x STRIDE pixels each) show any pixel of the
+  question's targets (its objects, or the room floor of "floor" questions), from the renderer's instance ids;
+  a grounding label for the question's attention (bit-packed per pair).
+
+Every view is labelled against every question of its house, so one image serves several samples.
+Deterministic in (split, seed, house index).
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+from dataclasses import dataclass
+
+import numpy as np
+
+from mapping.frame import wrap_angle
+from vlm.builtin_model.model import STRIDE, feature_grid
+
+N_POINTS = 3
+DATA_VERSION = 4  # part of the cache key: 2 added target cells, 4 dropped the unused experimental labels
+POINT_MIN_M, POINT_MAX_M = 2.0, 10.0
+WORTH_MIN_M = 1.0
+POINT_MERGE_M = 1.0  # direction points are at least this far apart
+
+
+@dataclass
+class DataConfig:
+    """Views per house and image size (defaults: the shipped model's training data). width/height: model input
+    (same HFOV as the sim camera)."""
+
+    width: int = 224
+    height: int = 168
+    questions_per_house: int = 15
+    answerable_views: int = 3  # jittered answerable viewpoints per question
+    near_views: int = 1  # poses within near_radius of an answerable viewpoint, random heading
+    near_radius: float = 2.0
+    random_views: int = 12  # random navigable poses per house
+    point_candidates: int = 200
+
+
+def cell_count(width: int, height: int) -> int:
+    """Feature cells of a width x height view."""
+    rows, cols = feature_grid(width, height)
+    return rows * cols
+
+
+def cells_showing(ids: np.ndarray, target_ids) -> np.ndarray:
+    """(cells,) bool, row-major over the STRIDE-pixel grid: cells with any pixel of an instance in target_ids.
+    ids: (H, W) instance ids from the renderer."""
+    H, W = ids.shape
+    hit = np.isin(ids, np.asarray(list(target_ids)))
+    hit = np.pad(hit, ((0, -H % STRIDE), (0, -W % STRIDE)))
+    return hit.reshape(hit.shape[0] // STRIDE, STRIDE, hit.shape[1] // STRIDE, STRIDE).any(axis=(1, 3)).ravel()
+
+
+def _choose_points(xy: np.ndarray, order: np.ndarray) -> list[int]:
+    """Up to N_POINTS indices into xy (world m), greedily in the given (shuffled) order, at least POINT_MERGE_M
+    apart."""
+    chosen: list[int] = []
+    for i in order:
+        if all(np.hypot(*(xy[i] - xy[k])) >= POINT_MERGE_M for k in chosen):
+            chosen.append(int(i))
+        if len(chosen) == N_POINTS:
+            break
+    return chosen
+
+
+def house_samples(split: str, hseed: int, dcfg: DataConfig) -> dict | None:
+    """Views and labels of one house; None when the house yields no question."""
+    from mapping.frame import Intrinsics, base_pose, camera_mount
+    from sim.config import SimConfig
+    from sim.house import generate_house
+    from sim.questions import HouseLabeller, QuestionConfig, house_questions
+    from sim.render import Renderer
+    from vlm.visual_prompt import VISIBLE, project_points
+
+    sim = SimConfig()
+    qcfg = QuestionConfig(questions_per_house=dcfg.questions_per_house)
+    questions = list(house_questions(split, hseed, qcfg, sim, {c: 0 for c in qcfg.categories}, {},
+                                     limit=dcfg.questions_per_house))
+    if not questions:
+        return None
+    rng = np.random.default_rng(hseed + 7_919)
+    scene = generate_house(hseed, qcfg.n_rooms, sim.house, sim.robot)
+    labeller = HouseLabeller(scene, sim, qcfg)
+    fs, reach = labeller.fs, labeller.reachable
+    cam = sim.camera
+    intr = Intrinsics.from_hfov(dcfg.width, dcfg.height, math.radians(cam.hfov_deg))
+    T_base_cam = camera_mount(cam.mount_height, math.radians(cam.pitch_down_deg))
+    renderer = Renderer(scene, intr)
+    cells = np.argwhere(reach)
+    cell_xy = fs.grid.cell_to_world(cells)
+
+    poses = []
+    for q in questions:
+        vps = np.asarray(q.answerable_viewpoints, dtype=np.float64)
+        pick = rng.choice(len(vps), size=min(dcfg.answerable_views, len(vps)), replace=False)
+        for p in vps[pick]:
+            j = p.copy()
+            cand = j[:2] + rng.normal(0.0, 0.15, size=2)
+            if fs.grid.values_at(reach, cand):
+                j[:2] = cand
+            j[2] += rng.uniform(-0.25, 0.25)
+            poses.append(j)
+        for _ in range(dcfg.near_views):
+            c = vps[rng.integers(len(vps))]
+            near = cell_xy[np.hypot(*(cell_xy - c[:2]).T) <= dcfg.near_radius]
+            xy = near[rng.integers(len(near))] if len(near) else c[:2]
+            poses.append(np.array([xy[0], xy[1], rng.uniform(-math.pi, math.pi)]))
+        poses.append(np.asarray(q.start, dtype=np.float64))
+    for i in rng.choice(len(cell_xy), size=dcfg.random_views, replace=len(cell_xy) < dcfg.random_views):
+        poses.append(np.array([cell_xy[i, 0], cell_xy[i, 1], rng.uniform(-math.pi, math.pi)]))
+    poses = np.asarray(poses)
+    poses[:, 2] = wrap_angle(poses[:, 2])
+    V, Q = len(poses), len(questions)
+
+    images = np.empty((V, dcfg.height, dcfg.width, 3), np.uint8)
+    points = np.zeros((V, N_POINTS, 2), np.float32)
+    has_points = np.zeros(V, bool)
+    point_xy = np.zeros((V, N_POINTS, 2))
+    visible_floor: list[np.ndarray] = []
+    target_cells = np.zeros((V, Q, cell_count(dcfg.width, dcfg.height)), bool)
+    for v, (x, y, yaw) in enumerate(poses):
+        T_world_cam = base_pose(x, y, yaw) @ T_base_cam
+        rgb, depth, ids = renderer.render(T_world_cam)
+        images[v] = rgb
+        for qi, q in enumerate(questions):
+            target_cells[v, qi] = cells_showing(ids, q.target_ids)
+        d = np.hypot(*(cell_xy - (x, y)).T)
+        ang = wrap_angle(np.arctan2(cell_xy[:, 1] - y, cell_xy[:, 0] - x) - yaw)
+        sel = np.nonzero((d >= WORTH_MIN_M) & (d <= POINT_MAX_M) & (np.abs(ang) < math.radians(62)))[0]
+        if len(sel) > dcfg.point_candidates:
+            sel = rng.choice(sel, size=dcfg.point_candidates, replace=False)
+        if len(sel) == 0:
+            visible_floor.append(np.zeros((0, 2)))
+            continue
+        pts = np.column_stack([cell_xy[sel], np.zeros(len(sel))])
+        proj = project_points(pts, intr, T_world_cam, depth)
+        vis = np.array([s == VISIBLE for s in proj.status])
+        visible_floor.append(cell_xy[sel][vis])
+        far = vis & (d[sel] >= POINT_MIN_M)
+        chosen = _choose_points(cell_xy[sel], rng.permutation(np.nonzero(far)[0]))
+        if len(chosen) == N_POINTS:
+            has_points[v] = True
+            points[v] = proj.pixels[chosen]
+            point_xy[v] = cell_xy[sel[chosen]]
+
+    relevant = np.zeros((V, Q), bool)
+    worth = np.zeros((V, Q), bool)
+    dir_label = np.full((V, Q), -1, np.int64)
+    point_dist = np.full((V, Q, N_POINTS), np.inf, np.float32)
+    cast = labeller.caster.cast(poses)  # one visibility cast of the views serves every question
+    for qi, q in enumerate(questions):
+        relevant[:, qi] = labeller.answerable(q.candidate(), poses, cast)
+        field = fs.distance_field(np.asarray(q.answerable_viewpoints), reach)
+        d_cur = fs.grid.values_at(field, poses[:, :2], np.inf)
+        for v in range(V):
+            if visible_floor[v].shape[0] and np.isfinite(d_cur[v]):
+                best = fs.grid.values_at(field, visible_floor[v], np.inf).min()
+                worth[v, qi] = best <= d_cur[v] - max(WORTH_MIN_M, 0.25 * d_cur[v])
+            if has_points[v]:
+                pd = fs.grid.values_at(field, point_xy[v], np.inf)
+                point_dist[v, qi] = pd
+                if np.isfinite(pd).any():
+                    dir_label[v, qi] = int(np.argmin(pd))
+        worth[:, qi] |= relevant[:, qi]
+    qrec = [{"question": q.question, "choices": list(q.choices), "answer_index": q.answer_index,
+             "category": q.category, "template": q.template, "house_seed": q.house_seed, "id": q.id}
+            for q in questions]
+    return {"images": images, "points": points, "has_points": has_points, "relevant": relevant, "worth": worth,
+            "dir_label": dir_label, "point_dist": point_dist, "questions": qrec, "poses": poses.astype(np.float32),
+            "target_cells": np.packbits(target_cells, axis=-1)}
+
+
+def _worker(args):
+    split, hseed, dcfg = args
+    os.environ.setdefault("NUMBA_NUM_THREADS", "1")
+    return hseed, house_samples(split, hseed, dcfg)
+
+
+def build_dataset(split: str, n_houses: int, seed: int, dcfg: DataConfig, workers: int = 2,
+                  first_house: int = 0, progress=None) -> dict:
+    """Concatenate `house_samples` over houses first_house..first_house+n_houses-1 of (split, seed)."""
+    from sim.questions import house_seed
+
+    seeds = [house_seed(split, seed, k) for k in range(first_house, first_house + n_houses)]
+    jobs = [(split, s, dcfg) for s in seeds]
+    results = []
+    if workers > 1:
+        import multiprocessing as mp
+
+        with mp.get_context("fork").Pool(workers) as pool:
+            for r in pool.imap(_worker, jobs):  # ordered: deterministic concatenation
+                results.append(r)
+                if progress:
+                    progress(1)
+    else:
+        for j in jobs:
+            results.append(_worker(j))
+            if progress:
+                progress(1)
+    return merge([house for _, house in results if house is not None])
+
+
+def merge(houses: list[dict]) -> dict:
+    """One flat dataset: views (images, points) and (view, question) pairs with their labels."""
+    images, points, has_points, poses = [], [], [], []
+    pv, pq, rel, wor, dl, pdist, cells = [], [], [], [], [], [], []
+    questions: list[dict] = []
+    v0 = 0
+    for h in houses:
+        V, Q = h["relevant"].shape
+        images.append(h["images"])
+        points.append(h["points"])
+        has_points.append(h["has_points"])
+        poses.append(h["poses"])
+        vv, qq = np.meshgrid(np.arange(V), np.arange(Q), indexing="ij")
+        pv.append(vv.ravel() + v0)
+        pq.append(qq.ravel() + len(questions))
+        rel.append(h["relevant"].ravel())
+        wor.append(h["worth"].ravel())
+        dl.append(h["dir_label"].ravel())
+        pdist.append(h["point_dist"].reshape(V * Q, N_POINTS))
+        cells.append(h["target_cells"].reshape(V * Q, -1))
+        questions += h["questions"]
+        v0 += V
+    return {"images": np.concatenate(images), "points": np.concatenate(points),
+            "has_points": np.concatenate(has_points), "poses": np.concatenate(poses),
+            "pair_view": np.concatenate(pv), "pair_question": np.concatenate(pq),
+            "relevant": np.concatenate(rel), "worth": np.concatenate(wor), "dir_label": np.concatenate(dl),
+            "point_dist": np.concatenate(pdist), "target_cells": np.concatenate(cells), "questions": questions}
+
+
+def save(ds: dict, path) -> None:
+    arrays = {k: v for k, v in ds.items() if k != "questions"}
+    np.savez(path, questions_json=np.array(json.dumps(ds["questions"])), **arrays)
+
+
+def load(path) -> dict:
+    with np.load(path) as z:
+        ds = {k: z[k] for k in z.files if k != "questions_json"}
+        ds["questions"] = json.loads(str(z["questions_json"]))
+    return ds

@@ -1,0 +1,267 @@
+"""Training and checkpointing of the builtin VLM (`eqa train-vlm`).
+
+Losses per (view, question) pair: answer cross-entropy where the view answers the question and
+KL(uniform || p) where it does not (so the model stays unsure about what it cannot see); relevance and
+worth-exploring binary cross-entropy; direction cross-entropy over the 3 points (label: smallest path
+distance to an answerable viewpoint); grounding: -log of the attention mass that the first hop's first head
+puts on the cells showing the question's targets (pairs where any target pixel is in view); colour: -log of
+the answer's colour in the colour head's classification of the target cells. Seeded: the same config and
+data give bit-identical weights on the same machine and thread count (CPU kernels are deterministic there;
+across CPUs results may differ in the last bits).
+"""
+from __future__ import annotations
+
+import hashlib
+import io
+import math
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable, Optional
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from vlm.builtin_model.model import ARCHITECTURE, COLOUR_EPS, BuiltinVLMNet, feature_grid
+from vlm.builtin_model.tensors import norm_points, question_tensors
+from vlm.builtin_model.training.data import N_POINTS, DataConfig
+from vlm.builtin_model.vocab import Vocab
+
+
+@dataclass
+class TrainConfig:
+    """Everything `eqa train-vlm` needs (defaults: the shipped model). Data: train-split houses
+    [0, train_houses) of dataset seed data_seed; eval: test-split houses [0, eval_houses). Optimisation:
+    epochs over views, views_per_step images per step (each with all its house's questions)."""
+
+    data: DataConfig = field(default_factory=DataConfig)
+    eval_data: Optional[DataConfig] = None  # views of the evaluation houses; None: the same as data
+    data_seed: int = 0
+    train_houses: int = 240
+    eval_houses: int = 30
+    workers: int = 2
+    seed: int = 0
+    epochs: int = 4
+    views_per_step: int = 32
+    lr: float = 2e-3
+    weight_decay: float = 1e-4
+    dim: int = 96
+    emb: int = 64
+    heads: int = 4
+    key_dim: int = 16
+    patch_dim: int = 16
+    uniform_weight: float = 0.5
+    worth_weight: float = 0.5
+    direction_weight: float = 1.0
+    ground_weight: float = 1.0  # grounding loss on the first attention head (target cells)
+    colour_weight: float = 1.0  # colour loss: the colour head's colour over the target cells vs the answer
+    threads: int = 2
+    max_steps: Optional[int] = None  # stop early (smoke tests)
+
+    def __post_init__(self) -> None:
+        if self.train_houses < 1 or self.epochs < 1 or self.views_per_step < 1:
+            raise ValueError("train_houses, epochs and views_per_step must be >= 1")
+        if not self.lr > 0:
+            raise ValueError(f"lr must be > 0, got {self.lr}")
+
+
+class Batches:
+    """Tensors of a dataset and per-view pair ranges (pairs are stored view-major)."""
+
+    def __init__(self, ds: dict, vocab: Vocab, cfg_model: dict):
+        self.ds = ds
+        self.images = torch.from_numpy(ds["images"])  # (V, H, W, 3) uint8
+        H, W = ds["images"].shape[1:3]
+        self.points = torch.from_numpy(norm_points(ds["points"], W, H))
+        self.has_points = torch.from_numpy(ds["has_points"])
+        self.qt, self.ct, self.cm, self.ans, self.cc = question_tensors(
+            ds["questions"], vocab, cfg_model["max_q_len"], cfg_model["max_c_len"])
+        self.pair_view = torch.from_numpy(ds["pair_view"]).long()
+        self.pair_q = torch.from_numpy(ds["pair_question"]).long()
+        self.rel = torch.from_numpy(ds["relevant"]).float()
+        self.worth = torch.from_numpy(ds["worth"]).float()
+        self.dir = torch.from_numpy(ds["dir_label"]).long()
+        self.cells = ds["target_cells"]  # (pairs, bytes) bit-packed target cells
+        self.grid = feature_grid(W, H)
+        pv = ds["pair_view"]
+        self.starts = np.searchsorted(pv, np.arange(len(self.images)), side="left")
+        self.ends = np.searchsorted(pv, np.arange(len(self.images)), side="right")
+
+    def batch(self, views: np.ndarray, flip: Optional[torch.Tensor] = None) -> dict:
+        pairs = torch.from_numpy(np.concatenate([np.arange(self.starts[v], self.ends[v]) for v in views]))
+        local = {int(v): i for i, v in enumerate(views)}
+        imgs = self.images[torch.from_numpy(np.asarray(views))].permute(0, 3, 1, 2).float() / 255.0
+        pts = self.points[self.pair_view[pairs]].clone()
+        pvl = torch.tensor([local[int(v)] for v in self.pair_view[pairs]], dtype=torch.long)
+        pf = None  # per pair: its view is flipped
+        if flip is not None:
+            imgs = torch.where(flip.view(-1, 1, 1, 1), imgs.flip(-1), imgs)
+            pf = flip[pvl]
+            pts[..., 0] = torch.where(pf.view(-1, 1), -pts[..., 0], pts[..., 0])
+        q = self.pair_q[pairs]
+        has = self.has_points[self.pair_view[pairs]]
+        fh, fw = self.grid
+        cells = np.unpackbits(self.cells[pairs.numpy()], axis=-1)[:, :fh * fw].astype(bool)
+        return {"target_cells": self._cell_map(cells, pf), "images": imgs, "pair_view": pvl, "q_tokens": self.qt[q],
+                "c_tokens": self.ct[q], "c_mask": self.cm[q], "c_colours": self.cc[q], "answer": self.ans[q],
+                "points": pts, "p_mask": has.view(-1, 1).expand(-1, N_POINTS).clone(),
+                "relevant": self.rel[pairs], "worth": self.worth[pairs], "dir": self.dir[pairs], "pairs": pairs}
+
+    def _cell_map(self, per_cell: np.ndarray, flip: Optional[torch.Tensor]) -> torch.Tensor:
+        """(pairs, cells) row-major over the feature grid -> tensor, mirrored left-right in the rows where
+        flip is set (cell-exact when the width is a multiple of the stride)."""
+        fh, fw = self.grid
+        grid = torch.from_numpy(per_cell).view(-1, fh, fw)
+        if flip is not None:
+            grid = torch.where(flip.view(-1, 1, 1), grid.flip(-1), grid)
+        return grid.flatten(1)
+
+
+def run_model(model: BuiltinVLMNet, b: dict) -> dict:
+    feats = model.encode_images(b["images"])
+    p_mask = b["p_mask"] | ~b["p_mask"].any(1, keepdim=True)  # rows without points: dummy (no loss)
+    return model(feats, b["pair_view"], b["q_tokens"], b["c_tokens"], b["c_mask"], b["points"], p_mask,
+                 b["c_colours"])
+
+
+def losses(out: dict, b: dict, cfg: TrainConfig) -> dict:
+    logp = torch.log_softmax(out["answer"], dim=-1)
+    vis = b["relevant"] > 0.5
+    picked = logp.gather(1, b["answer"].view(-1, 1)).squeeze(1)
+    n = b["c_mask"].sum(1).float()
+    kl_u = -(logp.masked_fill(~b["c_mask"], 0.0).sum(1) / n) - torch.log(n)
+    ans = -(picked[vis]).mean() if vis.any() else logp.new_zeros(())
+    uni = kl_u[~vis].mean() if (~vis).any() else logp.new_zeros(())
+    rel = F.binary_cross_entropy_with_logits(out["relevance"], b["relevant"])
+    worth = F.binary_cross_entropy_with_logits(out["worth"], b["worth"])
+    ok = b["dir"] >= 0
+    d = F.cross_entropy(out["direction"][ok], b["dir"][ok]) if ok.any() else logp.new_zeros(())
+    total = ans + cfg.uniform_weight * uni + rel + cfg.worth_weight * worth + cfg.direction_weight * d
+    parts = {"answer": ans, "uniform": uni, "relevance": rel, "worth": worth, "direction": d}
+    if cfg.ground_weight > 0:
+        parts["ground"] = grounding_loss(out["ground_logits"], b["target_cells"])
+        total = total + cfg.ground_weight * parts["ground"]
+    parts["colour"] = colour_loss(out["cell_colours"], b)
+    total = total + cfg.colour_weight * parts["colour"]
+    return {"total": total, **parts}
+
+
+def colour_loss(cell_colours: torch.Tensor, b: dict) -> torch.Tensor:
+    """Mean -log of the answer's colour in the colour head's classification averaged over the target cells, on
+    the relevant pairs whose answer names a colour and whose view shows a target cell (the pixel classifier
+    learns from where the targets are, independently of where the attention looks).
+    cell_colours: (B, N, colours) per view; b: a batch (pair_view, relevant, answer, c_colours, target_cells)."""
+    truth = b["c_colours"].gather(1, b["answer"].view(-1, 1)).squeeze(1)
+    cells = b["target_cells"].float()
+    rows = (b["relevant"] > 0.5) & (truth >= 0) & (cells.sum(1) > 0)
+    if not rows.any():
+        return cell_colours.new_zeros(())
+    m = cells[rows] / cells[rows].sum(1, keepdim=True)
+    hist = torch.einsum("pn,pnc->pc", m, cell_colours[b["pair_view"][rows]])
+    return -torch.log(hist.gather(1, truth[rows].view(-1, 1)) + COLOUR_EPS).mean()
+
+
+def grounding_loss(logits: torch.Tensor, cells: torch.Tensor) -> torch.Tensor:
+    """Mean over rows with any target cell of -log(softmax attention mass on the target cells).
+    logits: (P, N) attention logits over the view's cells; cells: (P, N) bool."""
+    has = cells.any(1)
+    if not has.any():
+        return logits.new_zeros(())
+    lg, m = logits[has], cells[has]
+    return (torch.logsumexp(lg, 1) - torch.logsumexp(lg.masked_fill(~m, float("-inf")), 1)).mean()
+
+
+def seed_all(seed: int) -> None:
+    torch.manual_seed(seed)
+    np.random.seed(seed % (2 ** 32))
+
+
+def train(ds: dict, cfg: TrainConfig, log: Callable[[str], None] = print,
+          on_epoch: Optional[Callable[[BuiltinVLMNet, Vocab, int], None]] = None
+          ) -> tuple[BuiltinVLMNet, Vocab, list[dict]]:
+    """Train from a dataset dict (data.build_dataset); returns model, vocab and per-log-step losses.
+    on_epoch(model, vocab, epoch) is called after each full epoch (model in eval mode during the call)."""
+    torch.set_num_threads(cfg.threads)
+    seed_all(cfg.seed)
+    vocab = Vocab.build([q["question"] for q in ds["questions"]] + [c for q in ds["questions"] for c in q["choices"]])
+    H, W = ds["images"].shape[1:3]
+    model = BuiltinVLMNet(len(vocab), W, H, cfg.dim, cfg.emb, cfg.heads, cfg.key_dim, cfg.patch_dim)
+    data = Batches(ds, vocab, model.config)
+    rng = np.random.default_rng(cfg.seed)
+    gen = torch.Generator().manual_seed(cfg.seed)
+    V = len(data.images)
+    steps_per_epoch = max(1, math.ceil(V / cfg.views_per_step))
+    total_steps = steps_per_epoch * cfg.epochs
+    if cfg.max_steps is not None:
+        total_steps = min(total_steps, cfg.max_steps)
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    if total_steps >= 4:  # warm-up of 10 % of the steps, at least 2 (OneCycleLR divides by warm-up steps - 1)
+        sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=total_steps,
+                                                    pct_start=min(0.5, max(0.1, 2.0 / total_steps)))
+    else:  # a handful of steps (smoke runs): constant learning rate
+        sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda _step: 1.0)
+    history: list[dict] = []
+    step, t0 = 0, time.perf_counter()
+    model.train()
+    acc: dict = {}
+    while step < total_steps:
+        order = rng.permutation(V)
+        for s in range(steps_per_epoch):
+            if step >= total_steps:
+                break
+            views = order[s * cfg.views_per_step:(s + 1) * cfg.views_per_step]
+            flip = torch.rand(len(views), generator=gen) < 0.5
+            b = data.batch(views, flip)
+            ls = losses(run_model(model, b), b, cfg)
+            opt.zero_grad(set_to_none=True)
+            ls["total"].backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
+            opt.step()
+            sched.step()
+            step += 1
+            for k, v in ls.items():
+                acc[k] = acc.get(k, 0.0) + float(v.detach())
+            acc["n"] = acc.get("n", 0) + 1
+            if step % 50 == 0 or step == total_steps:
+                rec = {k: v / acc["n"] for k, v in acc.items() if k != "n"}
+                rec.update(step=step, epoch=step / steps_per_epoch, elapsed_s=time.perf_counter() - t0)
+                history.append(rec)
+                acc = {}
+                optional = "".join(f" {k} {rec[k]:.3f}" for k in ("ground", "colour") if k in rec)
+                log(f"step {step}/{total_steps} epoch {rec['epoch']:.2f} loss {rec['total']:.3f} "
+                    f"(ans {rec['answer']:.3f} uni {rec['uniform']:.3f} rel {rec['relevance']:.3f} "
+                    f"worth {rec['worth']:.3f} dir {rec['direction']:.3f}{optional}) {rec['elapsed_s']:.0f}s")
+            if on_epoch is not None and step % steps_per_epoch == 0:
+                model.eval()
+                on_epoch(model, vocab, step // steps_per_epoch)
+                model.train()
+    model.eval()
+    return model, vocab, history
+
+
+# -- checkpoint ------------------------------------------------------------------------------------------
+def make_checkpoint(model: BuiltinVLMNet, vocab: Vocab, cfg: TrainConfig, extra: Optional[dict] = None) -> dict:
+    """The checkpoint dict of vlm/weights/README.md; model_id = builtin-<architecture>-<weights hash>."""
+    from vlm.backends.builtin import CHECKPOINT_FORMAT, FORMAT_VERSION
+    from vlm.prompts import PROMPT_VERSION
+
+    state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+    h = hashlib.sha256()
+    for k in sorted(state):
+        h.update(k.encode())
+        h.update(state[k].numpy().tobytes())
+    # colour_head: the network always has it now; checkpoints say so (see model.model_from_checkpoint)
+    config = {"model": {**model.config, "colour_head": True}, "vocab": list(vocab.words), "train": asdict(cfg)}
+    if extra:
+        config.update(extra)
+    return {"format": CHECKPOINT_FORMAT, "format_version": FORMAT_VERSION, "architecture": ARCHITECTURE,
+            "model_id": f"builtin-{ARCHITECTURE}-{h.hexdigest()[:12]}", "prompt_version": PROMPT_VERSION,
+            "config": config, "state_dict": state}
+
+
+def save_checkpoint(ckpt: dict, path: Path) -> None:
+    buf = io.BytesIO()
+    torch.save(ckpt, buf)
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    Path(path).write_bytes(buf.getvalue())
