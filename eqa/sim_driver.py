@@ -8,6 +8,7 @@ simulator (`sim:`), question generation (`questions:`) and the clearance of seed
 """
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
 import os
@@ -51,6 +52,10 @@ class SimRun:
     def from_dict(cls, data: dict) -> "SimRun":
         """From one flat dict: the method's keys beside `sim`, `questions` and `start_clearance`."""
         data = dict(data or {})
+        known = {f.name for f in dataclasses.fields(MethodConfig)} | {"sim", "questions", "start_clearance"}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ValueError(f"unknown config key(s) {unknown}; known: {sorted(known)}")
         sim = from_dict(SimConfig, data.pop("sim", None), "sim")
         questions = from_dict(QuestionConfig, data.pop("questions", None), "questions")
         clearance = data.pop("start_clearance", 0.5)

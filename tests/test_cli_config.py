@@ -84,3 +84,17 @@ def test_sim_show_writes_a_plan_a_contact_sheet_and_the_scene(tmp_path, capsys):
 def test_cli_reports_bad_config_clearly(tmp_path, capsys):
     assert main(["sim", "show", "--out", str(tmp_path), "camera.hfov_deg=0"]) == 2
     assert "hfov_deg" in capsys.readouterr().err
+
+
+def test_a_simulator_run_reads_one_flat_yaml_and_writes_it_back():
+    from eqa.method import MethodConfig
+    from eqa.sim_driver import SimRun, load_sim_run
+
+    run = load_sim_run("semantic", ["sim.camera.width=160", "start_clearance=0.7", "semantic.k=2"])
+    assert run.sim.camera.width == 160 and run.start_clearance == 0.7 and run.method.semantic.k == 2
+    assert SimRun.from_dict(run.to_dict()) == run
+    assert load_config(MethodConfig, "semantic", ["semantic.k=2"]) == run.method  # the same method, sim-free
+    with pytest.raises(ValueError, match=r"unknown config key\(s\) \['camera'\]; known: .*'sim'"):
+        load_sim_run("semantic", ["camera.width=160"])
+    with pytest.raises(ValueError, match="start_clearance"):
+        load_sim_run("fbe", ["start_clearance=-1"])
