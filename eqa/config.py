@@ -21,8 +21,13 @@ T = TypeVar("T")
 
 
 def config_dir() -> Path:
-    """The shipped configs: the repository's `configs/`, installed as the package data of `eqa.configs`."""
-    return Path(importlib.import_module("eqa.configs").__file__).parent
+    """The shipped configs: the repository's `configs/`, installed as the package data of `eqa.configs` (pip,
+    colcon; editable installs map it to the source folder). Run from a source tree that is not installed
+    (PYTHONPATH=.), the folder next to `eqa/`."""
+    try:
+        return Path(importlib.import_module("eqa.configs").__file__).parent
+    except ModuleNotFoundError:
+        return Path(__file__).resolve().parent.parent / "configs"
 
 
 def find_config(name: str) -> Path:
@@ -55,7 +60,10 @@ def from_dict(cls: Type[T], data: dict | None, where: str = "") -> T:
             raise ValueError(f"unknown config key {key!r} in {where or cls.__name__}; known: {sorted(converters)}")
     if sections:
         kwargs["sections"] = {**kwargs.get("sections", {}), **sections}
-    return cls(**kwargs)
+    try:
+        return cls(**kwargs)
+    except ValueError as err:
+        raise ValueError(f"config {where}: {err}" if where else str(err)) from None
 
 
 @functools.lru_cache(maxsize=None)
@@ -132,13 +140,14 @@ def apply_overrides(data: dict, overrides: list[str]) -> dict:
         if "=" not in item:
             raise ValueError(f"override {item!r} must look like key.sub=value")
         key, raw = item.split("=", 1)
+        value = parse_yaml(raw, f"override {item!r}")
         node = data
         parts = key.strip().split(".")
         for part in parts[:-1]:
             node = node.setdefault(part, {})
             if not isinstance(node, dict):
                 raise ValueError(f"override {item!r}: {part!r} is not a section")
-        node[parts[-1]] = yaml.safe_load(raw)
+        node[parts[-1]] = value
     return data
 
 
@@ -146,11 +155,24 @@ def load_yaml(path: str | Path | None = None, overrides: list[str] | None = None
     """The dict of a YAML config (a path or a shipped config name; {} when None) with overrides applied."""
     data: dict = {}
     if path is not None:
-        with open(find_config(str(path))) as f:
-            data = yaml.safe_load(f) or {}
+        found = find_config(str(path))
+        data = parse_yaml(found.read_bytes(), str(found)) or {}
         if not isinstance(data, dict):
-            raise ValueError(f"config {path}: the top level must be a mapping")
+            raise ValueError(f"config {found}: the top level must be a mapping")
     return apply_overrides(data, list(overrides or []))
+
+
+def parse_yaml(text: bytes | str, where: str) -> Any:
+    """yaml.safe_load of `text`; ValueError naming `where` and the line for text that is not UTF-8 or not YAML."""
+    try:
+        return yaml.safe_load(text.decode("utf-8") if isinstance(text, bytes) else text)
+    except UnicodeDecodeError:
+        raise ValueError(f"{where}: not UTF-8 text") from None
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        line = f":{mark.line + 1}" if mark is not None else ""
+        problem = getattr(err, "problem", None) or str(err).splitlines()[0]
+        raise ValueError(f"{where}{line}: YAML syntax error: {problem}") from None
 
 
 def load_config(cls: Type[T], path: str | Path | None = None, overrides: list[str] | None = None) -> T:

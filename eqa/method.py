@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from typing import Optional
+from typing import Annotated, Optional
 
 from eqa.config import to_dict
+from mapping.bounds import NonNegative, Positive, Probability, Range, check_bounds
 from mapping.config import MapConfig
 from nav.config import PlannerConfig
 from vlm.config import VLMConfig
@@ -29,15 +30,12 @@ class AgentConfig:
 
     map: MapConfig = field(default_factory=MapConfig)
     planner: PlannerConfig = field(default_factory=PlannerConfig)
-    look_around_turns: int = 4
-    budget_factor: float = 3.0
-    default_budget: int = 50
+    look_around_turns: Annotated[int, Range(ge=0, le=36)] = 4
+    budget_factor: Annotated[float, Range(gt=0, le=100)] = 3.0
+    default_budget: Annotated[int, Range(ge=1, le=10_000)] = 50
 
     def __post_init__(self) -> None:
-        if self.look_around_turns < 0:
-            raise ValueError(f"look_around_turns must be >= 0, got {self.look_around_turns}")
-        if not self.budget_factor > 0 or self.default_budget < 1:
-            raise ValueError("budget_factor must be positive and default_budget >= 1")
+        check_bounds(self)
 
 
 @dataclass
@@ -55,31 +53,26 @@ class SemanticConfig:
     where the view was taken) the robot goes to look at the most relevant such target from close by
     (nav.config.ApproachConfig). Other backends: no effect."""
 
-    k: int = 3
-    min_dist: float = 2.0
-    max_dist: float = 10.0
-    merge: float = 1.0
-    tau_local: float = 1.0
-    tau_global: float = 1.0
+    k: Annotated[int, Range(ge=1, le=6)] = 3
+    min_dist: NonNegative = 2.0
+    max_dist: Annotated[float, Range(gt=0, le=50)] = 10.0
+    merge: NonNegative = 1.0
+    tau_local: Annotated[float, Range(ge=-100, le=100)] = 1.0
+    tau_global: Annotated[float, Range(ge=-100, le=100)] = 1.0
     combine: str = "exp"
-    radius: float = 2.0
-    min_valid_depth: float = 0.2
-    min_brightness: float = 10.0
+    radius: Annotated[float, Range(gt=0, le=20)] = 2.0
+    min_valid_depth: Probability = 0.2
+    min_brightness: Annotated[float, Range(ge=0, le=255)] = 10.0
     earlier_views: bool = True
     views_on_the_way: bool = True
-    approach_relevance: Optional[float] = None
+    approach_relevance: Optional[Annotated[float, Range(gt=0, le=1)]] = None
 
     def __post_init__(self) -> None:
-        if not 1 <= self.k <= 6:
-            raise ValueError(f"semantic.k must be in [1, 6], got {self.k}")
-        if not 0 <= self.min_dist < self.max_dist:
+        check_bounds(self)
+        if not self.min_dist < self.max_dist:
             raise ValueError("semantic: need 0 <= min_dist < max_dist")
         if self.combine not in ("exp", "product"):
             raise ValueError(f"semantic.combine must be 'exp' or 'product', got {self.combine!r}")
-        if not self.radius > 0 or self.merge < 0:
-            raise ValueError("semantic.radius must be > 0 and merge >= 0")
-        if self.approach_relevance is not None and not 0 < self.approach_relevance <= 1:
-            raise ValueError(f"semantic.approach_relevance must be in (0, 1] or null, got {self.approach_relevance}")
 
 
 @dataclass
@@ -90,22 +83,18 @@ class StopConfig:
     it). stop_on_empty: conformal also stops (not confidently) once the intersection of its sets is empty."""
 
     policy: str = "fixed-budget"
-    relevance_threshold: float = 0.8
-    prob_threshold: float = 0.5
-    max_prob_threshold: float = 0.8
-    eps: float = 0.1
+    relevance_threshold: Probability = 0.8
+    prob_threshold: Probability = 0.5
+    max_prob_threshold: Probability = 0.8
+    eps: Annotated[float, Range(gt=0, lt=1)] = 0.1
     calibration: Optional[str] = None
     stop_when_explored: bool = True
     stop_on_empty: bool = True
 
     def __post_init__(self) -> None:
+        check_bounds(self)
         if self.policy not in STOP_POLICIES:
             raise ValueError(f"stop.policy must be one of {STOP_POLICIES}, got {self.policy!r}")
-        for name in ("relevance_threshold", "prob_threshold", "max_prob_threshold"):
-            if not 0.0 <= getattr(self, name) <= 1.0:
-                raise ValueError(f"stop.{name} must be in [0, 1], got {getattr(self, name)}")
-        if not 0.0 < self.eps < 1.0:
-            raise ValueError(f"stop.eps must be in (0, 1), got {self.eps}")
 
 
 @dataclass
@@ -123,17 +112,16 @@ class MethodConfig:
     stop: StopConfig = field(default_factory=StopConfig)
     early_stop: bool = True
     direction_oracle: bool = False
-    oracle_temperature: float = 1.0
+    oracle_temperature: Positive = 1.0
 
     def __post_init__(self) -> None:
+        check_bounds(self)
         if self.stop.policy in VLM_POLICIES and self.vlm is None:
             raise ValueError(f"method {self.name!r}: stop policy {self.stop.policy!r} needs a vlm section")
         if self.semantic is not None and self.vlm is None:
             raise ValueError(f"method {self.name!r}: semantic exploration needs a vlm section")
         if self.direction_oracle and self.semantic is None:
             raise ValueError(f"method {self.name!r}: direction_oracle needs a semantic section")
-        if not self.oracle_temperature > 0:
-            raise ValueError(f"oracle_temperature must be > 0, got {self.oracle_temperature}")
 
 
 def exploration_hash(method: MethodConfig, environment: dict) -> str:

@@ -1,9 +1,10 @@
 """Typed, validated configuration of the scene map (TSDF, 2-D grids, frontiers)."""
 from __future__ import annotations
 
-import math
 from dataclasses import asdict, dataclass, fields
-from typing import Optional
+from typing import Annotated, Optional
+
+from mapping.bounds import NonNegative, Positive, PositiveInt, Range, check_bounds
 
 
 @dataclass(frozen=True)
@@ -36,68 +37,51 @@ class MapConfig:
     robot_snap_radius: if the robot's cell is not navigable, the navigable component is
         taken from the nearest candidate cell within this distance.
     grid_margin: the 2-D grids grow in steps that leave at least this margin.
+    max_extent: the robot's positions must fit in a square of this side (the map covers at most that plus
+        the sensor range): a frame beyond it is an error, not a grid of gigabytes. Sized for buildings.
+    max_pose_jump: a frame whose base position is further than this from the previous frame's is an error
+        naming the jump (a localisation jump, or frames of another map).
     """
 
-    voxel_size: float = 0.1
+    voxel_size: Annotated[float, Range(ge=0.02, le=1.0)] = 0.1
     block_resolution: int = 8
-    trunc_voxels: float = 4.0
-    min_depth: float = 0.1
-    max_depth: float = 5.0
-    pixel_stride: int = 1
+    trunc_voxels: Positive = 4.0
+    min_depth: NonNegative = 0.1
+    max_depth: Annotated[float, Range(gt=0, le=50.0)] = 5.0
+    pixel_stride: PositiveInt = 1
     floor_height: Optional[float] = None
-    camera_height: float = 1.5
-    floor_tolerance: float = 0.1
-    obstacle_min_height: float = 0.15
-    robot_height: float = 1.6
-    robot_radius: float = 0.2
-    footprint_radius: float = 0.3
-    obstacle_gain: float = 1.0
-    clear_gain: float = 0.25
-    evidence_max: float = 4.0
-    min_obstacle_points: int = 2
-    explored_fov_fraction: float = 0.8
-    explored_range: float = 3.0
-    min_frontier_size: float = 0.5
-    max_frontier_size: float = 3.0
-    frontier_normal_window: float = 1.0
-    robot_snap_radius: float = 0.5
-    grid_margin: float = 2.0
+    camera_height: Positive = 1.5
+    floor_tolerance: NonNegative = 0.1
+    obstacle_min_height: Positive = 0.15
+    robot_height: Positive = 1.6
+    robot_radius: NonNegative = 0.2
+    footprint_radius: NonNegative = 0.3
+    obstacle_gain: Positive = 1.0
+    clear_gain: Positive = 0.25
+    evidence_max: Positive = 4.0
+    min_obstacle_points: PositiveInt = 2
+    explored_fov_fraction: Annotated[float, Range(gt=0, le=1)] = 0.8
+    explored_range: Positive = 3.0
+    min_frontier_size: NonNegative = 0.5
+    max_frontier_size: Positive = 3.0
+    frontier_normal_window: NonNegative = 1.0
+    robot_snap_radius: NonNegative = 0.5
+    grid_margin: Positive = 2.0
+    max_extent: Annotated[float, Range(gt=0, le=5000.0)] = 200.0
+    max_pose_jump: Positive = 25.0
 
     def __post_init__(self) -> None:
-        for f in fields(self):
-            value = getattr(self, f.name)
-            if isinstance(value, float) and not math.isfinite(value):
-                raise ValueError(f"MapConfig.{f.name} must be finite, got {value}")
-        positive = ("voxel_size", "trunc_voxels", "max_depth", "robot_height", "obstacle_gain",
-                    "clear_gain", "evidence_max", "explored_range", "grid_margin", "camera_height")
-        for name in positive:
-            if not getattr(self, name) > 0:
-                raise ValueError(f"MapConfig.{name} must be > 0, got {getattr(self, name)}")
-        nonneg = ("min_depth", "floor_tolerance", "robot_radius", "footprint_radius",
-                  "min_frontier_size", "frontier_normal_window", "robot_snap_radius")
-        for name in nonneg:
-            if getattr(self, name) < 0:
-                raise ValueError(f"MapConfig.{name} must be >= 0, got {getattr(self, name)}")
+        check_bounds(self)
         if self.max_frontier_size <= self.min_frontier_size:
             raise ValueError(f"MapConfig.max_frontier_size ({self.max_frontier_size}) must be > "
                              f"min_frontier_size ({self.min_frontier_size})")
-        if self.voxel_size > 1.0:
-            raise ValueError(f"MapConfig.voxel_size must be <= 1 m, got {self.voxel_size}")
         if self.block_resolution not in (4, 8, 16, 32):
             raise ValueError(f"MapConfig.block_resolution must be 4, 8, 16 or 32, got {self.block_resolution}")
         if self.min_depth >= self.max_depth:
             raise ValueError(f"MapConfig.min_depth ({self.min_depth}) must be < max_depth ({self.max_depth})")
-        if not isinstance(self.pixel_stride, int) or self.pixel_stride < 1:
-            raise ValueError(f"MapConfig.pixel_stride must be an integer >= 1, got {self.pixel_stride}")
-        if not isinstance(self.min_obstacle_points, int) or self.min_obstacle_points < 1:
-            raise ValueError(f"MapConfig.min_obstacle_points must be an integer >= 1, got {self.min_obstacle_points}")
-        if not 0 < self.obstacle_min_height < self.robot_height:
+        if not self.obstacle_min_height < self.robot_height:
             raise ValueError("MapConfig needs 0 < obstacle_min_height < robot_height, got "
                              f"{self.obstacle_min_height} and {self.robot_height}")
-        if not 0.0 < self.explored_fov_fraction <= 1.0:
-            raise ValueError(f"MapConfig.explored_fov_fraction must be in (0, 1], got {self.explored_fov_fraction}")
-        if self.floor_height is not None and not math.isfinite(self.floor_height):
-            raise ValueError(f"MapConfig.floor_height must be finite or None, got {self.floor_height}")
 
     def to_dict(self) -> dict:
         return asdict(self)

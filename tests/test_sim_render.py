@@ -88,7 +88,7 @@ def test_invalid_camera_configuration_is_rejected():
         CameraConfig(hfov_deg=190.0)
     with pytest.raises(ValueError, match="hfov"):
         CameraConfig(hfov_deg=0.0)
-    with pytest.raises(ValueError, match="image size"):
+    with pytest.raises(ValueError, match="CameraConfig.width must be >= 8, got 0"):
         CameraConfig(width=0)
     with pytest.raises(ValueError, match="image size"):
         Intrinsics.from_hfov(640, 0, 1.0)

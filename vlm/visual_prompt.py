@@ -9,10 +9,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import Annotated, Sequence
 
 import numpy as np
 
+from mapping.bounds import NonNegative, NonNegativeInt, Positive, Range, check_bounds
 from mapping.frame import Frame, Intrinsics, check_pose
 
 FONT_PATH = Path(__file__).resolve().parent / "assets" / "DejaVuSans-Bold.ttf"
@@ -30,23 +31,16 @@ class VisualPromptConfig:
     radius_frac: circle radius as a fraction of min(H, W), at least min_radius_px.
     """
 
-    min_depth_m: float = 0.05
-    depth_abs_tol_m: float = 0.15
-    depth_rel_tol: float = 0.05
+    min_depth_m: Positive = 0.05
+    depth_abs_tol_m: NonNegative = 0.15
+    depth_rel_tol: NonNegative = 0.05
     keep_on_invalid_depth: bool = True
-    margin_px: int = 0
-    radius_frac: float = 0.04
-    min_radius_px: int = 7
+    margin_px: NonNegativeInt = 0
+    radius_frac: Annotated[float, Range(gt=0, lt=0.5)] = 0.04
+    min_radius_px: Annotated[int, Range(ge=2, le=500)] = 7
 
     def __post_init__(self) -> None:
-        if not self.min_depth_m > 0:
-            raise ValueError(f"visual_prompt.min_depth_m must be > 0, got {self.min_depth_m}")
-        if self.depth_abs_tol_m < 0 or self.depth_rel_tol < 0:
-            raise ValueError("visual_prompt depth tolerances must be >= 0")
-        if self.margin_px < 0:
-            raise ValueError(f"visual_prompt.margin_px must be >= 0, got {self.margin_px}")
-        if not 0 < self.radius_frac < 0.5 or self.min_radius_px < 2:
-            raise ValueError("visual_prompt.radius_frac must be in (0, 0.5) and min_radius_px >= 2")
+        check_bounds(self)
 
 
 @dataclass

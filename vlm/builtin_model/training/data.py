@@ -26,9 +26,11 @@ import json
 import math
 import os
 from dataclasses import dataclass
+from typing import Annotated
 
 import numpy as np
 
+from mapping.bounds import Range, check_bounds
 from mapping.frame import wrap_angle
 from vlm.builtin_model.model import STRIDE, feature_grid
 
@@ -44,14 +46,17 @@ class DataConfig:
     """Views per house and image size (defaults: the shipped model's training data). width/height: model input
     (same HFOV as the sim camera)."""
 
-    width: int = 224
-    height: int = 168
-    questions_per_house: int = 15
-    answerable_views: int = 3  # jittered answerable viewpoints per question
-    near_views: int = 1  # poses within near_radius of an answerable viewpoint, random heading
-    near_radius: float = 2.0
-    random_views: int = 12  # random navigable poses per house
-    point_candidates: int = 200
+    width: Annotated[int, Range(ge=16, le=1024)] = 224
+    height: Annotated[int, Range(ge=16, le=1024)] = 168
+    questions_per_house: Annotated[int, Range(ge=1, le=100)] = 15
+    answerable_views: Annotated[int, Range(ge=0, le=100)] = 3  # jittered answerable viewpoints per question
+    near_views: Annotated[int, Range(ge=0, le=100)] = 1  # poses within near_radius of one, random heading
+    near_radius: Annotated[float, Range(gt=0, le=20)] = 2.0
+    random_views: Annotated[int, Range(ge=0, le=1000)] = 12  # random navigable poses per house
+    point_candidates: Annotated[int, Range(ge=3, le=10_000)] = 200
+
+    def __post_init__(self) -> None:
+        check_bounds(self)
 
 
 def cell_count(width: int, height: int) -> int:

@@ -11,19 +11,19 @@ across CPUs results may differ in the last bits).
 """
 from __future__ import annotations
 
-import hashlib
 import io
 import math
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Callable, Optional
+from typing import Annotated, Callable, Optional
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from vlm.builtin_model.model import ARCHITECTURE, COLOUR_EPS, BuiltinVLMNet, feature_grid
+from mapping.bounds import NonNegative, NonNegativeInt, PositiveInt, Range, check_bounds
+from vlm.builtin_model.model import ARCHITECTURE, COLOUR_EPS, BuiltinVLMNet, feature_grid, state_hash
 from vlm.builtin_model.tensors import norm_points, question_tensors
 from vlm.builtin_model.training.data import N_POINTS, DataConfig
 from vlm.builtin_model.vocab import Vocab
@@ -37,33 +37,30 @@ class TrainConfig:
 
     data: DataConfig = field(default_factory=DataConfig)
     eval_data: Optional[DataConfig] = None  # views of the evaluation houses; None: the same as data
-    data_seed: int = 0
-    train_houses: int = 240
-    eval_houses: int = 30
-    workers: int = 2
-    seed: int = 0
-    epochs: int = 4
-    views_per_step: int = 32
-    lr: float = 2e-3
-    weight_decay: float = 1e-4
-    dim: int = 96
-    emb: int = 64
-    heads: int = 4
-    key_dim: int = 16
-    patch_dim: int = 16
-    uniform_weight: float = 0.5
-    worth_weight: float = 0.5
-    direction_weight: float = 1.0
-    ground_weight: float = 1.0  # grounding loss on the first attention head (target cells)
-    colour_weight: float = 1.0  # colour loss: the colour head's colour over the target cells vs the answer
-    threads: int = 2
-    max_steps: Optional[int] = None  # stop early (smoke tests)
+    data_seed: Annotated[int, Range(ge=0, le=99)] = 0
+    train_houses: Annotated[int, Range(ge=1, le=10_000)] = 240
+    eval_houses: Annotated[int, Range(ge=0, le=10_000)] = 30
+    workers: Annotated[int, Range(ge=1, le=256)] = 2
+    seed: NonNegativeInt = 0
+    epochs: Annotated[int, Range(ge=1, le=1000)] = 4
+    views_per_step: Annotated[int, Range(ge=1, le=4096)] = 32
+    lr: Annotated[float, Range(gt=0, le=1)] = 2e-3
+    weight_decay: NonNegative = 1e-4
+    dim: Annotated[int, Range(ge=2, le=4096)] = 96
+    emb: Annotated[int, Range(ge=1, le=4096)] = 64
+    heads: Annotated[int, Range(ge=1, le=64)] = 4
+    key_dim: Annotated[int, Range(ge=1, le=1024)] = 16
+    patch_dim: Annotated[int, Range(ge=1, le=1024)] = 16
+    uniform_weight: NonNegative = 0.5
+    worth_weight: NonNegative = 0.5
+    direction_weight: NonNegative = 1.0
+    ground_weight: NonNegative = 1.0  # grounding loss on the first attention head (target cells)
+    colour_weight: NonNegative = 1.0  # colour loss: the colour head's colour over the target cells vs the answer
+    threads: Annotated[int, Range(ge=1, le=256)] = 2
+    max_steps: Optional[PositiveInt] = None  # stop early (smoke tests)
 
     def __post_init__(self) -> None:
-        if self.train_houses < 1 or self.epochs < 1 or self.views_per_step < 1:
-            raise ValueError("train_houses, epochs and views_per_step must be >= 1")
-        if not self.lr > 0:
-            raise ValueError(f"lr must be > 0, got {self.lr}")
+        check_bounds(self)
 
 
 class Batches:
@@ -247,16 +244,12 @@ def make_checkpoint(model: BuiltinVLMNet, vocab: Vocab, cfg: TrainConfig, extra:
     from vlm.prompts import PROMPT_VERSION
 
     state = {k: v.detach().clone() for k, v in model.state_dict().items()}
-    h = hashlib.sha256()
-    for k in sorted(state):
-        h.update(k.encode())
-        h.update(state[k].numpy().tobytes())
     # colour_head: the network always has it now; checkpoints say so (see model.model_from_checkpoint)
     config = {"model": {**model.config, "colour_head": True}, "vocab": list(vocab.words), "train": asdict(cfg)}
     if extra:
         config.update(extra)
     return {"format": CHECKPOINT_FORMAT, "format_version": FORMAT_VERSION, "architecture": ARCHITECTURE,
-            "model_id": f"builtin-{ARCHITECTURE}-{h.hexdigest()[:12]}", "prompt_version": PROMPT_VERSION,
+            "model_id": f"builtin-{ARCHITECTURE}-{state_hash(state)[:12]}", "prompt_version": PROMPT_VERSION,
             "config": config, "state_dict": state}
 
 
