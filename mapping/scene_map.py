@@ -50,8 +50,10 @@ class SceneMap:
         """Fuse a posed frame into the TSDF and the 2-D grids.
 
         Raises ValueError for a malformed frame (image/intrinsics size mismatch, NaN or
-        non-rigid pose). Invalid depth pixels (0, NaN, inf, negative, beyond max_depth)
-        are ignored; a frame without valid depth changes nothing.
+        non-rigid pose), for a base position further than max_pose_jump from the previous
+        frame's, and for one that would make the robot's positions span more than max_extent.
+        Invalid depth pixels (0, NaN, inf, negative, beyond max_depth) are ignored, however
+        few valid ones are left; a frame without valid depth changes nothing.
         """
         check_frame(frame)
         c = self.config
@@ -59,6 +61,7 @@ class SceneMap:
         if not np.any(depth > 0):
             return
         x, y, yaw = robot_pose_xy_yaw(frame)
+        self._check_position(x, y, frame.stamp)
         if self.floor_z is None:
             if frame.T_world_base is not None:
                 self.floor_z = float(frame.T_world_base[2, 3])
@@ -72,6 +75,23 @@ class SceneMap:
         self.robot_path.append((x, y, yaw))
         self._nav_cache = None
         self._frontier_cache = None
+
+    def _check_position(self, x: float, y: float, stamp: float) -> None:
+        """ValueError for a pose jump or a position that stretches the map beyond max_extent (world metres)."""
+        c = self.config
+        if self.robot_path:
+            px, py, _ = self.robot_path[-1]
+            jump = math.hypot(x - px, y - py)
+            if jump > c.max_pose_jump:
+                raise ValueError(f"pose jump of {jump:.1f} m between frames (to ({x:.1f}, {y:.1f}) at stamp "
+                                 f"{stamp:.3f} s from ({px:.1f}, {py:.1f})), more than map.max_pose_jump "
+                                 f"{c.max_pose_jump:g} m: a localisation jump, or a frame of another map")
+        xs = [p[0] for p in self.robot_path] + [x]
+        ys = [p[1] for p in self.robot_path] + [y]
+        span = max(max(xs) - min(xs), max(ys) - min(ys))
+        if span > c.max_extent:
+            raise ValueError(f"the robot's positions would span {span:.1f} m with ({x:.1f}, {y:.1f}), more than "
+                             f"map.max_extent {c.max_extent:g} m")
 
     # -- grids (read-only views; they are replaced when the map grows) ----------------------
     @property

@@ -42,11 +42,25 @@ class TSDFVolume:
         color_img = o3d.t.geometry.Image(o3c.Tensor(color))
         K_t = o3c.Tensor(np.asarray(K, dtype=np.float64))
         extrinsic = o3c.Tensor(np.linalg.inv(np.asarray(T_world_cam, dtype=np.float64)))
-        blocks = self._vbg.compute_unique_block_coordinates(
-            depth_img, K_t, extrinsic, 1.0, float(max_depth), self.trunc_voxels)
+        try:
+            blocks = self._vbg.compute_unique_block_coordinates(
+                depth_img, K_t, extrinsic, 1.0, float(max_depth), self.trunc_voxels)
+        except RuntimeError as err:  # open3d samples the depth image sparsely and finds no block in sparse depth
+            if "No block is touched" not in str(err):
+                raise
+            blocks = self._blocks_of_points(depth, K, T_world_cam)
         self._vbg.integrate(blocks, depth_img, color_img, K_t, K_t, extrinsic, 1.0, float(max_depth),
                             self.trunc_voxels)
         self.frames_integrated += 1
+
+    def _blocks_of_points(self, depth: np.ndarray, K: np.ndarray, T_world_cam: np.ndarray) -> o3c.Tensor:
+        """The blocks around every valid depth pixel's world point (for depth too sparse for open3d's sampling)."""
+        v, u = np.nonzero(depth > 0)
+        z = depth[v, u].astype(np.float64)
+        cam = np.column_stack([(u - K[0, 2]) * z / K[0, 0], (v - K[1, 2]) * z / K[1, 1], z])
+        world = cam @ np.asarray(T_world_cam)[:3, :3].T + np.asarray(T_world_cam)[:3, 3]
+        pcd = o3d.t.geometry.PointCloud(o3c.Tensor(world.astype(np.float32)))
+        return self._vbg.compute_unique_block_coordinates(pcd, self.trunc_voxels)
 
     @property
     def num_blocks(self) -> int:
