@@ -12,6 +12,19 @@ from pathlib import Path
 from typing import Optional, Sequence
 
 
+def files_digest(paths: Sequence[Path], chunk: int = 1 << 22) -> str:
+    """sha256 (16 hex digits) over the names and contents of `paths`, in order: model ids come from it, so that
+    changed weights (even of the same name and size) get another id, another cache and another calibration."""
+    h = hashlib.sha256()
+    for path in paths:
+        h.update(Path(path).name.encode() + b"\0")
+        with open(path, "rb") as f:
+            while block := f.read(chunk):
+                h.update(block)
+        h.update(b"\0")
+    return h.hexdigest()[:16]
+
+
 def cache_key(backend: str, model_id: str, image_sha: str, prompt: str, labels: Sequence[str]) -> str:
     """sha256 hex over the canonical JSON of the key fields."""
     blob = json.dumps([backend, model_id, image_sha, prompt, list(labels)], ensure_ascii=True)

@@ -7,6 +7,9 @@ Per step t of an episode the VLM gives relevance R_t in [0, 1] and answer probab
 - prediction set      C_t    = {y : 1 - s_t(y) <= q}
 The agent keeps the running intersection of the C_t. For exchangeable calibration and test episodes,
 P(true answer in the intersection over a whole episode) >= 1 - eps.
+
+A calibration file carries a checksum over its fields, so an edited threshold (or any other field) is
+detected on load.
 """
 from __future__ import annotations
 
@@ -86,6 +89,14 @@ class RunningIntersection:
         return step_set
 
 
+def min_episodes(eps: float) -> int:
+    """The fewest calibration episodes that give a finite threshold at eps."""
+    n = 1
+    while quantile_rank(n, eps) > n:
+        n += 1
+    return n
+
+
 def config_hash(config: dict) -> str:
     """Short stable hash of a JSON-able config (sorted keys)."""
     blob = json.dumps(config, sort_keys=True, separators=(",", ":")).encode()
@@ -123,9 +134,21 @@ class Calibration:
             raise CalibrationError("calibration does not match: " + "; ".join(problems)
                                    + ". Re-run `eqa calibrate` on episodes of this VLM and method.")
 
+    @property
+    def never_stops(self) -> bool:
+        """Whether the threshold is infinite: no prediction set ever shrinks, so the calibration cannot stop an
+        episode early."""
+        return math.isinf(self.threshold)
+
+    def describe_infinite(self) -> str:
+        """Why an infinite threshold cannot stop early, in one line."""
+        return (f"this calibration can never stop early: N = {self.n} calibration episodes are too few for eps "
+                f"{self.eps:g} (it needs at least {min_episodes(self.eps)})")
+
     def to_json(self) -> dict:
         d = asdict(self)
         d["threshold"] = None if math.isinf(self.threshold) else self.threshold  # JSON has no inf
+        d["checksum"] = _checksum(d)
         return d
 
     def save(self, path: str | Path) -> Path:
@@ -138,24 +161,47 @@ class Calibration:
 
     @classmethod
     def load(cls, path: str | Path) -> "Calibration":
+        """A calibration file, checked: its format, fields and their types, and its checksum; CalibrationError
+        naming the problem."""
         path = Path(path)
         try:
-            d = json.loads(path.read_text())
-        except (OSError, json.JSONDecodeError) as e:
+            d = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError, UnicodeDecodeError) as e:
             raise CalibrationError(f"{path}: cannot read calibration file ({e})") from e
         if not isinstance(d, dict) or d.get("format") != CALIBRATION_FORMAT:
             raise CalibrationError(f"{path}: not a calibration file (format {CALIBRATION_FORMAT!r} expected)")
-        missing = [k for k in ("eps", "n", "threshold", "vlm_id", "prompt_version", "config_hash") if k not in d]
+        missing = [k for k in ("eps", "n", "threshold", "vlm_id", "prompt_version", "config_hash", "checksum")
+                   if k not in d]
         if missing:
-            raise CalibrationError(f"{path}: missing fields {missing}")
+            raise CalibrationError(f"{path}: missing fields {missing}" + (
+                " (written before calibration files had checksums: run `eqa calibrate` again)"
+                if missing == ["checksum"] else ""))
+        if d["checksum"] != _checksum(d):
+            raise CalibrationError(f"{path}: checksum mismatch: the file was changed after `eqa calibrate` wrote it")
+        number, text = ((int, float), "a number"), ((str,), "a string")
+        types = {"eps": number, "n": ((int,), "an integer"),
+                 "threshold": ((int, float, type(None)), "a number or null"),
+                 "vlm_id": text, "prompt_version": text, "config_hash": text, "method": text, "source": text,
+                 "created": text}
+        for key, (kinds, expected) in types.items():
+            if key in d and (not isinstance(d[key], kinds) or isinstance(d[key], bool)):
+                raise CalibrationError(f"{path}: field {key!r} must be {expected}, got {type(d[key]).__name__} "
+                                       f"{d[key]!r}")
         thr = math.inf if d["threshold"] is None else float(d["threshold"])
         if not (0 < float(d["eps"]) < 1) or int(d["n"]) < 0 or not (thr >= 1.0):
             raise CalibrationError(f"{path}: invalid eps / n / threshold ({d['eps']}, {d['n']}, {d['threshold']})")
         if math.isfinite(thr) and quantile_rank(int(d["n"]), float(d["eps"])) > int(d["n"]):
-            raise CalibrationError(f"{path}: a finite threshold needs more than N = {d['n']} episodes at eps {d['eps']}")
+            raise CalibrationError(f"{path}: a finite threshold needs more than N = {d['n']} episodes at eps "
+                                   f"{d['eps']}")
         known = set(cls.__dataclass_fields__)
         return cls(**{**{k: v for k, v in d.items() if k in known}, "threshold": thr, "eps": float(d["eps"]),
                       "n": int(d["n"])})
+
+
+def _checksum(fields: dict) -> str:
+    """sha256 (16 hex digits) of a calibration file's fields other than the checksum (canonical JSON)."""
+    blob = json.dumps({k: v for k, v in fields.items() if k != "checksum"}, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
 def calibrate(scores: Sequence[float], eps: float, vlm_id: str, prompt_version: str, cfg_hash: str,

@@ -89,7 +89,13 @@ def load_builtin(config: BuiltinConfig):
 
     import torch
 
-    ckpt = check_checkpoint(torch.load(path, map_location="cpu", weights_only=True), path)
+    try:
+        loaded = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # noqa: BLE001 - a truncated or foreign file fails in many ways inside torch
+        detail = str(err).split(". ")[0].splitlines()[0][:120] if str(err) else "no details"
+        raise ValueError(f"{path}: not a readable builtin checkpoint, truncated or not written by `eqa train-vlm` "
+                         f"({type(err).__name__}: {detail})") from None
+    ckpt = check_checkpoint(loaded, path)
     factory = ARCHITECTURES.get(ckpt["architecture"])
     if factory is None:
         raise ValueError(f"{path}: builtin architecture {ckpt['architecture']!r} is not implemented in this "

@@ -7,17 +7,17 @@ crop together) and one text forward for all statements. Weights come from a loca
 """
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional, Sequence
+from typing import Annotated, Optional, Sequence
 
 import numpy as np
 import torch
 from PIL import Image
 
+from mapping.bounds import Range, check_bounds
 from vlm import prompts
-from vlm.cache import ResponseCache
+from vlm.cache import ResponseCache, files_digest
 from vlm.errors import WeightsNotFoundError
 from vlm.interface import VLM, Prepared, Scored, VLMInfo
 from vlm.queries import Query, QueryKind
@@ -35,16 +35,15 @@ class ClipConfig:
     weights: str = ""
     device: str = "cpu"
     precision: str = "fp32"
-    crop_fraction: float = 0.35
+    crop_fraction: Annotated[float, Range(ge=0.05, le=1)] = 0.35
     model_id: Optional[str] = None
 
     def __post_init__(self) -> None:
+        check_bounds(self)
         if not self.weights:
             raise ValueError("the clip backend needs clip.weights (a local open_clip weights file)")
         if not self.model_name or self.model_name.startswith(("hf-hub:", "local-dir:")):
             raise ValueError(f"clip.model_name must be a built-in open_clip architecture, got {self.model_name!r}")
-        if not 0.05 <= self.crop_fraction <= 1.0:
-            raise ValueError(f"clip.crop_fraction must be in [0.05, 1], got {self.crop_fraction}")
         if self.precision not in ("fp32", "fp16", "bf16"):
             raise ValueError(f"clip.precision must be fp32, fp16 or bf16, got {self.precision!r}")
 
@@ -59,11 +58,6 @@ def crop_boxes(height: int, width: int, points_px: Sequence[Sequence[float]],
         top = int(np.clip(round(v - side / 2), 0, max(height - side, 0)))
         boxes.append((left, top, min(left + side, width), min(top + side, height)))
     return boxes
-
-
-def _file_fingerprint(path: Path) -> str:
-    st = path.stat()
-    return hashlib.sha256(f"{path.name}:{st.st_size}".encode()).hexdigest()[:16]
 
 
 class ClipVLM(VLM):
@@ -82,7 +76,7 @@ class ClipVLM(VLM):
         self.tokenizer = open_clip.get_tokenizer(config.model_name)
         self.config = config
         self.device = torch.device(config.device)
-        model_id = f"{config.model_id or config.model_name}@{_file_fingerprint(path)}"
+        model_id = f"{config.model_id or config.model_name}@{files_digest([path])}"  # content, not name and size
         super().__init__(VLMInfo("clip", model_id, METHOD), cache)
 
     def _prepare(self, image: np.ndarray, image_sha: str, query: Query) -> Prepared:

@@ -5,16 +5,17 @@ the next-token distribution is read at each sequence's last real token. Requests
 the model's `mm_encoder_outputs` input, where the model accepts that input."""
 from __future__ import annotations
 
-import hashlib
 import inspect
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional, Sequence
+from typing import Annotated, Optional, Sequence
 
 import numpy as np
 import torch
 from PIL import Image
 
+from mapping.bounds import Range, check_bounds
+from vlm.cache import files_digest
 from vlm.errors import WeightsNotFoundError
 from vlm.imaging import image_hash
 from vlm.probs import normalize_token
@@ -34,31 +35,26 @@ class HFConfig:
     model_path: str = ""
     device: str = "cpu"
     dtype: str = "float32"
-    max_batch_size: int = 8
+    max_batch_size: Annotated[int, Range(ge=1, le=256)] = 8
     attn_implementation: Optional[str] = None
     model_id: Optional[str] = None
     share_image_encoding: bool = True
 
     def __post_init__(self) -> None:
+        check_bounds(self)
         if not self.model_path:
             raise ValueError("the hf backend needs hf.model_path (a local checkpoint directory)")
         if self.dtype not in _DTYPES:
             raise ValueError(f"hf.dtype must be one of {tuple(_DTYPES)}, got {self.dtype!r}")
-        if self.max_batch_size < 1:
-            raise ValueError(f"hf.max_batch_size must be >= 1, got {self.max_batch_size}")
         if not self.device:
             raise ValueError("hf.device must be set (e.g. 'cpu', 'cuda', 'cuda:1')")
 
 
 def checkpoint_fingerprint(path: Path) -> str:
-    """Short sha256 over config.json and the weight files' names and sizes (identifies the weights)."""
-    h = hashlib.sha256()
-    cfg = path / "config.json"
-    if cfg.is_file():
-        h.update(cfg.read_bytes())
-    for f in sorted(path.glob("*.safetensors")) + sorted(path.glob("*.bin")):
-        h.update(f"{f.name}:{f.stat().st_size}".encode())
-    return h.hexdigest()[:16]
+    """Hash of the names and bytes of config.json and the weight files (identifies the weights wherever the folder
+    is; changed weights of the same name and size get another id)."""
+    config = [path / "config.json"] if (path / "config.json").is_file() else []
+    return files_digest(config + sorted(path.glob("*.safetensors")) + sorted(path.glob("*.bin")))
 
 
 class HFScorer:

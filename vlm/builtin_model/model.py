@@ -222,14 +222,31 @@ class BuiltinVLMNet(nn.Module):
         return out
 
 
+def state_hash(state: dict) -> str:
+    """sha256 hex of a state dict (parameter names and float32 bytes, in name order): the last part of a builtin
+    model id, so weights that differ from their id are detected on load."""
+    import hashlib
+
+    h = hashlib.sha256()
+    for k in sorted(state):
+        h.update(k.encode())
+        h.update(state[k].detach().cpu().numpy().tobytes())
+    return h.hexdigest()
+
+
 def model_from_checkpoint(ckpt: dict):
-    """(network in eval mode, vocabulary) of a validated checkpoint dict (vlm/backends/builtin.py). Checkpoints
-    of this architecture record colour_head=True in their model config (the head was optional once)."""
+    """(network in eval mode, vocabulary) of a validated checkpoint dict (vlm/backends/builtin.py); ValueError
+    when its weights do not hash to its model id (changed or corrupted). Checkpoints of this architecture record
+    colour_head=True in their model config (the head was optional once)."""
     from vlm.builtin_model.vocab import Vocab
 
+    model_id = str(ckpt["model_id"])
+    if model_id.rsplit("-", 1)[-1] != state_hash(ckpt["state_dict"])[:12]:
+        raise ValueError(f"builtin checkpoint {model_id}: its weights do not match its model id (changed or "
+                         "corrupted); use the shipped file or one written by `eqa train-vlm`")
     mc = dict(ckpt["config"]["model"])
     if not mc.pop("colour_head", False):
-        raise ValueError(f"builtin checkpoint {ckpt.get('model_id')}: architecture {ARCHITECTURE} needs the colour "
+        raise ValueError(f"builtin checkpoint {model_id}: architecture {ARCHITECTURE} needs the colour "
                          "head (model config colour_head: true)")
     model = BuiltinVLMNet(**mc)
     model.load_state_dict(ckpt["state_dict"])
