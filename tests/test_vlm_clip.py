@@ -1,6 +1,8 @@
 """clip backend with seeded random ViT-B-32 weights from a local file."""
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 import pytest
 
@@ -11,6 +13,7 @@ from vlm_fixtures import build_random_clip_weights, random_image  # noqa: E402
 
 from vlm import VLMConfig, make_vlm  # noqa: E402
 from vlm.backends.clip import ClipConfig, crop_boxes  # noqa: E402
+from vlm.cache import ResponseCache  # noqa: E402
 from vlm.errors import WeightsNotFoundError  # noqa: E402
 
 Q = "Is there a red chair in the bedroom?"
@@ -80,9 +83,9 @@ def test_crop_boxes_stay_inside_the_image():
     assert boxes == [(0, 0, 48, 48), (80, 48, 128, 96), (40, 24, 88, 72)]
 
 
-def test_cache_and_missing_weights(weights, tmp_path):
-    cfg = VLMConfig(backend="clip", sections={"clip": ClipConfig(weights=str(weights))}, cache_dir=str(tmp_path))
-    vlm = make_vlm(cfg)
+def test_cache_and_missing_weights(clip_vlm, tmp_path):
+    vlm = copy.copy(clip_vlm)  # the loaded model with a response cache (make_vlm's cache_dir), without a reload
+    vlm.cache = ResponseCache(tmp_path)
     img = random_image(3, 64, 64)
     a = vlm.query_view(img, Q, CHOICES, [(10, 10), (50, 50)])
     b = vlm.query_view(img, Q, CHOICES, [(10, 10), (50, 50)])

@@ -248,3 +248,13 @@ def test_builtin_missing_weights_is_a_clear_error(tmp_path):
     with pytest.raises(ValueError, match="format"):
         check_checkpoint({k: "x" for k in ("format", "format_version", "architecture", "model_id",
                                            "prompt_version", "config", "state_dict")}, tmp_path)
+
+
+def test_make_vlm_gives_the_backend_the_configured_cache(tmp_path):
+    from vlm import VLMConfig, make_vlm
+    from vlm.backends.openai import OpenAIConfig
+
+    sections = {"openai": OpenAIConfig(model="m", api_key_env=None)}
+    vlm = make_vlm(VLMConfig(backend="openai", sections=sections, cache_dir=str(tmp_path / "cache")))
+    assert isinstance(vlm.cache, ResponseCache) and vlm.cache.root == tmp_path / "cache"
+    assert make_vlm(VLMConfig(backend="openai", sections=sections)).cache is None

@@ -40,8 +40,9 @@ def to_data_url(image: np.ndarray) -> str:
     return "data:image/png;base64," + base64.b64encode(to_png_bytes(image)).decode("ascii")
 
 
-def from_data_url(url: str, max_pixels: int = 50_000_000) -> np.ndarray:
-    """Decode a data:image/...;base64 URL to RGB uint8; ValueError on anything else."""
+def open_data_url(url: str):
+    """The PIL image of a data:image/...;base64 URL, opened lazily (its size is known, its pixels not yet
+    decoded); ValueError on anything else."""
     from PIL import Image, UnidentifiedImageError
 
     if not isinstance(url, str) or not url.startswith("data:"):
@@ -54,9 +55,24 @@ def from_data_url(url: str, max_pixels: int = 50_000_000) -> np.ndarray:
     except (binascii.Error, ValueError):
         raise ValueError("image data URL is not valid base64") from None
     try:
-        with Image.open(io.BytesIO(raw)) as img:
-            if img.width * img.height > max_pixels:
-                raise ValueError(f"image of {img.width}x{img.height} px exceeds {max_pixels} pixels")
+        return Image.open(io.BytesIO(raw))
+    except (UnidentifiedImageError, OSError, Image.DecompressionBombError) as err:
+        raise ValueError(f"image data URL does not decode to an image ({type(err).__name__})") from None
+
+
+def decode_image(img, max_pixels: int = 50_000_000) -> np.ndarray:
+    """RGB uint8 pixels of an opened PIL image of at most max_pixels; ValueError otherwise."""
+    from PIL import Image
+
+    if img.width * img.height > max_pixels:
+        raise ValueError(f"image of {img.width}x{img.height} px exceeds {max_pixels} pixels")
+    try:
+        with img:
             return np.asarray(img.convert("RGB"), dtype=np.uint8).copy()
-    except (UnidentifiedImageError, OSError):
-        raise ValueError("image data URL does not decode to an image") from None
+    except (OSError, Image.DecompressionBombError) as err:
+        raise ValueError(f"image data URL does not decode to an image ({type(err).__name__})") from None
+
+
+def from_data_url(url: str, max_pixels: int = 50_000_000) -> np.ndarray:
+    """Decode a data:image/...;base64 URL of at most max_pixels to RGB uint8; ValueError on anything else."""
+    return decode_image(open_data_url(url), max_pixels)

@@ -4,22 +4,29 @@ log-probabilities over HTTP so one GPU box can serve many robots.
 Endpoints: POST /v1/chat/completions (one next token, with logprobs / top_logprobs), GET /v1/models,
 GET /health. Concurrent requests are micro-batched into one scorer call (up to max_batch_size, waiting
 at most batch_window_s seconds). Bad requests get a 4xx JSON error and the server keeps serving.
-Images must be data URLs: the server fetches nothing.
+Images must be data URLs: the server fetches nothing. Resources are bounded: a connection that sends
+nothing for read_timeout_s is closed, images above max_image_pixels are refused and at most
+max_decode_pixels are being decoded at once (others wait, then get a 503), and a connection that ends
+badly (a client gone mid-reply) is logged in one line.
 """
 from __future__ import annotations
 
 import json
 import os
 import queue
+import sys
 import threading
 import time
 import uuid
 from concurrent.futures import Future
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Optional
+from typing import Annotated, Callable, Optional
 
-from vlm.imaging import from_data_url
+import numpy as np
+
+from mapping.bounds import Positive, PositiveInt, Range, check_bounds
+from vlm.imaging import decode_image, from_data_url, open_data_url
 from vlm.scoring import NextToken, PromptRequest, TokenScorer
 
 
@@ -27,25 +34,29 @@ from vlm.scoring import NextToken, PromptRequest, TokenScorer
 class ServerConfig:
     """host/port to bind (port 0: any free port); model_name: served id (default: the scorer's model_id);
     max_top_logprobs: largest top_logprobs accepted; api_key_env: NAME of an env var holding the key
-    clients must send as a Bearer token (None: no auth); max_body_bytes: request size limit."""
+    clients must send as a Bearer token (None: no auth); max_body_bytes: request size limit;
+    read_timeout_s: a connection is closed when it sends nothing for this long; max_image_pixels: the largest
+    image accepted; max_decode_pixels and max_decodes: pixels and number of the images being decoded at once
+    (requests beyond wait up to request_timeout_s, then get a 503)."""
 
     host: str = "127.0.0.1"
-    port: int = 8000
+    port: Annotated[int, Range(ge=0, le=65535)] = 8000
     model_name: Optional[str] = None
-    max_top_logprobs: int = 20
-    max_batch_size: int = 8
-    batch_window_s: float = 0.005
-    max_body_bytes: int = 32 * 1024 * 1024
-    request_timeout_s: float = 300.0
+    max_top_logprobs: Annotated[int, Range(ge=1, le=1_000_000)] = 20
+    max_batch_size: Annotated[int, Range(ge=1, le=256)] = 8
+    batch_window_s: Annotated[float, Range(ge=0, le=1)] = 0.005
+    max_body_bytes: Annotated[int, Range(ge=1024)] = 32 * 1024 * 1024
+    request_timeout_s: Positive = 300.0
     api_key_env: Optional[str] = None
+    read_timeout_s: Positive = 30.0
+    max_image_pixels: PositiveInt = 4096 * 4096
+    max_decode_pixels: PositiveInt = 3 * 4096 * 4096
+    max_decodes: Annotated[int, Range(ge=1, le=256)] = 4
 
     def __post_init__(self) -> None:
-        if not 0 <= self.port <= 65535:
-            raise ValueError(f"server port must be in 0..65535, got {self.port}")
-        if self.max_top_logprobs < 1 or self.max_batch_size < 1:
-            raise ValueError("server max_top_logprobs and max_batch_size must be >= 1")
-        if self.batch_window_s < 0 or self.max_body_bytes < 1024 or not self.request_timeout_s > 0:
-            raise ValueError("server batch_window_s >= 0, max_body_bytes >= 1024, request_timeout_s > 0 required")
+        check_bounds(self)
+        if self.max_image_pixels > self.max_decode_pixels:
+            raise ValueError("server max_image_pixels must be <= max_decode_pixels")
 
 
 class BadRequest(ValueError):
@@ -56,8 +67,10 @@ class BadRequest(ValueError):
         self.status = status
 
 
-def parse_chat_request(body: object, served: str, max_top_logprobs: int) -> tuple[PromptRequest, bool, int]:
-    """(request, logprobs wanted, top_logprobs) from an OpenAI chat-completions body; BadRequest if invalid."""
+def parse_chat_request(body: object, served: str, max_top_logprobs: int,
+                       decode: Callable[[str], np.ndarray] = from_data_url) -> tuple[PromptRequest, bool, int]:
+    """(request, logprobs wanted, top_logprobs) from an OpenAI chat-completions body; BadRequest if invalid.
+    decode(url): the image of a data URL (ValueError for a bad one)."""
     if not isinstance(body, dict):
         raise BadRequest(400, "request body must be a JSON object")
     model = body.get("model")
@@ -98,7 +111,7 @@ def parse_chat_request(body: object, served: str, max_top_logprobs: int) -> tupl
                 url = part.get("image_url")
                 url = url.get("url") if isinstance(url, dict) else url
                 try:
-                    images.append(from_data_url(url))
+                    images.append(decode(url))
                 except ValueError as err:
                     raise BadRequest(400, f"image_url: {err}") from None
             else:
@@ -128,6 +141,51 @@ def completion_body(result: NextToken, served: str, want_logprobs: bool, top_k: 
                      "logprobs": logprobs, "finish_reason": "length"}],
         "usage": {"prompt_tokens": result.tokens_in, "completion_tokens": 1, "total_tokens": result.tokens_in + 1},
     }
+
+
+class _DecodeBudget:
+    """Bounds the images being decoded at once (at most max_decodes images of max_pixels pixels in all): an image
+    waits (up to timeout_s) until it fits."""
+
+    def __init__(self, max_pixels: int, max_decodes: int, timeout_s: float) -> None:
+        self.max_pixels, self.max_decodes, self.timeout_s = max_pixels, max_decodes, timeout_s
+        self._in_flight = 0
+        self._decoding = 0
+        self._cond = threading.Condition()
+
+    def decode(self, url: str, max_image_pixels: int) -> np.ndarray:
+        """The RGB pixels of a data URL, decoded within the budget; ValueError for a bad or too large image,
+        BadRequest(503) when the budget stays full."""
+        img = open_data_url(url)
+        pixels = img.width * img.height
+        if pixels > max_image_pixels:
+            img.close()
+            raise ValueError(f"image of {img.width}x{img.height} px exceeds {max_image_pixels} pixels")
+        with self._cond:
+            if not self._cond.wait_for(lambda: self._in_flight + pixels <= self.max_pixels
+                                       and self._decoding < self.max_decodes, self.timeout_s):
+                img.close()
+                raise BadRequest(503, "the server is busy decoding images; retry later")
+            self._in_flight += pixels
+            self._decoding += 1
+        try:
+            return decode_image(img, max_image_pixels)
+        finally:
+            with self._cond:
+                self._in_flight -= pixels
+                self._decoding -= 1
+                self._cond.notify_all()
+
+
+class _HTTPServer(ThreadingHTTPServer):
+    """A connection that ends with an error (a client gone mid-reply, a read timeout) is one line on stderr."""
+
+    daemon_threads = True
+
+    def handle_error(self, request, client_address) -> None:
+        err = sys.exc_info()[1]
+        print(f"serve-vlm: connection from {client_address[0]}:{client_address[1]} ended: "
+              f"{type(err).__name__}: {err}", file=sys.stderr, flush=True)
 
 
 class _Batcher:
@@ -196,8 +254,8 @@ class VLMServer:
         if config.api_key_env and not self._api_key:
             raise ValueError(f"server api_key_env names {config.api_key_env!r}, which is not set")
         self._batcher = _Batcher(scorer, config.max_batch_size, config.batch_window_s)
-        self._httpd = ThreadingHTTPServer((config.host, config.port), self._handler_class())
-        self._httpd.daemon_threads = True
+        self._decodes = _DecodeBudget(config.max_decode_pixels, config.max_decodes, config.request_timeout_s)
+        self._httpd = _HTTPServer((config.host, config.port), self._handler_class())
         self._thread: Optional[threading.Thread] = None
 
     @property
@@ -243,9 +301,14 @@ class VLMServer:
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
             server_version = "confident-eqa-vlm/1"
+            timeout = server.config.read_timeout_s  # per connection: a silent client is dropped
 
             def log_message(self, fmt, *args):  # quiet: no per-request logging (and never headers)
                 pass
+
+            def log_error(self, fmt, *args):  # a read timeout, a malformed request line: one line
+                host, port = self.client_address[:2]
+                print(f"serve-vlm: connection from {host}:{port} ended: {fmt % args}", file=sys.stderr, flush=True)
 
             def _send(self, status: int, body: dict) -> None:
                 data = json.dumps(body).encode()
@@ -300,8 +363,12 @@ class VLMServer:
                     body = json.loads(raw)
                 except (json.JSONDecodeError, UnicodeDecodeError):
                     return self._error(400, "request body is not valid JSON")
+                except RecursionError:
+                    return self._error(400, "request JSON is nested too deeply")
                 try:
-                    req, want, top_k = parse_chat_request(body, server.model_name, server.config.max_top_logprobs)
+                    req, want, top_k = parse_chat_request(
+                        body, server.model_name, server.config.max_top_logprobs,
+                        lambda url: server._decodes.decode(url, server.config.max_image_pixels))
                 except BadRequest as err:
                     return self._error(err.status, str(err))
                 fut = server._batcher.submit(req, top_k)

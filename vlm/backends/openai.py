@@ -7,19 +7,22 @@ HTTP only. Declared fallback (logprobs_mode='sample'): sample_k replies per quer
 """
 from __future__ import annotations
 
+import email.utils
 import http.client
 import json
+import math
 import os
 import socket
+import threading
 import time
-import urllib.error
-import urllib.request
+import urllib.parse
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Optional, Sequence
+from typing import Annotated, Optional, Sequence
 
 import numpy as np
 
+from mapping.bounds import Range, check_bounds
 from vlm.errors import VLMConnectionError, VLMResponseError
 from vlm.imaging import image_hash, to_data_url
 from vlm.probs import candidate_logprobs, fill_missing, sampled_logprobs
@@ -35,42 +38,39 @@ class OpenAIConfig:
     """OpenAI-compatible chat-completions client (`vlm.openai`).
 
     base_url: up to and including /v1. api_key_env: NAME of the environment variable holding the key
-    (None: no key sent). timeout_s: per request. Retries (connection errors, 429, 5xx): max_retries with
-    exponential backoff from backoff_s up to backoff_max_s seconds. logprobs_mode: 'required' (error if
-    the server gives none) or 'sample' (declared fallback: sample_k replies at sample_temperature,
-    label frequencies). max_concurrency: parallel requests for one view's queries.
+    (None: no key sent). timeout_s: total deadline of one request attempt (connect, send, headers and body),
+    however slowly the server trickles bytes. Retries (connection errors, timeouts, 408, 429, 5xx): max_retries
+    with exponential backoff from backoff_s up to backoff_max_s seconds; a Retry-After header is honoured up to
+    backoff_max_s. Redirects are never followed (the key must not travel to another address): a 3xx is an
+    error naming its target. max_response_bytes: larger replies are an error. logprobs_mode: 'required' (error
+    if the server gives none) or 'sample' (declared fallback: sample_k replies at sample_temperature, label
+    frequencies). max_concurrency: parallel requests for one view's queries.
     """
 
     base_url: str = "http://127.0.0.1:8000/v1"
     model: str = ""
     api_key_env: Optional[str] = "OPENAI_API_KEY"
-    timeout_s: float = 60.0
-    max_retries: int = 3
-    backoff_s: float = 0.5
-    backoff_max_s: float = 8.0
-    top_logprobs: int = 20
-    max_concurrency: int = 4
+    timeout_s: Annotated[float, Range(gt=0, le=3600)] = 60.0
+    max_retries: Annotated[int, Range(ge=0, le=20)] = 3
+    backoff_s: Annotated[float, Range(ge=0, le=600)] = 0.5
+    backoff_max_s: Annotated[float, Range(ge=0, le=600)] = 8.0
+    top_logprobs: Annotated[int, Range(ge=1, le=1_000_000)] = 20
+    max_concurrency: Annotated[int, Range(ge=1, le=64)] = 4
     logprobs_mode: str = "required"
-    sample_k: int = 8
-    sample_temperature: float = 1.0
+    sample_k: Annotated[int, Range(ge=1, le=100)] = 8
+    sample_temperature: Annotated[float, Range(gt=0, le=10)] = 1.0
+    max_response_bytes: Annotated[int, Range(ge=1024)] = 8_000_000
 
     def __post_init__(self) -> None:
+        check_bounds(self)
         if not self.base_url.startswith(("http://", "https://")):
             raise ValueError(f"openai.base_url must start with http:// or https://, got {self.base_url!r}")
         if not self.model:
             raise ValueError("openai.model must name the served model")
-        if not self.timeout_s > 0:
-            raise ValueError(f"openai.timeout_s must be > 0, got {self.timeout_s}")
-        if self.max_retries < 0 or self.backoff_s < 0 or self.backoff_max_s < self.backoff_s:
-            raise ValueError("openai retries need max_retries >= 0 and 0 <= backoff_s <= backoff_max_s")
-        if not 1 <= self.top_logprobs:
-            raise ValueError(f"openai.top_logprobs must be >= 1, got {self.top_logprobs}")
-        if self.max_concurrency < 1:
-            raise ValueError(f"openai.max_concurrency must be >= 1, got {self.max_concurrency}")
+        if self.backoff_max_s < self.backoff_s:
+            raise ValueError("openai retries need 0 <= backoff_s <= backoff_max_s")
         if self.logprobs_mode not in ("required", "sample"):
             raise ValueError(f"openai.logprobs_mode must be 'required' or 'sample', got {self.logprobs_mode!r}")
-        if self.sample_k < 1 or not self.sample_temperature > 0:
-            raise ValueError("openai.sample_k must be >= 1 and sample_temperature > 0")
 
 
 
@@ -108,6 +108,10 @@ def parse_top_logprobs(body: dict) -> tuple[list[tuple[str, float]], Optional[tu
         raise VLMResponseError(f"malformed logprobs entry: {_snippet(first)}") from None
     if not top:
         top = [chosen]
+    for token, lp in top + [chosen]:
+        if not (math.isfinite(lp) or lp == -math.inf) or lp > 1e-6:
+            raise VLMResponseError(f"the server returned log-probability {lp} for token {token!r}: not a "
+                                   "log-probability (finite and <= 0)")
     usage = body.get("usage") or {}
     return top, chosen, int(usage.get("prompt_tokens") or 0)
 
@@ -135,34 +139,35 @@ class OpenAIScorer:
 
     # -- HTTP -------------------------------------------------------------------------------------
     def _post(self, payload: dict) -> dict:
-        """POST with bounded retries and exponential backoff on connection errors, timeouts, 429 and 5xx."""
+        """POST with bounded retries and exponential backoff on connection errors, timeouts, 408, 429 and 5xx."""
         data = json.dumps(payload).encode()
         headers = {"Content-Type": "application/json"}
         if self._api_key:
             headers["Authorization"] = f"Bearer {self._api_key}"
         cfg = self.config
-        last = ""
+        last, wait = "", 0.0
         for attempt in range(cfg.max_retries + 1):
             if attempt:
-                time.sleep(min(cfg.backoff_max_s, cfg.backoff_s * 2 ** (attempt - 1)))
-            req = urllib.request.Request(self.url, data=data, headers=headers, method="POST")
+                time.sleep(min(cfg.backoff_max_s, max(wait, cfg.backoff_s * 2 ** (attempt - 1))))
             try:
-                with urllib.request.urlopen(req, timeout=cfg.timeout_s) as resp:
-                    raw = resp.read()
-            except urllib.error.HTTPError as err:
-                detail = _error_message(err)
-                if err.code in _RETRY_STATUS:
-                    last = f"HTTP {err.code}: {detail}"
-                    continue
-                raise VLMResponseError(
-                    f"VLM server {self.url} rejected the request: HTTP {err.code}: {detail}") from None
-            except (urllib.error.URLError, http.client.HTTPException, socket.timeout, ConnectionError,
-                    TimeoutError) as err:
-                last = f"{type(err).__name__}: {getattr(err, 'reason', err)}"
+                status, reply_headers, raw = self._exchange(data, headers)
+            except (OSError, http.client.HTTPException) as err:  # refused, reset, timed out, malformed reply
+                last, wait = f"{type(err).__name__}: {err}", 0.0
                 continue
+            if 300 <= status < 400:
+                raise VLMResponseError(f"VLM server {self.url} redirected (HTTP {status}) to "
+                                       f"{reply_headers.get('Location', '(no Location)')}: redirects are not "
+                                       "followed (the API key must not travel elsewhere); set openai.base_url to "
+                                       "the final address")
+            if status >= 400:
+                detail = _error_message(raw, reply_headers)
+                if status in _RETRY_STATUS:
+                    last, wait = f"HTTP {status}: {detail}", _retry_after(reply_headers)
+                    continue
+                raise VLMResponseError(f"VLM server {self.url} rejected the request: HTTP {status}: {detail}")
             try:
                 body = json.loads(raw)
-            except (json.JSONDecodeError, UnicodeDecodeError):
+            except (json.JSONDecodeError, UnicodeDecodeError, RecursionError):
                 text = raw[:300].decode("utf-8", "replace")
                 raise VLMResponseError(f"VLM server {self.url} answered with invalid JSON: {_snippet(text)}") from None
             if not isinstance(body, dict):
@@ -170,6 +175,55 @@ class OpenAIScorer:
             return body
         raise VLMConnectionError(f"VLM server {self.url} unavailable after {cfg.max_retries + 1} attempts "
                                  f"(timeout {cfg.timeout_s} s): {last}")
+
+    def _exchange(self, data: bytes, headers: dict) -> tuple[int, http.client.HTTPMessage, bytes]:
+        """One POST: (status, headers, body bytes), all within timeout_s: a watchdog shuts the socket at the
+        deadline, so a server trickling bytes cannot hold the robot. Raises OSError (TimeoutError at the
+        deadline), http.client.HTTPException, or VLMResponseError for a reply over max_response_bytes."""
+        cfg = self.config
+        parts = urllib.parse.urlsplit(self.url)
+        conn_class = http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
+        conn = conn_class(parts.hostname, parts.port, timeout=cfg.timeout_s)
+        expired = threading.Event()
+
+        def expire() -> None:
+            expired.set()
+            if conn.sock is not None:
+                try:
+                    conn.sock.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+
+        watchdog = threading.Timer(cfg.timeout_s, expire)
+        watchdog.start()
+        try:
+            path = parts.path + (f"?{parts.query}" if parts.query else "")
+            conn.request("POST", path, body=data, headers=headers)
+            resp = conn.getresponse()
+            length = resp.getheader("Content-Length")
+            if length is not None and length.isdigit() and int(length) > cfg.max_response_bytes:
+                raise VLMResponseError(f"VLM server {self.url} announced a reply of {length} bytes, over "
+                                       f"openai.max_response_bytes ({cfg.max_response_bytes})")
+            chunks, size = [], 0
+            while True:
+                chunk = resp.read1(65536)
+                if not chunk:
+                    break
+                size += len(chunk)
+                if size > cfg.max_response_bytes:
+                    raise VLMResponseError(f"VLM server {self.url} sent more than openai.max_response_bytes "
+                                           f"({cfg.max_response_bytes}) bytes")
+                chunks.append(chunk)
+            if expired.is_set():  # the watchdog closed the socket: what arrived is cut short
+                raise TimeoutError(f"no complete reply within {cfg.timeout_s} s")
+            return resp.status, resp.headers, b"".join(chunks)
+        except (OSError, http.client.HTTPException):
+            if expired.is_set():
+                raise TimeoutError(f"no complete reply within {cfg.timeout_s} s") from None
+            raise
+        finally:
+            watchdog.cancel()
+            conn.close()
 
     # -- scoring ----------------------------------------------------------------------------------
     def _score_one(self, req: PromptRequest, top_k: int, image_url: Optional[str] = None) -> NextToken:
@@ -214,13 +268,28 @@ class OpenAIScorer:
             return list(pool.map(lambda ru: self._score_one(ru[0], top_k, ru[1]), zip(requests, url_of)))
 
 
-def _error_message(err: urllib.error.HTTPError) -> str:
+def _error_message(raw: bytes, headers) -> str:
+    """The error message of an HTTP error reply (OpenAI's {"error": {"message"}} or the body's start)."""
     try:
-        body = json.loads(err.read())
+        body = json.loads(raw)
         msg = body.get("error", {}).get("message") if isinstance(body.get("error"), dict) else body.get("error")
         return str(msg or _snippet(body))
     except Exception:  # noqa: BLE001 - any unreadable error body
-        return err.reason if isinstance(err.reason, str) else "no details"
+        return _snippet(raw[:300].decode("utf-8", "replace")) or "no details"
+
+
+def _retry_after(headers) -> float:
+    """Seconds a Retry-After header (delay in seconds, or an HTTP date) asks to wait; 0 without one."""
+    value = headers.get("Retry-After")
+    if not value:
+        return 0.0
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        try:
+            return max(0.0, email.utils.parsedate_to_datetime(value).timestamp() - time.time())
+        except (TypeError, ValueError):
+            return 0.0
 
 
 # A remote client: `eqa serve-vlm` does not serve it (serve the model behind it directly).
