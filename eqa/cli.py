@@ -48,9 +48,11 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
+    from vlm.errors import VLMError
+
     try:
         return int(args.func(args) or 0)
-    except (ValueError, FileNotFoundError) as err:
+    except (ValueError, OSError, VLMError) as err:  # bad input, files, a VLM server down: one line, no traceback
         print(f"eqa {args.command}: error: {err}", file=sys.stderr)
         return 2
 

@@ -8,7 +8,7 @@ from typing import Optional
 
 from eqa.metrics import calibration_scores, success_curves, summarize
 from eqa.records import read_records
-from eqa.runner import episodes_dir, load_summaries
+from eqa.runner import episodes_dir, finished_ids, read_summary
 
 
 def shared_vlm(summaries: list[dict], where: str) -> Optional[dict]:
@@ -26,11 +26,16 @@ def load_run(folder: str | Path) -> tuple[str, list[dict], list[tuple[dict, list
     """(method name, summaries, [(summary, record rows)]) of one benchmark folder; its episodes must share
     one VLM."""
     folder = Path(folder)
-    summaries = load_summaries(folder)
-    if not summaries:
-        raise ValueError(f"{folder}: no finished episodes under {episodes_dir(folder)}")
+    root = episodes_dir(folder)
+    ids = sorted(finished_ids(folder))  # folder names as listed, never paths read from a summary
+    if not ids:
+        raise ValueError(f"{folder}: no finished episodes under {root}")
+    summaries = [read_summary(root / i) for i in ids]
+    for i, s in zip(ids, summaries):
+        if s.get("episode_id") != i:
+            raise ValueError(f"{root / i / 'summary.json'} names episode {s.get('episode_id')!r}, not its folder {i!r}")
     shared_vlm(summaries, str(folder))
-    episodes = [(s, read_records(episodes_dir(folder) / s["episode_id"] / "record.jsonl")) for s in summaries]
+    episodes = [(s, read_records(root / i / "record.jsonl")) for i, s in zip(ids, summaries)]
     name = summaries[0].get("method", folder.name)
     return f"{name} ({folder.name})", summaries, episodes
 

@@ -12,9 +12,10 @@ import dataclasses
 import functools
 import json
 import os
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Optional
+from typing import Annotated, Optional
 
 import numpy as np
 
@@ -24,6 +25,7 @@ from eqa.episode import Episode, run_episode
 from eqa.method import MethodConfig, exploration_hash
 from eqa.sim_observers import AnswerableObserver, CoverageObserver, QuestionObserver, path_distance_oracle
 from eqa.stopping import shipped_calibration_path
+from mapping.bounds import Range, check_bounds
 from sim.config import SimConfig
 from sim.env import SimEnv, SimEpisode
 from sim.house import generate_house
@@ -42,11 +44,10 @@ class SimRun:
     method: MethodConfig = field(default_factory=MethodConfig)
     sim: SimConfig = field(default_factory=SimConfig)
     questions: QuestionConfig = field(default_factory=QuestionConfig)
-    start_clearance: float = 0.5
+    start_clearance: Annotated[float, Range(ge=0, le=5)] = 0.5
 
     def __post_init__(self) -> None:
-        if self.start_clearance < 0:
-            raise ValueError(f"start_clearance must be >= 0 m, got {self.start_clearance}")
+        check_bounds(self)
 
     @classmethod
     def from_dict(cls, data: dict) -> "SimRun":
@@ -59,9 +60,8 @@ class SimRun:
         sim = from_dict(SimConfig, data.pop("sim", None), "sim")
         questions = from_dict(QuestionConfig, data.pop("questions", None), "questions")
         clearance = data.pop("start_clearance", 0.5)
-        if not isinstance(clearance, (int, float)) or isinstance(clearance, bool):
-            raise ValueError(f"config start_clearance must be a number of metres, got {clearance!r}")
-        return cls(from_dict(MethodConfig, data), sim, questions, float(clearance))
+        return cls(from_dict(MethodConfig, data), sim, questions,
+                   float(clearance) if isinstance(clearance, int) and not isinstance(clearance, bool) else clearance)
 
     def to_dict(self) -> dict:
         """The flat dict from_dict reads (method.json of a benchmark folder)."""
@@ -88,6 +88,8 @@ def method_calibration(run: SimRun, vlm) -> Calibration:
                                 "make one with `eqa calibrate` (see README) or set stop.calibration=PATH")
     cal = Calibration.load(path)
     cal.check(vlm.info.model_id, vlm.info.prompt_version, run.exploration_hash(), eps=stop.eps)
+    if cal.never_stops:
+        print(f"warning: {path}: {cal.describe_infinite()}", file=sys.stderr, flush=True)
     return cal
 
 
@@ -101,6 +103,7 @@ def run_question(q: Question, run: SimRun, out_dir: str | Path, vlm=None, rerun:
                  progress: bool = False, on_record=None) -> dict:
     """Run one procedural question episode; returns the summary (also written to summary.json)."""
     scene = generate_house(q.house_seed, q.n_rooms, run.sim.house, run.sim.robot)
+    check_targets(q, scene)
     env = SimEnv(scene, run.sim)
     oracle = None
     if run.method.direction_oracle:
@@ -112,6 +115,17 @@ def run_question(q: Question, run: SimRun, out_dir: str | Path, vlm=None, rerun:
                  QuestionObserver(q.id, q.category, q.answer_index)]
     return run_episode(env, make_agent(run, vlm), episode, out_dir, observers, rerun=rerun, progress=progress,
                        on_record=on_record)
+
+
+def check_targets(q: Question, scene) -> None:
+    """ValueError unless the question's targets (and room) are objects, room floors and rooms of its house."""
+    known = {o.instance_id for o in scene.objects} | {r.floor_id for r in scene.rooms}
+    unknown = sorted(set(q.target_ids) - known)
+    if unknown:
+        raise ValueError(f"question {q.id}: target ids {unknown} are neither objects nor room floors of house "
+                         f"{q.house_seed}")
+    if q.room_id is not None and q.room_id not in {r.room_id for r in scene.rooms}:
+        raise ValueError(f"question {q.id}: house {q.house_seed} has no room {q.room_id}")
 
 
 @dataclass

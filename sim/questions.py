@@ -28,13 +28,15 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Callable, Iterator, Optional
+from typing import Annotated, Callable, Iterator, Optional
 
 import numpy as np
 from scipy import ndimage
 
+from mapping.bounds import NonNegative, Positive, Probability, Range, check_bounds
 from mapping.frame import wrap_angle
 from sim.config import SimConfig
 from sim.freespace import FreeSpace
@@ -60,55 +62,34 @@ class QuestionConfig:
     """Question generation. Pixel thresholds are full camera-resolution pixels; distances metres."""
 
     categories: tuple[str, ...] = QUESTION_CATEGORIES
-    n_choices: int = 4  # multiple-choice questions (yes/no ones have 2)
-    questions_per_house: int = 5
-    n_rooms: Optional[int] = None  # fixed room count, or None to draw it from the house seed
-    visibility_width: int = 160  # visibility casting resolution (same aspect and FOV as the camera)
-    visibility_height: int = 120
-    min_pixels: float = 600.0  # a target counts as visible from a viewpoint with this many pixels
-    min_pixels_each: float = 250.0  # count questions: every counted target, all in one view
-    front_cone_deg: float = 60.0  # screens and fridge doors: viewpoint within this angle of the front
-    no_floor_fraction: float = 0.5  # "No" existence: share of the room's free floor seen from the viewpoint
-    start_max_floor_fraction: float = 0.05
-    n_candidates: int = 32  # viewpoint candidates rendered per question
-    candidate_stride: float = 0.3  # spacing of candidate positions, m
-    min_view_distance: float = 0.5
-    max_view_distance: float = 5.0
-    max_viewpoints: int = 20
-    start_clearance: float = 0.5  # free distance from the robot disc's edge to any obstacle, m
-    start_candidates: int = 16  # start poses tried per question (each checked with 4 look-around views)
+    n_choices: Annotated[int, Range(ge=2, le=4)] = 4  # multiple-choice questions (yes/no ones have 2)
+    questions_per_house: Annotated[int, Range(ge=1, le=100)] = 5
+    n_rooms: Optional[Annotated[int, Range(ge=1, le=16)]] = None  # fixed room count, or None: drawn from the seed
+    visibility_width: Annotated[int, Range(ge=16, le=1024)] = 160  # visibility casting resolution (camera's
+    visibility_height: Annotated[int, Range(ge=12, le=768)] = 120  # aspect and FOV)
+    min_pixels: Positive = 600.0  # a target counts as visible from a viewpoint with this many pixels
+    min_pixels_each: Positive = 250.0  # count questions: every counted target, all in one view
+    front_cone_deg: Annotated[float, Range(gt=0, le=90)] = 60.0  # screens, fridge doors: viewed within this
+    no_floor_fraction: Probability = 0.5  # "No" existence: share of the room's free floor seen from the viewpoint
+    start_max_floor_fraction: Probability = 0.05
+    n_candidates: Annotated[int, Range(ge=1, le=1000)] = 32  # viewpoint candidates rendered per question
+    candidate_stride: Annotated[float, Range(gt=0, le=2)] = 0.3  # spacing of candidate positions, m
+    min_view_distance: NonNegative = 0.5
+    max_view_distance: Annotated[float, Range(gt=0, le=50)] = 5.0
+    max_viewpoints: Annotated[int, Range(ge=1, le=1000)] = 20
+    start_clearance: Annotated[float, Range(ge=0, le=5)] = 0.5  # free distance from the robot disc to obstacles, m
+    start_candidates: Annotated[int, Range(ge=1, le=1000)] = 16  # start poses tried per question (4 views each)
 
     def __post_init__(self) -> None:
+        check_bounds(self)
         unknown = [c for c in self.categories if c not in QUESTION_CATEGORIES]
         if unknown or not self.categories:
             raise ValueError(f"categories must be a non-empty subset of {list(QUESTION_CATEGORIES)}, "
                              f"got unknown {unknown}")
-        if not 2 <= self.n_choices <= 4:
-            raise ValueError(f"n_choices must be in [2, 4], got {self.n_choices}")
-        if self.questions_per_house < 1:
-            raise ValueError(f"questions_per_house must be >= 1, got {self.questions_per_house}")
-        if self.n_rooms is not None and not 1 <= self.n_rooms <= 16:
-            raise ValueError(f"n_rooms must be in [1, 16] or null, got {self.n_rooms}")
-        if self.visibility_width < 16 or self.visibility_height < 12:
-            raise ValueError(f"visibility resolution must be at least 16x12, got "
-                             f"{self.visibility_width}x{self.visibility_height}")
-        if not (self.min_pixels > 0 and self.min_pixels_each > 0):
-            raise ValueError("min_pixels and min_pixels_each must be positive")
-        if not 0 < self.front_cone_deg <= 90:
-            raise ValueError(f"front_cone_deg must be in (0, 90], got {self.front_cone_deg}")
-        for name in ("no_floor_fraction", "start_max_floor_fraction"):
-            if not 0 <= getattr(self, name) <= 1:
-                raise ValueError(f"{name} must be in [0, 1], got {getattr(self, name)}")
         if self.start_max_floor_fraction >= self.no_floor_fraction:
             raise ValueError("start_max_floor_fraction must be below no_floor_fraction")
-        if self.n_candidates < 1 or self.max_viewpoints < 1 or self.start_candidates < 1:
-            raise ValueError("n_candidates, max_viewpoints and start_candidates must be >= 1")
-        if not 0 < self.candidate_stride <= 2:
-            raise ValueError(f"candidate_stride must be in (0, 2] m, got {self.candidate_stride}")
-        if not 0 <= self.min_view_distance < self.max_view_distance:
+        if not self.min_view_distance < self.max_view_distance:
             raise ValueError("need 0 <= min_view_distance < max_view_distance")
-        if self.start_clearance < 0:
-            raise ValueError(f"start_clearance must be >= 0, got {self.start_clearance}")
 
 
 @dataclass
@@ -150,6 +131,24 @@ class Question:
 
     def validate(self) -> None:
         """ValueError naming the bad field."""
+        if not isinstance(self.id, str) or not self.id:
+            raise ValueError(f"question id must be a non-empty string, got {self.id!r}")
+        if not isinstance(self.choices, list) or not all(isinstance(c, str) for c in self.choices):
+            raise ValueError(f"question {self.id}: choices must be a list of strings, got {self.choices!r}")
+        if not isinstance(self.answer_index, int) or isinstance(self.answer_index, bool):
+            raise ValueError(f"question {self.id}: answer_index must be an integer, got {self.answer_index!r}")
+        if not isinstance(self.target_ids, list) or not all(
+                isinstance(t, int) and not isinstance(t, bool) for t in self.target_ids):
+            raise ValueError(f"question {self.id}: target_ids must be a list of integers, got {self.target_ids!r}")
+        for name in ("question", "category", "template", "split"):
+            if not isinstance(getattr(self, name), str):
+                raise ValueError(f"question {self.id}: {name} must be a string, got {getattr(self, name)!r}")
+        if not isinstance(self.house_seed, int) or isinstance(self.house_seed, bool):
+            raise ValueError(f"question {self.id}: house_seed must be an integer, got {self.house_seed!r}")
+        if not _finite_numbers(self.start) or not all(_finite_numbers(p) for p in self.answerable_viewpoints) \
+                or not _finite_numbers([self.floor_area_m2]) or not self.floor_area_m2 > 0:
+            raise ValueError(f"question {self.id}: start, answerable_viewpoints and floor_area_m2 must be finite "
+                             "numbers (floor area > 0)")
         if self.split not in SPLITS:
             raise ValueError(f"question {self.id}: split must be one of {SPLITS}, got {self.split!r}")
         if self.category not in QUESTION_CATEGORIES:
@@ -182,6 +181,12 @@ class Question:
         if missing or unknown:
             raise ValueError(f"question fields: missing {missing}, unknown {unknown}")
         return cls(**data)
+
+
+def _finite_numbers(values) -> bool:
+    """Whether `values` is a list or tuple of finite int / float numbers."""
+    return isinstance(values, (list, tuple)) and all(
+        isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in values)
 
 
 def house_seed(split: str, seed: int, k: int) -> int:
@@ -421,21 +426,54 @@ def house_questions(split: str, hseed: int, cfg: QuestionConfig, sim: SimConfig,
 
 
 def save_jsonl(questions: list[Question], path: str | Path) -> None:
-    """One JSON object per line, fields in a fixed order (byte-identical for identical questions)."""
-    with open(path, "w") as f:
-        for q in questions:
-            f.write(json.dumps(q.to_json(), separators=(",", ":")) + "\n")
+    """One JSON object per line, fields in a fixed order (byte-identical for identical questions). Written to a
+    temporary file and renamed into place, so a failed write (a full disk) leaves an existing file as it was."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:
+        with open(tmp, "w", encoding="utf-8") as f:
+            for q in questions:
+                f.write(json.dumps(q.to_json(), separators=(",", ":")) + "\n")
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
-def load_jsonl(path: str | Path) -> list[Question]:
-    """Questions from a JSON-lines file; ValueError naming the file and line of a bad record."""
-    out = []
-    with open(path) as f:
-        for lineno, line in enumerate(f, 1):
-            if not line.strip():
-                continue
+def line_of(path: str | Path, question_id: str) -> Optional[int]:
+    """The line of JSON-lines file `path` that holds question `question_id` (1-based), or None."""
+    with open(path, "rb") as f:
+        for lineno, raw in enumerate(f, 1):
             try:
-                out.append(Question.from_json(json.loads(line)))
+                record = json.loads(raw)
+            except ValueError:
+                continue
+            if isinstance(record, dict) and record.get("id") == question_id:
+                return lineno
+    return None
+
+
+def load_jsonl(path: str | Path, check: Optional[Callable[[Question], object]] = None) -> list[Question]:
+    """Questions from a JSON-lines file (UTF-8); ValueError naming the file and line of a bad record, of a
+    repeated id, or of a record `check(question)` refuses with ValueError; and for a file without questions."""
+    out: list[Question] = []
+    first_line: dict[str, int] = {}
+    with open(path, "rb") as f:
+        for lineno, raw in enumerate(f, 1):
+            try:
+                line = raw.decode("utf-8")
+                if not line.strip():
+                    continue
+                q = Question.from_json(json.loads(line))
+                if check is not None:
+                    check(q)
+            except UnicodeDecodeError:
+                raise ValueError(f"{path}:{lineno}: not UTF-8 text") from None
             except (ValueError, TypeError) as err:
                 raise ValueError(f"{path}:{lineno}: {err}") from None
+            if q.id in first_line:
+                raise ValueError(f"{path}:{lineno}: question id {q.id!r} repeats line {first_line[q.id]}")
+            first_line[q.id] = lineno
+            out.append(q)
+    if not out:
+        raise ValueError(f"{path}: no questions")
     return out

@@ -2,7 +2,20 @@
 from __future__ import annotations
 
 import argparse
+import hashlib
+import json
+import re
 from pathlib import Path
+
+DATASETS = "datasets.json"
+
+
+def positive_int(text: str) -> int:
+    """argparse type: an integer >= 1."""
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -10,39 +23,80 @@ def register(sub: argparse._SubParsersAction) -> None:
                             description="Run every question of DATASET with METHOD; one episode folder per question "
                                         "under OUT/episodes/, written atomically. Re-running the same command "
                                         "resumes: finished episodes are never re-run. A folder keeps its method config "
-                                        "(method.json) and VLM (vlm.json): resuming it with another is refused.")
+                                        "(method.json), VLM (vlm.json) and datasets (datasets.json): resuming it with "
+                                        "another method or VLM is refused, with another dataset unless --add-dataset. "
+                                        "One run at a time uses a folder.")
     parser.add_argument("--dataset", type=Path, required=True, help="questions (JSON lines, `eqa dataset make`)")
     parser.add_argument("--method", default="fbe", help="method config YAML (default configs/fbe.yaml)")
     parser.add_argument("--out", type=Path, required=True, help="benchmark folder")
-    parser.add_argument("--workers", type=int, default=1, help="parallel worker processes (default 1)")
+    parser.add_argument("--workers", type=positive_int, default=1, help="parallel worker processes (default 1)")
     parser.add_argument("--ray", metavar="ADDRESS", default=None,
                         help="run on a Ray cluster ('auto', 'ray://host:10001', or 'local' for a local Ray); "
                              "OUT must be on a filesystem every node shares")
-    parser.add_argument("--limit", type=int, default=None, help="only the first N questions")
+    parser.add_argument("--limit", type=positive_int, default=None, help="only the first N questions")
+    parser.add_argument("--add-dataset", action="store_true",
+                        help="add this dataset's questions to a folder made from another dataset")
     parser.add_argument("--no-early-stop", action="store_true",
                         help="run every episode to its budget, recording every step (for calibration / sweeps)")
     parser.add_argument("overrides", nargs="*", help="method overrides like agent.planner.max_move_per_step=2")
     parser.set_defaults(func=run)
 
 
-def run(args: argparse.Namespace) -> int:
-    import json
+def dataset_entry(path: Path, jobs) -> dict:
+    """What identifies a dataset: its file, its number of questions and a hash of all their contents (in
+    order; --limit runs of one file share it)."""
+    h = hashlib.sha256()
+    for job in jobs:
+        h.update(job.fingerprint.encode())
+    return {"path": str(path), "questions": len(jobs), "sha256": h.hexdigest()[:16]}
 
-    from eqa.runner import Job, run_jobs
+
+def check_datasets(out: Path, entry: dict, add: bool) -> None:
+    """Refuse a folder made from another dataset unless `add`; record this dataset in OUT/datasets.json."""
+    path = out / DATASETS
+    held = json.loads(path.read_text()) if path.is_file() else []
+    if held and all(d["sha256"] != entry["sha256"] for d in held):
+        if not add:
+            names = ", ".join(f"{d['path']} ({d['questions']} questions)" for d in held)
+            raise ValueError(f"{out} holds episodes of another dataset ({names}); use another --out, or "
+                             "--add-dataset to add these questions to it")
+    if all(d["sha256"] != entry["sha256"] for d in held):
+        path.write_text(json.dumps(held + [entry], indent=1))
+
+
+def locate(dataset: Path, message: str) -> str:
+    """An episode's error ("question <id>: ...", e.g. a target its house lacks) prefixed with the dataset's file
+    and line of that question; other messages unchanged."""
+    from sim.questions import line_of
+
+    found = re.match(r"question (\S+): ", message)
+    line = line_of(dataset, found.group(1)) if found else None
+    return f"{dataset}:{line}: {message}" if line else message
+
+
+def run(args: argparse.Namespace) -> int:
+    from eqa.runner import Job, check_job_id, run_jobs
     from eqa.sim_driver import load_sim_run
     from sim.questions import load_jsonl
 
-    run = load_sim_run(args.method, args.overrides + (["early_stop=false"] if args.no_early_stop else []))
-    questions = load_jsonl(args.dataset)[: args.limit]
+    run_config = load_sim_run(args.method, args.overrides + (["early_stop=false"] if args.no_early_stop else []))
+    if args.out.exists() and not args.out.is_dir():
+        raise ValueError(f"--out {args.out} is a file; give a benchmark folder")
+    questions = load_jsonl(args.dataset, check=lambda q: check_job_id(q.id))
+    all_jobs = [Job(q.id, q.to_json()) for q in questions]
+    jobs = all_jobs[: args.limit]
     args.out.mkdir(parents=True, exist_ok=True)
-    run_dict = json.loads(json.dumps(run.to_dict()))  # as stored
+    run_dict = json.loads(json.dumps(run_config.to_dict()))  # as stored
     saved = args.out / "method.json"
     if saved.is_file() and json.loads(saved.read_text()) != run_dict:
         raise ValueError(f"{args.out} holds episodes of a different method config ({saved}); use another --out")
+    check_datasets(args.out, dataset_entry(args.dataset, all_jobs), args.add_dataset)
     saved.write_text(json.dumps(run_dict, indent=1))
-    jobs = [Job(q.id, q.to_json()) for q in questions]
-    summaries = run_jobs(jobs, "eqa.sim_driver:question_job", run_dict, args.out, workers=args.workers,
-                         ray_address=args.ray)
+    try:
+        summaries = run_jobs(jobs, "eqa.sim_driver:question_job", run_dict, args.out, workers=args.workers,
+                             ray_address=args.ray)
+    except ValueError as err:
+        raise ValueError(locate(args.dataset, str(err))) from None
     print(f"{len(summaries)}/{len(jobs)} episodes finished in {args.out}/episodes "
-          f"(method {run.method.name}); `eqa report {args.out}` summarises them")
+          f"(method {run_config.method.name}); `eqa report {args.out}` summarises them")
     return 0

@@ -27,6 +27,8 @@ def run(args: argparse.Namespace) -> int:
     from eqa.sim_driver import SimRun
     from vlm.conformal import calibrate
 
+    if args.out.is_dir():
+        raise ValueError(f"--out {args.out} is a directory; give the path of a calibration .json file")
     records = ", ".join(map(str, args.records))
     runs = []
     for folder in args.records:

@@ -34,6 +34,8 @@ def run_make(args: argparse.Namespace) -> int:
     sim = load_config(SimConfig, args.sim_config)
     if args.n < 1:
         raise ValueError(f"--n must be >= 1, got {args.n}")
+    if Path(args.out).is_dir():
+        raise ValueError(f"--out {args.out} is a directory; give the path of a .jsonl file")
     start = time.perf_counter()
     with tqdm(total=args.n, desc=f"{args.split} questions", unit="q") as bar:
         questions = generate_questions(args.split, args.n, args.seed, cfg, sim, progress=bar.update)
