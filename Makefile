@@ -1,5 +1,6 @@
 # Confident EQA: `make demo` (set up + main job), `make test` (set up + every test; CI runs it),
-# `make test-fast` (the unit tests only: no end-to-end runs, training, evaluations or installs; under a minute).
+# `make test-fast` (the unit tests only, in two processes: no end-to-end runs, training, evaluations or installs;
+# under a minute).
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
@@ -28,7 +29,7 @@ test: $(VENV)/.installed-$(TEST_EXTRAS)
 	$(PY) -m pytest -q
 
 test-fast: $(VENV)/.installed-$(TEST_EXTRAS)
-	$(PY) -m pytest -q -m "not (integration or training or evaluation or packaging)"
+	$(PY) -m pytest -q -n 2 -m "not (integration or training or evaluation or packaging)"
 
 bench: $(VENV)/.installed-$(TEST_EXTRAS)
 	$(PY) bench/bench_sim.py

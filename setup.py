@@ -34,7 +34,7 @@ setup(
         "matplotlib>=3.8",
     ],
     extras_require={
-        "test": ["pytest>=8", "rerun-sdk>=0.20", "ray>=2.9", "colcon-common-extensions>=0.3"],
+        "test": ["pytest>=8", "pytest-xdist>=3", "rerun-sdk>=0.20", "ray>=2.9", "colcon-common-extensions>=0.3"],
         "rerun": ["rerun-sdk>=0.20"],
         "torch": ["torch==2.14.1", "torchvision==0.29.1"],
         "hf": ["torch==2.14.1", "torchvision==0.29.1", "transformers>=5.0,<6"],
