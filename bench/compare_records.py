@@ -1,8 +1,11 @@
-"""Benchmark folders written before the agent core was its own object (record schema 1: untyped rows, commit
-ca1f7c4 and earlier) against folders of the same questions and methods written now (schema 2, StepRecords):
-decisions (action, reason, turn, plan with every frontier and score, outcome), poses, stamps, VLM outputs
-(answer, relevance, every scored view's candidate points, values and located target), prediction sets,
-ground-truth labels, and the summaries' stop steps and answers; timings aside.
+"""Benchmark folders written by an earlier version against folders of the same questions and methods written
+now, timings aside.
+
+Before the agent core was its own object (record schema 1: untyped rows, commit ca1f7c4 and earlier), the
+fields compared are: decisions (action, reason, turn, plan with every frontier and score, outcome), poses,
+stamps, VLM outputs (answer, relevance, every scored view's candidate points, values and located target),
+prediction sets, ground-truth labels, and the summaries' stop steps and answers. Between two schema-2 folders,
+every field of every record and summary is compared.
 
 Usage: python bench/compare_records.py BEFORE_ROOT AFTER_ROOT
 Each root holds benchmark folders (`eqa bench --out ROOT/NAME`) with the same names, e.g. made with
@@ -42,7 +45,39 @@ def old_view(d):
     return d
 
 
+TIMINGS = {"timings", "vlm_s", "vlm_seconds", "wall_time_s"}
+
+
+def without_timings(value):
+    """`value` (parsed JSON) without its wall-clock fields, which differ between any two runs."""
+    if isinstance(value, dict):
+        return {k: without_timings(v) for k, v in value.items() if k not in TIMINGS}
+    if isinstance(value, list):
+        return [without_timings(v) for v in value]
+    return value
+
+
+def compare_same_schema(old_dir, new_dir):
+    """Differences between two schema-2 episode folders: every record row and summary field but timings."""
+    problems = []
+    old_rows, new_rows = ([json.loads(ln) for ln in (d / "record.jsonl").read_text().splitlines() if ln.strip()]
+                          for d in (old_dir, new_dir))
+    if len(old_rows) != len(new_rows):
+        return [f"rows {len(old_rows)} != {len(new_rows)}"]
+    for o, n in zip(old_rows, new_rows):
+        if without_timings(o) != without_timings(n):
+            keys = sorted(k for k in set(o) | set(n) if without_timings(o.get(k)) != without_timings(n.get(k)))
+            problems.append(f"step {o.get('step')}: {keys}")
+    so, sn = (without_timings(json.loads((d / "summary.json").read_text())) for d in (old_dir, new_dir))
+    problems += [f"summary {k}: {so.get(k)} != {sn.get(k)}" for k in sorted(set(so) | set(sn))
+                 if so.get(k) != sn.get(k)]
+    return problems
+
+
 def compare_episode(old_dir, new_dir):
+    first = json.loads((old_dir / "record.jsonl").read_text().split("\n", 1)[0])
+    if first.get("schema") == "confident-eqa-record":
+        return compare_same_schema(old_dir, new_dir)
     problems = []
     old_rows = [json.loads(ln) for ln in (old_dir / "record.jsonl").read_text().splitlines() if ln.strip()]
     new = read_records(new_dir / "record.jsonl")
@@ -91,7 +126,8 @@ def main():
             new_ep = after / run.name / "episodes" / ep.name
             problems = compare_episode(ep, new_ep) if new_ep.is_dir() else ["missing"]
             total += 1
-            rows += sum(1 for ln in (ep / "record.jsonl").read_text().splitlines() if ln.strip())
+            rows += sum(1 for ln in (ep / "record.jsonl").read_text().splitlines()
+                        if ln.strip() and not ln.startswith('{"schema"'))
             if problems:
                 bad += 1
                 run_bad += 1
