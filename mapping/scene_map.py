@@ -41,6 +41,7 @@ class SceneMap:
         self._grids = OccupancyGrids(c)
         self.floor_z: Optional[float] = c.floor_height
         self.robot_path: list[tuple[float, float, float]] = []  # (x, y, yaw) per frame
+        self._path_box: tuple[int, float, float, float, float] = (0, math.inf, math.inf, -math.inf, -math.inf)
         self._nav_cache: Optional[np.ndarray] = None
         self._frontier_cache: Optional[list[Frontier]] = None
         self.last_timing: dict[str, float] = {}  # seconds spent in the last integrate, by stage
@@ -86,12 +87,22 @@ class SceneMap:
                 raise ValueError(f"pose jump of {jump:.1f} m between frames (to ({x:.1f}, {y:.1f}) at stamp "
                                  f"{stamp:.3f} s from ({px:.1f}, {py:.1f})), more than map.max_pose_jump "
                                  f"{c.max_pose_jump:g} m: a localisation jump, or a frame of another map")
-        xs = [p[0] for p in self.robot_path] + [x]
-        ys = [p[1] for p in self.robot_path] + [y]
-        span = max(max(xs) - min(xs), max(ys) - min(ys))
+        x0, y0, x1, y1 = self._path_bounds()
+        span = max(max(x1, x) - min(x0, x), max(y1, y) - min(y0, y))
         if span > c.max_extent:
             raise ValueError(f"the robot's positions would span {span:.1f} m with ({x:.1f}, {y:.1f}), more than "
                              f"map.max_extent {c.max_extent:g} m")
+
+    def _path_bounds(self) -> tuple[float, float, float, float]:
+        """(min x, min y, max x, max y) of robot_path, extended by the entries added since the last call (all of
+        them again if the path was replaced by a shorter one)."""
+        n, x0, y0, x1, y1 = self._path_box
+        if n > len(self.robot_path):
+            n, x0, y0, x1, y1 = 0, math.inf, math.inf, -math.inf, -math.inf
+        for px, py, _ in self.robot_path[n:]:
+            x0, y0, x1, y1 = min(x0, px), min(y0, py), max(x1, px), max(y1, py)
+        self._path_box = (len(self.robot_path), x0, y0, x1, y1)
+        return x0, y0, x1, y1
 
     # -- grids (read-only views; they are replaced when the map grows) ----------------------
     @property
