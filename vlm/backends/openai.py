@@ -206,6 +206,8 @@ class OpenAIScorer:
                                        f"openai.max_response_bytes ({cfg.max_response_bytes})")
             chunks, size = [], 0
             while True:
+                if expired.is_set():  # also when the deadline passed before the socket existed (a slow connect)
+                    raise TimeoutError(f"no complete reply within {cfg.timeout_s} s")
                 chunk = resp.read1(65536)
                 if not chunk:
                     break
