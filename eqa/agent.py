@@ -122,11 +122,12 @@ class EQAAgent:
 
     # -- episode ------------------------------------------------------------------------------------
     def reset(self, question: Optional[EQAQuestion], seed: int = 0, floor_area_m2: Optional[float] = None,
-              direction_oracle: Optional[DirectionOracle] = None) -> None:
+              direction_oracle: Optional[DirectionOracle] = None, keep_map: bool = False) -> None:
         """Start an episode: empty maps, the planner seeded with `seed`, the budget from the floor area (m^2;
         None: AgentConfig.default_budget). question None: explore only (methods without a VLM).
         direction_oracle: the driver's ground-truth direction scores for this episode (methods with
-        direction_oracle: true; the simulator's)."""
+        direction_oracle: true; the simulator's). keep_map: keep the scene map of the previous episode (a
+        robot asked another question where it is; its first frame may be anywhere), with a new value map."""
         method = self.method
         if question is None and method.vlm is not None:
             raise ValueError(f"method {method.name!r} answers questions: give the agent a question")
@@ -136,7 +137,10 @@ class EQAAgent:
         n_choices = len(question.choices) if question is not None else 0
         self.question = question
         self.policy = make_stop(method.stop, n_choices, allow_early=method.early_stop, calibration=self.calibration)
-        self.map = SceneMap(self.config.map)
+        if keep_map and self.map is not None:
+            self.map.expect_relocation()
+        else:
+            self.map = SceneMap(self.config.map)
         self.value_map = SemanticValueMap(self.config.map.voxel_size) if method.semantic is not None else None
         self.explorer = SemanticExplorer(method.semantic, self.vlm, direction_oracle if method.direction_oracle
                                          else None, method.vlm.visual_prompt) if method.semantic is not None else None
@@ -187,6 +191,18 @@ class EQAAgent:
                             reason=Reason.LOOK_AROUND)
         self._phase = "explore"  # every heading seen: the first decision scores the look-around's views
         return self._decide(self._look_views, observers)
+
+    def interrupt(self, reason: Reason = Reason.CANCELED) -> None:
+        """End the episode without a decision (the driver's user canceled it); answer() then gives the answer
+        so far."""
+        if self.policy is None:
+            raise RuntimeError("call reset() before interrupt()")
+        self._phase, self._stop_reason = "stopped", reason
+
+    @property
+    def stopped(self) -> bool:
+        """Whether the episode has ended (a stop decision, or interrupt())."""
+        return self._phase == "stopped"
 
     @property
     def newest_frame(self) -> Optional[Frame]:

@@ -46,6 +46,12 @@ class Env(Protocol):
     def turn(self, angle: float) -> Frame: ...
 
 
+class EpisodeInterrupted(Exception):
+    """Raised by an Env (from reset's first frame on, any of its calls) when its user ends the episode, e.g. a
+    canceled ROS action: `run_episode` ends the agent's episode there (stop reason "canceled"), keeps every
+    record written and still writes the summary and pictures."""
+
+
 class Observer(Protocol):
     """A driver's observer: ground truth for each decision's record (`label`, called by the agent before its
     stop policy reads the record) and fields for the episode summary (`summary`, given the summary so far)."""
@@ -71,46 +77,59 @@ class Episode:
 
 def run_episode(env: Env, agent: EQAAgent, episode: Episode, out_dir: str | Path, observers: Sequence[Observer] = (),
                 rerun: bool = True, progress: bool = True, save_map: bool = False,
-                on_record: Optional[Callable[[StepRecord], None]] = None) -> dict:
-    """Run the agent in `env` until it stops; returns the summary (also written to summary.json).
-    on_record(record): called with every record once written (e.g. to narrate the episode)."""
+                on_record: Optional[Callable[[StepRecord], None]] = None, keep_map: bool = False) -> dict:
+    """Run the agent in `env` until it stops (or the env raises EpisodeInterrupted); returns the summary (also
+    written to summary.json). on_record(record): called with every record once written (e.g. to narrate the
+    episode). keep_map: continue the agent's scene map of its previous episode (EQAAgent.reset)."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     logger = RerunLogger(out / "episode.rrd", episode.episode_id) if (rerun and rerun_available()) else None
     t_start = time.perf_counter()
-    agent.reset(episode.question, episode.seed, episode.floor_area_m2, episode.direction_oracle)
-    frames = [env.reset(episode.env_episode)]
+    agent.reset(episode.question, episode.seed, episode.floor_area_m2, episode.direction_oracle, keep_map)
     outcome: Optional[Outcome] = None
     path_length, blocked, recoveries = 0.0, 0, 0
     last: Optional[StepRecord] = None
+    interrupted: Optional[str] = None
     with RecordWriter(out / "record.jsonl") as writer:
-        while True:
+        try:
+            frames = [env.reset(episode.env_episode)]
+        except EpisodeInterrupted as why:
+            interrupted = str(why) or "interrupted"
+        while interrupted is None:
             decision = agent.step(frames, outcome, observers)
             record = decision.record
             if logger and record is not None:
                 _log_decision(logger, agent, record)
             t0 = time.perf_counter()
             outcome = None
-            if decision.action == Action.MOVE:
-                result = env.move_to(decision.T_world_base, decision.max_distance)
-                outcome = Outcome(float(result.distance), bool(result.blocked), bool(result.reached))
-                path_length += outcome.moved
-                blocked += int(outcome.blocked)
-            elif decision.action == Action.TURN:
-                env.turn(decision.angle)
-                recoveries += int(decision.reason == Reason.RECOVERY)
-            if record is None:  # a look-around turn: not a decision
-                frames = env.observe()
-                continue
-            record.outcome = outcome
-            record.timings.act_s = time.perf_counter() - t0
-            writer.write(record)
-            last = record
-            if on_record:
-                on_record(record)
-            if decision.action == Action.STOP:
+            try:
+                if decision.action == Action.MOVE:
+                    result = env.move_to(decision.T_world_base, decision.max_distance)
+                    outcome = Outcome(float(result.distance), bool(result.blocked), bool(result.reached))
+                    path_length += outcome.moved
+                    blocked += int(outcome.blocked)
+                elif decision.action == Action.TURN:
+                    env.turn(decision.angle)
+                    recoveries += int(decision.reason == Reason.RECOVERY)
+                if record is None:  # a look-around turn: not a decision
+                    frames = env.observe()
+                    continue
+            except EpisodeInterrupted as why:
+                interrupted = str(why) or "interrupted"
+            if record is not None:
+                record.outcome = outcome
+                record.timings.act_s = time.perf_counter() - t0
+                writer.write(record)
+                last = record
+                if on_record:
+                    on_record(record)
+            if decision.action == Action.STOP or interrupted is not None:
                 break
-            frames = env.observe()
+            try:
+                frames = env.observe()
+            except EpisodeInterrupted as why:
+                interrupted = str(why) or "interrupted"
+                break
             if progress:
                 cov = f" coverage {record.truth.coverage:.2f}" if record.truth.coverage is not None else ""
                 moved = outcome.moved if outcome is not None else 0.0
@@ -118,11 +137,15 @@ def run_episode(env: Env, agent: EQAAgent, episode: Episode, out_dir: str | Path
                       f"moved {moved:4.2f} m{cov}", end="", file=sys.stderr, flush=True)
     if progress:
         print(file=sys.stderr)
-    goal = last.plan.goal[:2] if (last.plan is not None and last.plan.goal is not None) else None
+    if interrupted is not None:
+        agent.interrupt(Reason.CANCELED)
+    goal = last.plan.goal[:2] if (last is not None and last.plan is not None and last.plan.goal is not None) else None
     draw_map_png(agent, out / "map.png", goal=goal)
     if save_map:
         agent.map.save(out / "map.npz")
     summary = episode_summary(agent, episode, path_length, blocked, recoveries)
+    if interrupted is not None:
+        summary["interrupted"] = interrupted
     for observer in observers:
         summary.update(observer.summary(summary))
     summary["wall_time_s"] = time.perf_counter() - t_start

@@ -43,6 +43,7 @@ class Reason(StrEnum):
     NO_ANSWER_LEFT = "no answer left"  # stop: the conformal sets contradict each other (not confident)
     BUDGET = "budget"  # stop: the decision budget is used up
     EXPLORED = "explored"  # stop: nothing reachable is left to explore
+    CANCELED = "canceled"  # stop: the driver ended the episode (a user canceled the question); not a decision
 
 
 EXPLORED_REASONS = (Reason.EXPLORED, Reason.NO_FRONTIER)  # the decision found nothing left to explore

@@ -42,6 +42,7 @@ class SceneMap:
         self.floor_z: Optional[float] = c.floor_height
         self.robot_path: list[tuple[float, float, float]] = []  # (x, y, yaw) per frame
         self._path_box: tuple[int, float, float, float, float] = (0, math.inf, math.inf, -math.inf, -math.inf)
+        self._relocated = False  # the next frame may be far from the last (expect_relocation)
         self._nav_cache: Optional[np.ndarray] = None
         self._frontier_cache: Optional[list[Frontier]] = None
         self.last_timing: dict[str, float] = {}  # seconds spent in the last integrate, by stage
@@ -74,13 +75,19 @@ class SceneMap:
         self._grids.update(depth, frame.intrinsics, frame.T_world_cam, self.floor_z, (x, y))
         self.last_timing = {"tsdf_s": t1 - t0, "grids_s": time.perf_counter() - t1}
         self.robot_path.append((x, y, yaw))
+        self._relocated = False
         self._nav_cache = None
         self._frontier_cache = None
+
+    def expect_relocation(self) -> None:
+        """The next frame may lie further than max_pose_jump from the last one (the robot moved while the map
+        was not fed, e.g. between two questions); max_extent still applies."""
+        self._relocated = True
 
     def _check_position(self, x: float, y: float, stamp: float) -> None:
         """ValueError for a pose jump or a position that stretches the map beyond max_extent (world metres)."""
         c = self.config
-        if self.robot_path:
+        if self.robot_path and not self._relocated:
             px, py, _ = self.robot_path[-1]
             jump = math.hypot(x - px, y - py)
             if jump > c.max_pose_jump:

@@ -134,6 +134,17 @@ class SimEnv:
         return MoveResult(T_world_base=self.robot_pose(), distance=travelled, blocked=not goal_ok, reached=reached)
 
     # ---- helpers ----
+    def view(self, stamp: Optional[float] = None) -> Frame:
+        """The camera's frame at the robot's current pose, stamped `stamp` seconds (default: the simulated
+        time); it is not added to what observe() returns (a camera streaming while the robot stands)."""
+        s = self._require_state()
+        return self._render_frame(base_pose(s.x, s.y, s.yaw), s.stamp if stamp is None else stamp)
+
+    @property
+    def stamp(self) -> float:
+        """The simulated time (s): it advances with every move (distance / linear speed) and turn."""
+        return self._require_state().stamp
+
     def robot_pose(self) -> np.ndarray:
         s = self._require_state()
         return base_pose(s.x, s.y, s.yaw)

@@ -14,7 +14,8 @@ from agent_io import decision_json, save_frames
 from eqa.agent import EQAAgent, EQAQuestion
 from eqa.config import load_config
 from eqa.method import MethodConfig
-from eqa.records import Action, Outcome, Reason
+from eqa.episode import Episode, EpisodeInterrupted, run_episode
+from eqa.records import Action, Outcome, Reason, read_records
 from sim.config import SimConfig
 from sim.env import SimEnv, SimEpisode
 from sim.house import generate_house
@@ -152,5 +153,64 @@ def test_stop_is_final(tmp_path):
     env.move_to(d.T_world_base, d.max_distance) if d.action == Action.MOVE else env.turn(d.angle)
     d = agent.step(env.observe())
     assert d.action == Action.STOP and d.reason == Reason.BUDGET and agent.answer().stop_reason == Reason.BUDGET
+    with pytest.raises(RuntimeError, match="stopped"):
+        agent.step(env.observe())
+
+
+def test_a_second_question_keeps_the_map_and_starts_a_new_value_map():
+    """A robot asked again where it stands (after driving further than a frame may jump) continues its scene
+    map; the semantic value map is the new question's. Without keep_map the map starts empty."""
+    method = load_config(MethodConfig, "semantic", SMALL + ["agent.map.max_pose_jump=1.0"])
+    env = SimEnv(generate_house(3, 4), load_config(SimConfig, "sim", CAMERA))
+    agent = EQAAgent(method, make_vlm(method.vlm))
+    question = EQAQuestion("Is the stove on?", ("Yes", "No"))
+    agent.reset(question)
+    first = env.reset(SimEpisode(start=None, seed=0))
+    agent.step([first])
+    seen, value_map = int(agent.map.explored.sum()), agent.value_map
+    assert seen > 0 and len(agent.map.robot_path) == 1
+    far = next(f for f in (env.reset(SimEpisode(start=None, seed=k)) for k in range(1, 50))
+               if np.hypot(*(f.T_world_base[:2, 3] - first.T_world_base[:2, 3])) > 1.5)
+    with pytest.raises(ValueError, match="jump"):
+        agent.step([far])  # within one question, a frame this far from the last is an error
+    agent.reset(question, keep_map=True)
+    agent.step([far])
+    assert int(agent.map.explored.sum()) > seen and len(agent.map.robot_path) == 2
+    assert agent.value_map is not value_map
+    agent.reset(question)
+    assert agent.map.robot_path == [] and int(agent.map.explored.sum()) == 0
+
+
+def test_an_interrupted_episode_keeps_its_records_and_ends_canceled(tmp_path):
+    """An Env raising EpisodeInterrupted (a canceled ROS action) ends the episode: the records written stay,
+    the summary says canceled, the pictures are drawn."""
+    class CanceledOnThirdMove:
+        def __init__(self, env):
+            self.env, self.moves = env, 0
+
+        def reset(self, episode=None):
+            return self.env.reset(episode)
+
+        def observe(self):
+            return self.env.observe()
+
+        def turn(self, angle):
+            return self.env.turn(angle)
+
+        def move_to(self, T, max_distance):
+            self.moves += 1
+            if self.moves == 3:
+                raise EpisodeInterrupted("canceled by the user")
+            return self.env.move_to(T, max_distance)
+
+    method = load_config(MethodConfig, "semantic", ["agent.default_budget=20"])
+    env = CanceledOnThirdMove(SimEnv(generate_house(3, 4), load_config(SimConfig, "sim", CAMERA)))
+    agent = EQAAgent(method, make_vlm(method.vlm))
+    episode = Episode("cancel", SimEpisode(start=None, seed=0), EQAQuestion("Is the stove on?", ("Yes", "No")), 0)
+    summary = run_episode(env, agent, episode, tmp_path, rerun=False, progress=False)
+    records = read_records(tmp_path / "record.jsonl")
+    assert summary["interrupted"] == "canceled by the user" and summary["stop_reason"] == "canceled"
+    assert len(records) == summary["decisions"] == 3 and records[-1].outcome is None
+    assert agent.stopped and (tmp_path / "map.png").exists() and (tmp_path / "summary.json").exists()
     with pytest.raises(RuntimeError, match="stopped"):
         agent.step(env.observe())
