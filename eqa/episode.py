@@ -77,10 +77,13 @@ class Episode:
 
 def run_episode(env: Env, agent: EQAAgent, episode: Episode, out_dir: str | Path, observers: Sequence[Observer] = (),
                 rerun: bool = True, progress: bool = True, save_map: bool = False,
-                on_record: Optional[Callable[[StepRecord], None]] = None, keep_map: bool = False) -> dict:
+                on_record: Optional[Callable[[StepRecord], None]] = None, keep_map: bool = False,
+                on_decision: Optional[Callable[[StepRecord], None]] = None) -> dict:
     """Run the agent in `env` until it stops (or the env raises EpisodeInterrupted); returns the summary (also
     written to summary.json). on_record(record): called with every record once written (e.g. to narrate the
-    episode). keep_map: continue the agent's scene map of its previous episode (EQAAgent.reset)."""
+    episode). on_decision(record): called with each decision's record as soon as it is made, before the robot
+    carries it out (its outcome not yet known; e.g. a ROS node's feedback). keep_map: continue the agent's scene
+    map of its previous episode (EQAAgent.reset)."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     logger = RerunLogger(out / "episode.rrd", episode.episode_id) if (rerun and rerun_available()) else None
@@ -100,6 +103,8 @@ def run_episode(env: Env, agent: EQAAgent, episode: Episode, out_dir: str | Path
             record = decision.record
             if logger and record is not None:
                 _log_decision(logger, agent, record)
+            if on_decision and record is not None:
+                on_decision(record)
             t0 = time.perf_counter()
             outcome = None
             try:

@@ -207,8 +207,12 @@ def test_an_interrupted_episode_keeps_its_records_and_ends_canceled(tmp_path):
     env = CanceledOnThirdMove(SimEnv(generate_house(3, 4), load_config(SimConfig, "sim", CAMERA)))
     agent = EQAAgent(method, make_vlm(method.vlm))
     episode = Episode("cancel", SimEpisode(start=None, seed=0), EQAQuestion("Is the stove on?", ("Yes", "No")), 0)
-    summary = run_episode(env, agent, episode, tmp_path, rerun=False, progress=False)
+    seen = []  # (step, moves carried out when the decision was announced)
+    summary = run_episode(env, agent, episode, tmp_path, rerun=False, progress=False,
+                          on_decision=lambda r: seen.append((r.step, env.moves)))
     records = read_records(tmp_path / "record.jsonl")
+    assert [step for step, _ in seen] == [r.step for r in records]
+    assert [moves for _, moves in seen] == [0, 1, 2]  # each decision announced before the robot acts on it
     assert summary["interrupted"] == "canceled by the user" and summary["stop_reason"] == "canceled"
     assert len(records) == summary["decisions"] == 3 and records[-1].outcome is None
     assert agent.stopped and (tmp_path / "map.png").exists() and (tmp_path / "summary.json").exists()
