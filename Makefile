@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 DEMO_EXTRAS ?= rerun,torch
-TEST_EXTRAS ?= test,hf,clip
+TEST_EXTRAS ?= test,hf,clip,ros
 OUT ?= out/demo
 
 .PHONY: demo test test-fast bench calibrations bench-stopping clean
@@ -13,28 +13,37 @@ EQA := $(VENV)/bin/eqa
 CAL_N ?= 200
 TEST_N ?= 200
 
+APT_PACKAGES := libusb-1.0-0 cmake g++ make
+
 # One marker per set of extras: re-installs when setup.py changes.
 $(VENV)/.installed-%: setup.py package.xml
-	@if [ "$$(id -u)" = "0" ] && ! dpkg -s libusb-1.0-0 >/dev/null 2>&1; then \
-		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libusb-1.0-0; fi
+	@missing=$$(for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	if [ -n "$$missing" ] && [ "$$(id -u)" = "0" ]; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; fi
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -e ".[$*]"
 	touch $@
 
+# The ROS 2 interfaces (AskQuestion; NavigateToPose and TFMessage where no wheel has them), built into the venv.
+$(VENV)/.interfaces: $(VENV)/.installed-$(TEST_EXTRAS) $(shell find interfaces -type f)
+	interfaces/build_interfaces.sh $(VENV)
+	touch $@
+
 demo: $(VENV)/.installed-$(DEMO_EXTRAS)
 	$(EQA) demo --out $(OUT)
 
-test: $(VENV)/.installed-$(TEST_EXTRAS)
+test: $(VENV)/.installed-$(TEST_EXTRAS) $(VENV)/.interfaces
 	$(PY) -m pytest -q
 
 test-fast: $(VENV)/.installed-$(TEST_EXTRAS)
 	$(PY) -m pytest -q -n 2 -m "not (integration or training or evaluation or packaging)"
 
-bench: $(VENV)/.installed-$(TEST_EXTRAS)
+bench: $(VENV)/.installed-$(TEST_EXTRAS) $(VENV)/.interfaces
 	$(PY) bench/bench_sim.py
 	$(PY) bench/bench_mapping.py
 	$(PY) bench/bench_explore.py
+	$(PY) bench/bench_ros.py
 
 # Reproduce the shipped conformal calibrations (vlm/calibrations/semantic-eps*.json) of the built-in VLM:
 # calibration-split questions of two dataset seeds (2 x CAL_N) run to their budget with semantic exploration,

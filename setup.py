@@ -1,9 +1,12 @@
-"""pip and colcon (ament_python) install of Confident EQA; console script `eqa`."""
+"""pip and colcon (ament_python) install of Confident EQA; console scripts `eqa`, `eqa_node`, `sim_robot`."""
 from glob import glob
 
 from setuptools import find_packages, setup
 
 PACKAGE = "confident_eqa"
+
+ROS_WHEELS = ["rclpy[fastrtps]", "sensor-msgs", "geometry-msgs", "nav-msgs", "std-msgs", "std-srvs",
+              "visualization-msgs", "lifecycle-msgs", "rosgraph-msgs", "action-msgs", "builtin-interfaces"]
 
 setup(
     name=PACKAGE,
@@ -13,12 +16,13 @@ setup(
     packages=find_packages(include=["mapping*", "vlm*", "nav*", "sim*", "eqa*"]) + ["eqa.configs"],
     package_dir={"eqa.configs": "configs"},
     package_data={"": ["*.json", "*.ttf", "*.pt", "*.md", "assets/*", "weights/*", "calibrations/*.json"],
-                  "eqa.configs": ["*.yaml"]},
+                  "eqa.configs": ["*.yaml", "ros/*.yaml", "ros/*.xml"]},
     data_files=[
         ("share/ament_index/resource_index/packages", [f"resource/{PACKAGE}"]),
         (f"share/{PACKAGE}", ["package.xml"]),
-        (f"share/{PACKAGE}/launch", glob("launch/*.py")),
+        (f"share/{PACKAGE}/launch", glob("launch/*.xml") + glob("launch/*.rviz")),
         (f"share/{PACKAGE}/configs", glob("configs/*.yaml")),
+        (f"share/{PACKAGE}/configs/ros", glob("configs/ros/*.yaml") + glob("configs/ros/*.xml")),
     ],
     python_requires=">=3.11",
     install_requires=[
@@ -39,10 +43,12 @@ setup(
         "torch": ["torch==2.14.1", "torchvision==0.29.1"],
         "hf": ["torch==2.14.1", "torchvision==0.29.1", "transformers>=5.0,<6"],
         "clip": ["torch==2.14.1", "torchvision==0.29.1", "open_clip_torch>=3.0,<4"],
-        "ros": ["rosbags>=0.10"],
+        # ROS 2 Jazzy from pip (x86_64 wheels, Fast DDS); the interfaces are built with interfaces/build_interfaces.sh
+        "ros": [f"ros-jazzy-{name}; platform_machine=='x86_64'" for name in ROS_WHEELS],
         "ray": ["ray>=2.9"],
         "habitat": [],  # habitat-sim is installed with conda; see README
     },
-    entry_points={"console_scripts": ["eqa = eqa.cli:main"]},
+    entry_points={"console_scripts": ["eqa = eqa.cli:main", "eqa_node = eqa.ros.node:main",
+                                      "sim_robot = eqa.ros.sim_robot:main"]},
     zip_safe=False,
 )

@@ -19,6 +19,7 @@ COMMAND_MODULES = [
     "eqa.commands.serve_vlm",
     "eqa.commands.dataset",
     "eqa.commands.train_vlm",
+    "eqa.commands.ros",
 ]
 
 
