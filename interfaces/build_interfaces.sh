@@ -6,13 +6,13 @@
 # usage: interfaces/build_interfaces.sh VENV
 # Builds confident_eqa_interfaces (the AskQuestion action), and nav2_msgs / tf2_msgs (compat/) only when the
 # venv cannot import them. Needs cmake and a C/C++ compiler. Build folders: $BUILD_DIR (default
-# /tmp/confident_eqa_interfaces_build). Installs into the venv prefix: no environment variables are needed
+# VENV/build/confident_eqa_interfaces). Installs into the venv prefix: no environment variables are needed
 # afterwards (the wheels' bootstrap puts $VENV/lib on the library path).
 set -euo pipefail
 V=${1:?usage: build_interfaces.sh VENV}
 V=$(cd "$V" && pwd)
 HERE=$(cd "$(dirname "$0")" && pwd)
-B=${BUILD_DIR:-/tmp/confident_eqa_interfaces_build}
+B=${BUILD_DIR:-$V/build/confident_eqa_interfaces}
 PY="$V/bin/python"
 DISTRO=jazzy
 
