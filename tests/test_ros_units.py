@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import json
 import math
+import threading
+import time
 
 import numpy as np
 import pytest
 from numpy.testing import assert_allclose, assert_array_equal
 
 from eqa.config import from_dict
+from eqa.episode import EpisodeInterrupted
 from eqa.ros.config import EQANodeConfig, FrameConfig, NavigationConfig, SimRobotConfig, SyncConfig, flatten, unflatten
 from eqa.ros.convert import (camera_info, camera_info_to_intrinsics, depth_image, fill_pose, image_to_depth,
                              image_to_rgb, matrix_quaternion, pose_matrix, pose_stamped, quaternion_matrix, rgb_image,
@@ -19,8 +22,10 @@ from eqa.ros.frames import MAX_WAITING, FrameAssembler, camera_offset_matrix
 from eqa.ros.keyframes import KeyframeQueue
 from eqa.ros.pairing import StampPairer
 from eqa.ros.params import declare_config, list_fields, parameter_names
+from eqa.ros.ros_env import EpisodeControl, EpisodeError, FrameFeed, NavResult, RosEnv
 from eqa.ros.tf_buffer import PoseNotYet, TransformBuffer
-from mapping.frame import R_BASE_OPTICAL_LEVEL, Frame, Intrinsics, base_pose, camera_mount, make_pose, rot_z
+from mapping.frame import (R_BASE_OPTICAL_LEVEL, Frame, Intrinsics, base_pose, camera_mount, make_pose, pose_xy_yaw,
+                           rot_z)
 
 # the modules under test import no ROS package at module level; the message classes come from the ROS wheels
 pytest.importorskip("rclpy")
@@ -657,7 +662,7 @@ def test_travelled_distance_and_stats_json():
     feed_images(asm, 2.5)
     stats = asm.stats.to_json(asm.unmatched())
     assert json.loads(json.dumps(stats)) == stats
-    assert stats == {"received": {"odom": 5, "rgb": 1, "depth": 1, "camera_info": 1}, "frames": 1, "dropped": {},
+    assert stats == {"received": {"odom": 5, "rgb": 1, "depth": 1, "camera_info": 1}, "frames": 1, "time_jumps": 0, "dropped": {},
                      "last_problem": ""}
 
 
@@ -668,6 +673,21 @@ def test_repeated_stamps_are_dropped():
     assert len(feed_images(asm, 2.0)) == 1
     assert feed_images(asm, 2.0) == [] and feed_images(asm, 1.0) == []
     assert asm.stats.dropped["repeated"] == 2
+
+
+def test_time_jumping_back_starts_afresh():
+    """A restarted simulator or a looped bag: images from long before the newest frame reset the timed poses
+    and the stamp order, so frames are built again (and the jump is reported)."""
+    asm = assembler("odom")
+    asm.add_odometry(odom_msg(100.0, x=5.0))
+    asm.add_odometry(odom_msg(101.0, x=5.0))
+    assert len(feed_images(asm, 100.5)) == 1
+    frames = feed_images(asm, 0.0)  # the new run: its frame waits for a pose of the new time
+    assert asm.stats.time_jumps == 1 and "time jumped back" in asm.stats.last_problem and frames == []
+    frames += asm.add_odometry(odom_msg(0.0, x=1.0)) + asm.add_odometry(odom_msg(0.5, x=1.0))
+    assert len(frames) == 1 and frames[0].stamp == 0.0
+    assert_allclose(frames[0].T_world_base[:2, 3], [1.0, 0.0])
+    assert asm.stats.dropped["repeated"] == 0
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -724,7 +744,7 @@ def test_declare_config_reads_ros_parameters(monkeypatch):
 
     monkeypatch.setenv("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
     ctx = rclpy.Context()
-    rclpy.init(context=ctx, domain_id=173)
+    rclpy.init(context=ctx, domain_id=73)
     try:
         overrides = [Parameter("frames.pose_source", value="odom"),
                      Parameter("frames.camera_offset", value=[0.1, 0.0, 1.0, 0.0, 0.2, 0.0]),
@@ -752,3 +772,88 @@ def test_declare_config_reads_ros_parameters(monkeypatch):
             sim.destroy_node()
     finally:
         rclpy.shutdown(context=ctx)
+
+
+def test_with_poses_from_tf_odometry_gives_only_the_twist():
+    """pose_source tf: /odom (raw wheel odometry, say) must not mix into the TF tree a localiser publishes."""
+    tf2_msgs = pytest.importorskip("tf2_msgs.msg")
+    asm = assembler("tf")
+    for t in (0.0, 2.0):
+        asm.add_tf(tf2_msgs.TFMessage(transforms=[tf_stamped("map", "base_link", base_pose(1.0, 0.0, 0.0), t)]))
+    asm.add_odometry(odom_msg(1.0, x=1.1, vx=0.5))  # 10 cm off the localised pose
+    assert_allclose(asm.base_pose(1.0)[:2, 3], [1.0, 0.0])
+    assert asm.travelled(0.0, 2.0) == 0.0 and asm.stationary(1.0) is False
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# the episode's view of the robot (RosEnv over a FrameFeed and a navigator)
+# ---------------------------------------------------------------------------------------------------------------
+
+def test_feed_clear_keeps_only_the_newest_frame():
+    feed = FrameFeed(KeyframeQueue(0.0, 0.0, 8))
+    for i in range(3):
+        feed.put(frame_at(float(i), stamp=float(i)))
+    feed.clear()
+    assert len(feed.keyframes) == 0
+    control = EpisodeControl()
+    assert feed.wait_for(lambda f, still: True, 0.1, control, "frame").stamp == 2.0
+
+
+def test_feed_wait_times_out_in_wall_time_however_many_frames_arrive():
+    feed, control = FrameFeed(KeyframeQueue(0.0, 0.0, 8)), EpisodeControl()
+    stop = threading.Event()
+
+    def camera() -> None:
+        i = 0
+        while not stop.is_set():
+            feed.put(frame_at(0.0, stamp=float(i)))
+            i += 1
+            time.sleep(0.005)
+
+    thread = threading.Thread(target=camera)
+    thread.start()
+    t0 = time.monotonic()
+    try:
+        with pytest.raises(EpisodeError, match="no frame after the motion for 0.5 s"):
+            feed.wait_for(lambda f, still: False, 0.5, control, "frame after the motion")
+    finally:
+        stop.set()
+        thread.join()
+    assert time.monotonic() - t0 >= 0.5
+
+
+class PausingNavigator:
+    """Goals end 'canceled' while the control is paused (as a navigator canceled by ~/pause), else succeed
+    with the robot at the goal (the feed gets its frame)."""
+
+    def __init__(self, feed: FrameFeed, control: EpisodeControl, clock: list) -> None:
+        self.feed, self.control, self.clock, self.goals = feed, control, clock, []
+
+    def go(self, T, timeout_s, interrupted):
+        self.goals.append(np.asarray(T))
+        if len(self.goals) == 1:  # the first goal: paused on the way, resumed shortly after
+            self.control.pause(True)
+            threading.Timer(0.2, self.control.pause, args=(False,)).start()
+            return NavResult("canceled", "paused")
+        self.clock[0] += 1.0
+        self.feed.put(frame_at(*pose_xy_yaw(T), stamp=self.clock[0]))
+        return NavResult("succeeded")
+
+    def cancel(self) -> None:
+        pass
+
+
+def test_a_goal_interrupted_by_a_pause_is_sent_again_once_resumed():
+    feed, control, clock = FrameFeed(KeyframeQueue(0.0, 0.0, 8)), EpisodeControl(), [0.0]
+    nav = PausingNavigator(feed, control, clock)
+    env = RosEnv(feed, nav, control, lambda: clock[0], lambda t0, t1: 2.0, lambda: None, 2.0, 2.0, 5.0, 0.01, 0.01)
+    feed.put(frame_at(0.0, stamp=0.0))
+    assert env.reset().stamp == 0.0
+    outcome = env.move_to(base_pose(2.0, 0.0, 0.0), 2.5)
+    assert len(nav.goals) == 2
+    assert_allclose(nav.goals[0], nav.goals[1])
+    assert outcome.reached and not outcome.blocked and outcome.distance == 2.0
+    assert [f.stamp for f in env.observe()] == [1.0]
+    control.canceled.set()
+    with pytest.raises(EpisodeInterrupted):
+        env.move_to(base_pose(3.0, 0.0, 0.0), 2.5)

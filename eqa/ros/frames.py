@@ -25,6 +25,7 @@ from eqa.ros.tf_buffer import PoseNotYet, TransformBuffer
 from mapping.frame import R_BASE_OPTICAL_LEVEL, Frame, check_pose, make_pose
 
 STREAMS = ("rgb", "depth", "camera_info")
+TIME_JUMP_S = 1.0  # an image this much older than the newest frame: the camera's time jumped back
 MAX_WAITING = 32  # frames waiting for their pose; the oldest gives way (dropped as a stale pose)
 
 
@@ -47,10 +48,11 @@ class FrameStats:
     received: collections.Counter = field(default_factory=collections.Counter)
     built: int = 0
     dropped: collections.Counter = field(default_factory=collections.Counter)
+    time_jumps: int = 0
     last_problem: str = ""
 
     def to_json(self, unmatched: int) -> dict:
-        return {"received": dict(self.received), "frames": self.built,
+        return {"received": dict(self.received), "frames": self.built, "time_jumps": self.time_jumps,
                 "dropped": {**dict(self.dropped), **({"unpaired": unmatched} if unmatched else {})},
                 "last_problem": self.last_problem}
 
@@ -83,21 +85,25 @@ class FrameAssembler:
         except (AttributeError, TypeError, ValueError) as err:
             self._drop("bad header", f"{stream}: {err}")
             return []
+        self._check_time(stamp)
         sets = self.pairer.add(stream, stamp, msg)
         return self._retry() + [f for s in sets if (f := self._build(s)) is not None]
 
     def add_odometry(self, msg) -> list[Frame]:
-        """A nav_msgs/Odometry: the base pose (a timed transform header.frame_id -> child_frame_id) and its twist;
-        returns frames that were waiting for this pose."""
+        """A nav_msgs/Odometry: its twist (whether the robot stands still) and, with pose_source 'odom', the
+        base pose (a timed transform header.frame_id -> child_frame_id; with 'tf' the poses come from /tf only,
+        which may fuse this odometry with other sources); returns frames that were waiting for this pose."""
         self.stats.received["odom"] += 1
+        from_odom = self.config.frames.pose_source == "odom"
         try:
             stamp = stamp_seconds(msg.header.stamp)
-            T = pose_matrix(msg.pose.pose.position, msg.pose.pose.orientation)
+            T = pose_matrix(msg.pose.pose.position, msg.pose.pose.orientation) if from_odom else None
             v = msg.twist.twist
             speed, rate = math.hypot(v.linear.x, v.linear.y), abs(v.angular.z)
             if not (math.isfinite(speed) and math.isfinite(rate)):
                 raise ValueError("twist is not finite")
-            self.tf.set_transform(msg.header.frame_id, msg.child_frame_id, T, stamp)
+            if from_odom:
+                self.tf.set_transform(msg.header.frame_id, msg.child_frame_id, T, stamp)
         except (ValueError, AttributeError) as err:
             self._drop("bad odometry", f"odometry: {err}")
             return []
@@ -109,6 +115,8 @@ class FrameAssembler:
             self._twists.insert(i, (speed, rate))
         if len(self._twist_stamps) > 20000:
             del self._twist_stamps[:10000], self._twists[:10000]
+        if not from_odom:
+            return []
         self._note_position(stamp)
         return self._retry()
 
@@ -160,6 +168,23 @@ class FrameAssembler:
         return self.pairer.stats.unmatched
 
     # -- helpers ----------------------------------------------------------------------------------------
+    def _check_time(self, stamp: float) -> bool:
+        """An image stamped more than TIME_JUMP_S before the newest frame means the camera's time jumped back (a
+        restarted simulator, a looped bag): start afresh (timed poses, twists, positions, waiting and paired
+        messages; static transforms stay). Returns whether it did."""
+        newest = self._last_stamp
+        if stamp >= newest - TIME_JUMP_S:
+            return False
+        self.tf.clear_timed()
+        self.pairer.clear()
+        self._waiting.clear()
+        self._twist_stamps, self._twists = [], []
+        self._positions.clear()
+        self._last_stamp = -math.inf
+        self.stats.time_jumps += 1
+        self.stats.last_problem = f"time jumped back from {newest:.3f} s to {stamp:.3f} s: started afresh"
+        return True
+
     def _note_position(self, stamp: float) -> None:
         try:
             T = self.base_pose(stamp)

@@ -53,6 +53,8 @@ class _Timed:
         del self.stamps[:cut], self.poses[:cut]
 
     def at(self, stamp: float, max_extrapolation_s: float, name: str, ahead: bool) -> np.ndarray:
+        if not self.stamps:
+            raise PoseNotYet(f"{name}: no transform since time jumped back")
         first, last = self.stamps[0], self.stamps[-1]
         if stamp > last:
             if not ahead or stamp - last > max_extrapolation_s:
@@ -109,6 +111,13 @@ class TransformBuffer:
         for a, b in zip(path, path[1:]):
             T = T @ self._edge(a, b, stamp, ahead)
         return T
+
+    def clear_timed(self) -> None:
+        """Forget every timed sample (time jumped back: a restarted simulator, a looped bag); the frames stay
+        known (lookups wait for new samples: PoseNotYet), static transforms stay."""
+        for timed in self._timed.values():
+            timed.stamps.clear()
+            timed.poses.clear()
 
     def latest_stamp(self, parent: str, child: str) -> float | None:
         """The newest stamp of the timed transform parent -> child (None if it has none)."""
