@@ -36,7 +36,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seed", type=int, default=5, help="question seed (test split)")
     parser.add_argument("--rate", type=float, default=15.0, help="camera rate, Hz")
-    parser.add_argument("--domain", type=int, default=187)
+    parser.add_argument("--domain", type=int, default=87)
     parser.add_argument("--timeout", type=float, default=400.0)
     parser.add_argument("--no-dds-profile", action="store_true")
     parser.add_argument("--out", type=Path, default=None, help="keep the logs and episode here")

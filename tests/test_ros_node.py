@@ -60,8 +60,8 @@ def test_demo_answers_through_the_action_with_the_decisions_of_eqa_run(tmp_path)
     from sim.questions import generate_questions
     from vlm import make_vlm
 
-    out = run_eqa(["ros", "demo", "--out", str(tmp_path / "ros"), "--seed", "3", "--domain", "141",
-                   "--timeout", "400"], 141, ROOT)
+    out = run_eqa(["ros", "demo", "--out", str(tmp_path / "ros"), "--seed", "3", "--domain", "41",
+                   "--timeout", "400"], 41, ROOT)
     assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-3000:]
     assert "answer:" in out.stdout and "step 1/" in out.stdout  # feedback, then the result
     episode = newest_episode(tmp_path / "ros" / "episodes")
@@ -80,18 +80,43 @@ def test_demo_answers_through_the_action_with_the_decisions_of_eqa_run(tmp_path)
         assert not _close(summary[key], expected[key], key), (key, summary[key], expected[key])
 
 
+def test_exact_mode_questions_asked_later_start_from_the_frame_the_robot_stands_on(tmp_path):
+    """The sim robot in exact mode sends a new frame only when it moves: a question asked later, and a second
+    one (on the map the first left), start from the frame it stands on."""
+    with Processes(47, tmp_path / "logs") as procs:
+        procs.start("sim-robot", PARAMS / "sim_demo.yaml", seed=7, overrides=SMALL_CAMERA)
+        procs.start("node", PARAMS / "sim_demo.yaml", episodes_dir=str(tmp_path / "episodes"),
+                    stop_policy="fixed-budget", method_overrides=["agent.default_budget=2"])
+        client = Client(47)
+        try:
+            client.watch_status()
+            client.wait_status(lambda s: s["state"] == "idle" and s["sensors"]["frames"] >= 1, 60)
+            time.sleep(3.0)  # the robot's idle repeats of the same frame are not new frames
+            for n in (1, 2):
+                handle, _ = client.send_question(*QUESTION)
+                status, result = client.result(handle, 120)
+                assert status == SUCCEEDED and result.error == "", (n, result.error, procs.log("node"))
+                assert result.stop_reason == "budget" and result.steps == 2
+            first, second = sorted((tmp_path / "episodes").iterdir())
+            a, b = read_records(first / "record.jsonl"), read_records(second / "record.jsonl")
+            assert b[0].frames[0].stamp == a[-1].stamp  # the second question starts where the first ended
+            assert len(b[0].frames) == 5  # that frame and the look-around turns: the map grew on
+        finally:
+            client.close()
+
+
 # -- a robot streaming at 10 Hz -------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def streaming(tmp_path_factory):
     """The sim robot streaming its camera at 10 Hz in real time (poses from /tf) and the node with a short
     fixed budget; a client on the same domain."""
     folder = tmp_path_factory.mktemp("streaming")
-    with Processes(142, folder / "logs") as procs:
+    with Processes(42, folder / "logs") as procs:
         procs.start("sim-robot", PARAMS / "sim_robot.yaml", seed=7, rate_hz=10.0,
                     overrides=SMALL_CAMERA + FAST_ROBOT)
         procs.start("node", PARAMS / "eqa_node.yaml", episodes_dir=str(folder / "episodes"),
                     stop_policy="fixed-budget", method_overrides=["agent.default_budget=3"])
-        client = Client(142)
+        client = Client(42)
         client.watch_status()
         try:
             yield procs, client, folder
@@ -100,7 +125,13 @@ def streaming(tmp_path_factory):
 
 
 def test_streaming_at_10_hz_the_episode_completes_and_answers(streaming):
+    from nav_msgs.msg import OccupancyGrid
+    from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
+    from visualization_msgs.msg import Marker, MarkerArray
+
     procs, client, folder = streaming
+    markers: list = []
+    client.node.create_subscription(MarkerArray, "/eqa_node/markers", markers.append, 10)
     client.wait_status(lambda s: s["state"] == "idle" and s["sensors"]["frames"] > 5, 60)
     handle, feedback = client.send_question(*QUESTION)
     assert handle.accepted
@@ -118,6 +149,23 @@ def test_streaming_at_10_hz_the_episode_completes_and_answers(streaming):
     assert moved and all(len(r.frames) >= 1 for r in records[1:])
     status = client.wait_status(lambda s: s["state"] == "idle" and s["map_kept"], 10)
     assert status["sensors"]["frames"] > 50
+    # for RViz: one marker array per decision (frontiers, the goal; the answer as text at the stop) and the
+    # latched maps, which a subscriber that comes later still gets
+    assert len(markers) == 4 and all(any(m.ns == "goal" for m in a.markers) for a in markers[:3])
+    assert any(m.ns == "frontiers" for a in markers for m in a.markers)
+    text = [m.text for m in markers[-1].markers if m.type == Marker.TEXT_VIEW_FACING]
+    assert text and result.answer in text[0]
+    grids: dict = {}
+    latched = QoSProfile(depth=1, durability=DurabilityPolicy.TRANSIENT_LOCAL, reliability=ReliabilityPolicy.RELIABLE)
+    for name in ("map", "value_map"):
+        client.node.create_subscription(OccupancyGrid, f"/eqa_node/{name}", lambda m, n=name: grids.setdefault(n, m),
+                                        latched)
+    deadline = time.monotonic() + 10
+    while len(grids) < 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    for grid in grids.values():
+        assert grid.header.frame_id == "map" and len(grid.data) == grid.info.width * grid.info.height > 100
+    assert set(grids) == {"map", "value_map"} and any(v == 0 for v in grids["map"].data)  # free cells seen
 
 
 def test_pause_stops_the_robot_and_cancel_ends_the_question(streaming):
@@ -207,13 +255,13 @@ class FakeNav2:
 
 
 def test_nav2_goals_that_fail_or_time_out_are_reported_not_reached(tmp_path):
-    with Processes(143, tmp_path / "logs") as procs:
+    with Processes(43, tmp_path / "logs") as procs:
         procs.start("sim-robot", PARAMS / "sim_robot.yaml", seed=7, rate_hz=10.0,
                     overrides=SMALL_CAMERA, **{"topics.navigate_action": "sim_navigate"})  # not the node's server
         procs.start("node", PARAMS / "eqa_node.yaml", episodes_dir=str(tmp_path / "episodes"),
                     stop_policy="fixed-budget", method_overrides=["agent.default_budget=2"],
                     **{"navigation.timeout_s": 1.0})
-        client = Client(143)
+        client = Client(43)
         try:
             nav = FakeNav2(client)
             client.watch_status()
@@ -237,6 +285,35 @@ def test_nav2_goals_that_fail_or_time_out_are_reported_not_reached(tmp_path):
             assert moves and all(not r.outcome.reached and not r.outcome.blocked for r in moves)
             assert nav.canceled == nav.goals - goals >= 1  # each goal canceled at its timeout
             assert time.monotonic() - t0 >= 1.0 * (nav.goals - goals)
+        finally:
+            client.close()
+
+
+def test_goal_pose_navigation_reads_arrival_from_the_pose(tmp_path):
+    """Without Nav2's action: goals as PoseStamped on /goal_pose, arrival (or stopping short) read from the
+    robot's pose; the episode completes with moves that got somewhere."""
+    with Processes(46, tmp_path / "logs") as procs:
+        procs.start("sim-robot", PARAMS / "sim_robot.yaml", seed=7, rate_hz=10.0, overrides=SMALL_CAMERA + FAST_ROBOT,
+                    **{"topics.navigate_action": "sim_navigate"})
+        procs.start("node", PARAMS / "eqa_node.yaml", episodes_dir=str(tmp_path / "episodes"),
+                    stop_policy="fixed-budget", method_overrides=["agent.default_budget=2"],
+                    **{"navigation.mode": "goal_pose", "navigation.stall_s": 1.0})
+        client = Client(46)
+        try:
+            client.watch_status()
+            client.wait_status(lambda s: s["state"] == "idle" and s["sensors"]["frames"] > 5, 60)
+            handle, feedback = client.send_question(*QUESTION)
+            status, result = client.result(handle, 180)
+            assert status == SUCCEEDED and result.error == "", (result.error, procs.log("node"))
+            assert result.stop_reason == "budget" and result.path_length > 0.5
+            records = read_records(newest_episode(tmp_path / "episodes") / "record.jsonl")
+            moves = [r for r in records if r.action.value == "move"]
+            assert moves and all(r.outcome.moved > 0.1 and not r.outcome.blocked for r in moves)
+            assert any(r.outcome.reached for r in moves)
+            for r in moves:  # a goal reached: the next decision stands at it (arrival_distance 0.3 m)
+                after = records[r.step + 1]
+                if r.outcome.reached:
+                    assert np.hypot(*np.subtract(after.pose[:2], r.plan.waypoint[:2])) <= 0.3
         finally:
             client.close()
 
@@ -298,9 +375,9 @@ def _stream(camera: Camera, seconds: float, **kwargs) -> None:
 
 
 def test_the_node_survives_and_reports_bad_input(tmp_path):
-    with Processes(144, tmp_path / "logs") as procs:
+    with Processes(44, tmp_path / "logs") as procs:
         procs.start("node", PARAMS / "eqa_node.yaml", **_node_params(tmp_path))
-        client = Client(144)
+        client = Client(44)
         try:
             client.watch_status()
             camera = Camera(client)
@@ -338,9 +415,9 @@ def test_a_dead_vlm_server_fails_the_question_not_the_node(tmp_path):
     params = _node_params(tmp_path, vlm_backend="openai", vlm_base_url="http://127.0.0.1:9/v1", vlm_model="m",
                           stop_policy="relevance")
     params["method_overrides"] = params["method_overrides"] + ["vlm.openai.max_retries=0"]
-    with Processes(145, tmp_path / "logs") as procs:
+    with Processes(45, tmp_path / "logs") as procs:
         procs.start("node", PARAMS / "eqa_node.yaml", **params)
-        client = Client(145)
+        client = Client(45)
         try:
             client.watch_status()
             camera = Camera(client)

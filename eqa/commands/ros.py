@@ -35,7 +35,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     demo.add_argument("--out", type=Path, default=Path("out/ros_demo"), help="output folder (default out/ros_demo)")
     demo.add_argument("--seed", type=int, default=0, help="question seed (default 0)")
     demo.add_argument("--timeout", type=float, default=600.0, help="seconds before giving up (default 600)")
-    demo.add_argument("--domain", type=int, default=None, help="ROS_DOMAIN_ID (default: a random free-looking one)")
+    demo.add_argument("--domain", type=int, default=None,
+                      help="ROS_DOMAIN_ID, 1 to 101 (default: a random one; higher ids' DDS ports reach into "
+                           "Linux's ephemeral port range)")
     demo.set_defaults(func=run_demo)
 
 
@@ -67,5 +69,5 @@ def run_node(args: argparse.Namespace) -> int:
 def run_demo(args: argparse.Namespace) -> int:
     from eqa.ros.demo import run_demo as demo
 
-    domain = args.domain if args.domain is not None else random.randint(100, 200)
+    domain = args.domain if args.domain is not None else random.randint(1, 101)
     return demo(args.out, args.seed, domain, args.timeout)

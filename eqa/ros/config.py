@@ -91,13 +91,15 @@ class NavigationConfig:
     on topics.goal_pose, arrival read from the pose. A goal counts as reached when the robot ends within
     arrival_distance m and arrival_angle rad of it (at least the navigation stack's own goal tolerances).
     timeout_s: a goal not finished by then is canceled and reported "not reached"; server_timeout_s: how long
-    to wait for the action server."""
+    to wait for the action server; stall_s ('goal_pose'): a robot whose pose has not changed for this long has
+    stopped (short of the goal, unless within the arrival distance and angle)."""
 
     mode: str = "nav2"
     timeout_s: Positive = 60.0
     server_timeout_s: Positive = 5.0
     arrival_distance: Positive = 0.3
     arrival_angle: Positive = 0.3
+    stall_s: Positive = 5.0
 
     def __post_init__(self) -> None:
         check_bounds(self)

@@ -17,7 +17,7 @@ from eqa.narrate import choice_text
 def ros_environment(domain: int) -> dict:
     """The environment of a process on ROS domain `domain`, discovery limited to this machine."""
     if not 0 <= domain <= 232:
-        raise ValueError(f"ROS domain id must be in [0, 232], got {domain}")
+        raise ValueError(f"ROS domain id must be in [0, 232] (0 to 101 on Linux), got {domain}")
     return {**os.environ, "ROS_DOMAIN_ID": str(domain), "ROS_AUTOMATIC_DISCOVERY_RANGE": "LOCALHOST"}
 
 

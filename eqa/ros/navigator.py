@@ -99,30 +99,40 @@ class Nav2Navigator:
 
 class GoalPoseNavigator:
     """Goals as PoseStamped on a topic (Nav2's bt_navigator subscribes to /goal_pose; so do simpler stacks);
-    arrival when the robot's pose (robot_pose()) is within arrival_distance metres and arrival_angle radians
-    of the goal. Cancel sends the current pose as the goal."""
+    arrival when the robot's pose (robot_pose(), from odometry or TF) is within arrival_distance metres and
+    arrival_angle radians of the goal; a robot whose pose has not changed for stall_s seconds has stopped short
+    of it ("stopped"). Cancel sends the current pose as the goal."""
 
     def __init__(self, node, topic: str, world_frame: str, robot_pose: Callable[[], Optional[np.ndarray]],
-                 arrival_distance: float, arrival_angle: float):
+                 arrival_distance: float, arrival_angle: float, stall_s: float):
         from geometry_msgs.msg import PoseStamped
 
         self._pub = node.create_publisher(PoseStamped, topic, 10)
         self._node, self._world, self._robot_pose = node, world_frame, robot_pose
-        self._distance, self._angle = arrival_distance, arrival_angle
+        self._distance, self._angle, self._stall_s = arrival_distance, arrival_angle, stall_s
 
     def go(self, T_world_base: np.ndarray, timeout_s: float, interrupted: Callable[[], bool]) -> NavResult:
         self._publish(T_world_base)
         gx, gy, gyaw = pose_xy_yaw(T_world_base)
-        deadline = time.monotonic() + timeout_s
+        start = time.monotonic()
+        deadline = start + timeout_s
+        last, changed = None, start  # the last pose seen and when it last changed
         while time.monotonic() < deadline:
             if interrupted():
                 self.cancel()
                 return NavResult("canceled", "goal canceled")
             pose = self._robot_pose()
+            now = time.monotonic()
             if pose is not None:
                 x, y, yaw = pose_xy_yaw(pose)
                 if math.hypot(gx - x, gy - y) <= self._distance and abs(float(wrap_angle(gyaw - yaw))) <= self._angle:
                     return NavResult("succeeded")
+                if last is None or math.hypot(x - last[0], y - last[1]) > 1e-3 or \
+                        abs(float(wrap_angle(yaw - last[2]))) > 1e-3:
+                    last, changed = (x, y, yaw), now
+                elif now - changed >= self._stall_s:
+                    self.cancel()  # the stack may still hold the goal: it must not start again later
+                    return NavResult("stopped", f"the robot stood still for {self._stall_s:g} s short of the goal")
             time.sleep(_POLL_S)
         self.cancel()
         return NavResult("timeout", f"not at the goal after {timeout_s:g} s")

@@ -1,11 +1,15 @@
 """`eqa_node`: the EQA agent as a managed (lifecycle) ROS 2 node.
 
-configure: reads its parameters (eqa.ros.config.EQANodeConfig), loads the method, the VLM and the calibration,
-and creates its publishers, services and the AskQuestion action server; activate: subscribes to the camera,
-odometry and TF. A question (action goal) runs one episode through the one loop (eqa.episode.run_episode) with
-the robot as its Env (eqa.ros.ros_env.RosEnv): feedback per decision, the answer as the result, the record and
-pictures in episodes_dir. The scene map persists across questions until ~/reset_map; ~/pause stops the robot
-(the navigation goal is canceled) until resumed; canceling the action stops the robot and ends the question.
+Its parameters (eqa.ros.config.EQANodeConfig) are read when the node starts (a bad value stops it with the
+reason; later changes are refused: restart the node). configure loads the method, the VLM and the calibration
+(a failure is reported in ~/status and the node stays unconfigured); activate subscribes to the camera,
+odometry and TF. Publishers, services and the AskQuestion action server exist from the start; questions are
+accepted while active and idle, one at a time. A question (action goal) runs one episode through the one loop
+(eqa.episode.run_episode) with the robot as its Env (eqa.ros.ros_env.RosEnv): feedback per decision as it is
+made, the answer as the result, the record and pictures in episodes_dir. The scene map persists across
+questions until ~/reset_map; ~/pause cancels the navigation goal and holds the question until resumed (then
+the goal is sent again); canceling the action stops the robot and ends the question; deactivating ends it
+with an error.
 
 Published (world frame): ~/map and ~/value_map (nav_msgs/OccupancyGrid, transient local), ~/markers
 (frontiers, candidate points, goal, the prediction set and answer as text), ~/status (JSON std_msgs/String).
@@ -65,14 +69,28 @@ def make_node(**kwargs):
             self._sensor_group = MutuallyExclusiveCallbackGroup()
             self._nav_group = ReentrantCallbackGroup()
             self._action_group = ReentrantCallbackGroup()
+            self._busy = False  # a question is accepted or running (set under _goal_lock)
+            self._goal_lock = threading.Lock()
             self.config = cfg = declare_config(self, EQANodeConfig)
+            self.add_on_set_parameters_callback(self._refuse_parameter_changes)
             self._assembler = FrameAssembler(cfg)
             kf = cfg.keyframes
             self._feed = FrameFeed(KeyframeQueue(kf.min_distance, kf.min_angle, kf.capacity), self._stationary)
             self._create_interfaces()
 
+        def _refuse_parameter_changes(self, params):
+            from rcl_interfaces.msg import SetParametersResult
+
+            names = [p.name for p in params if p.name != "use_sim_time"]
+            if not names:
+                return SetParametersResult(successful=True)
+            return SetParametersResult(successful=False, reason=f"eqa_node reads its parameters at start: restart it "
+                                                                f"to change {', '.join(names)}")
+
         # -- lifecycle -------------------------------------------------------------------------------------
         def on_configure(self, state):
+            self._control.pause(False)
+            self._control.canceled.clear()
             try:
                 self._configure()
             except Exception as err:  # noqa: BLE001 - a bad setting or model: FAILURE with the reason, node lives
@@ -80,6 +98,7 @@ def make_node(**kwargs):
                 self.get_logger().error(f"configure failed: {self._config_error}")
                 return Return.FAILURE
             self._state = "inactive"
+            self._publish_status()
             return Return.SUCCESS
 
         def on_activate(self, state):
@@ -90,14 +109,23 @@ def make_node(**kwargs):
             return super().on_activate(state)
 
         def on_deactivate(self, state):
-            self._control.canceled.set()
+            """Ends a running question (aborted: "the node was deactivated") and stops the robot first."""
+            self._state = "inactive"
+            if self._question_lock.locked():
+                self._control.canceled.set()
+                self._navigator.cancel()
+                if self._question_lock.acquire(timeout=self.config.navigation.server_timeout_s + 5.0):
+                    self._question_lock.release()
             for sub in self._subs:
                 self.destroy_subscription(sub)
             self._subs = []
-            self._state = "inactive"
+            self._publish_status()
             return super().on_deactivate(state)
 
         def on_cleanup(self, state):
+            if self._question_lock.locked():
+                self.get_logger().error("cleanup refused: a question is still running")
+                return Return.FAILURE
             self._agent = None
             self._state = "unconfigured"
             return Return.SUCCESS
@@ -143,11 +171,15 @@ def make_node(**kwargs):
                 from eqa.ros.navigator import GoalPoseNavigator
 
                 self._navigator = GoalPoseNavigator(self, cfg.topics.goal_pose, cfg.frames.world, self._robot_pose,
-                                                    cfg.navigation.arrival_distance, cfg.navigation.arrival_angle)
+                                                    cfg.navigation.arrival_distance, cfg.navigation.arrival_angle,
+                                                    cfg.navigation.stall_s)
             self._action = ActionServer(self, AskQuestion, ACTION_NAME, execute_callback=self._execute,
                                         goal_callback=self._on_goal, cancel_callback=self._on_cancel,
                                         callback_group=self._action_group)
-            self.create_timer(1.0, self._publish_status)
+            from rclpy.clock import Clock, ClockType
+
+            # steady time: with use_sim_time, /clock stands still while a simulated robot does
+            self.create_timer(1.0, self._publish_status, clock=Clock(clock_type=ClockType.STEADY_TIME))
 
         def _subscribe(self) -> None:
             """Poses first: when messages of several topics wait, the executor takes them in this order, so a
@@ -222,10 +254,11 @@ def make_node(**kwargs):
         # -- services ----------------------------------------------------------------------------------------
         def _on_pause(self, request, response):
             self._control.pause(bool(request.data))
-            if request.data:
+            if request.data and self._question_lock.locked():
                 self._navigator.cancel()
             response.success, response.message = True, "paused" if request.data else "running"
             self.get_logger().info(response.message)
+            self._publish_status()
             return response
 
         def _on_reset_map(self, request, response):
@@ -238,9 +271,12 @@ def make_node(**kwargs):
 
         # -- the action --------------------------------------------------------------------------------------
         def _on_goal(self, goal):
-            if self._state != "idle" or self._question_lock.locked():
-                self.get_logger().warning(f"question refused: the node is {self._state}")
-                return GoalResponse.REJECT
+            with self._goal_lock:
+                if self._state != "idle" or self._busy:
+                    self.get_logger().warning(f"question refused: the node is "
+                                              f"{'answering' if self._busy else self._state}")
+                    return GoalResponse.REJECT
+                self._busy = True
             return GoalResponse.ACCEPT
 
         def _on_cancel(self, goal_handle):
@@ -249,13 +285,17 @@ def make_node(**kwargs):
             return CancelResponse.ACCEPT
 
         def _execute(self, goal_handle):
-            with self._question_lock:
-                return self._answer(goal_handle)
+            try:
+                with self._question_lock:
+                    return self._answer(goal_handle)
+            finally:
+                with self._goal_lock:
+                    self._busy = False
+                self._publish_status()
 
         def _answer(self, goal_handle):
             from eqa.agent import EQAQuestion
             from eqa.episode import Episode, run_episode
-            from vlm.errors import VLMError
 
             result = AskQuestion.Result(answer_index=-1)
             request = goal_handle.request
@@ -263,6 +303,14 @@ def make_node(**kwargs):
                 question = EQAQuestion(request.question, tuple(request.choices))
             except ValueError as err:
                 result.stop_reason, result.error = "error", str(err)
+                goal_handle.abort()
+                return result
+            if goal_handle.is_cancel_requested:
+                result.stop_reason = "canceled"
+                goal_handle.canceled()
+                return result
+            if self._state != "idle" or self._agent is None:
+                result.stop_reason, result.error = "error", f"the node is {self._state}"
                 goal_handle.abort()
                 return result
             cfg = self.config
@@ -282,20 +330,24 @@ def make_node(**kwargs):
                 goal_handle.publish_feedback(self._feedback(record, question))
                 self._publish_views(record, question)
 
+            agent = self._agent
+            self._publish_status()
             try:
-                summary = run_episode(env, self._agent, episode, Path(cfg.episodes_dir).expanduser() / episode_id,
+                summary = run_episode(env, agent, episode, Path(cfg.episodes_dir).expanduser() / episode_id,
                                       rerun=False, progress=False, on_decision=on_decision,
                                       keep_map=self._keep_map)
-            except (EpisodeError, VLMError, ValueError, RuntimeError) as err:
+                if self._state != "answering":
+                    raise EpisodeError("the node was deactivated")
+            except Exception as err:  # noqa: BLE001 - any failure ends this question, not the node
                 self._navigator.cancel()
-                self._state = "idle"
                 result.stop_reason, result.error = "error", f"{type(err).__name__}: {err}"
                 self.get_logger().error(f"question {episode_id} failed: {result.error}")
                 goal_handle.abort()
                 return result
             finally:
-                self._keep_map = self._agent.map is not None
-            self._state = "idle"
+                self._keep_map = agent.map is not None
+                if self._state == "answering":
+                    self._state = "idle"
             self._fill_result(result, summary, question)
             if summary.get("stop_reason") == "canceled" and goal_handle.is_cancel_requested:
                 goal_handle.canceled()

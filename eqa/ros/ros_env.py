@@ -11,6 +11,7 @@ from __future__ import annotations
 import collections
 import math
 import threading
+import time
 from dataclasses import dataclass
 from typing import Callable, Optional, Protocol
 
@@ -27,7 +28,8 @@ class EpisodeError(RuntimeError):
 
 @dataclass
 class NavResult:
-    """How a navigation goal ended: succeeded, failed (aborted or rejected), canceled, timeout, unavailable."""
+    """How a navigation goal ended: succeeded, failed (aborted or rejected), canceled, timeout, stopped (the
+    robot stood still short of it), unavailable."""
 
     status: str
     message: str = ""
@@ -87,19 +89,22 @@ class FrameFeed:
             self._cond.notify_all()
 
     def wait_for(self, accept: Callable[[Frame, Optional[bool]], bool], timeout_s: float, control: EpisodeControl,
-                 what: str) -> Frame:
-        """The oldest recent frame `accept` takes, waiting up to timeout_s (EpisodeError after that; pauses do
-        not count); it and the keyframes before it are what the next `take` returns."""
-        waited = 0.0
+                 what: str, newest: bool = False) -> Frame:
+        """The oldest (newest: the newest) recent frame `accept` takes, waiting up to timeout_s seconds of wall
+        time (EpisodeError after that; time paused does not count); it and the keyframes before it are what the
+        next `take` returns."""
+        waited, last = 0.0, time.monotonic()
         with self._cond:
             while True:
-                for frame in self._recent:
+                for frame in (reversed(self._recent) if newest else self._recent):
                     if accept(frame, self.stationary(frame.stamp)):
                         return frame
                 if control.canceled.is_set():
                     raise EpisodeInterrupted("canceled")
+                now = time.monotonic()
                 if not control.paused:
-                    waited += 0.05
+                    waited += now - last
+                last = now
                 if waited > timeout_s:
                     raise EpisodeError(f"no {what} for {timeout_s:g} s")
                 self._cond.wait(0.05)
@@ -115,9 +120,14 @@ class FrameFeed:
             return before + [until]
 
     def clear(self) -> None:
+        """Forget the keyframes and all recent frames but the newest (a robot standing still may not send
+        another: the next question can start from it while it is fresh)."""
         with self._cond:
             self.keyframes.clear()
+            newest = self._recent[-1] if self._recent else None
             self._recent.clear()
+            if newest is not None:
+                self._recent.append(newest)
 
 
 @dataclass
@@ -146,11 +156,11 @@ class RosEnv:
         self._settled: Optional[Frame] = None  # the frame showing where the last motion ended
 
     def reset(self, episode=None) -> Frame:
-        """The first frame: a fresh one (at most max_frame_age_s old) with the robot standing still."""
+        """The first frame: the newest fresh one (at most max_frame_age_s old) with the robot standing still."""
         self.control.wait_running()
         now = self.clock()
         frame = self.feed.wait_for(lambda f, still: f.stamp >= now - self.max_frame_age_s and still is not False,
-                                   self.frame_timeout_s, self.control, "camera frame with a pose")
+                                   self.frame_timeout_s, self.control, "camera frame with a pose", newest=True)
         self.feed.take(frame)
         self._last, self._settled = frame, None
         return frame
@@ -178,14 +188,18 @@ class RosEnv:
         return self._settled
 
     def _go(self, goal: np.ndarray) -> MoveOutcome:
-        """Drive to `goal`, then wait for the frame showing where the robot ended (after a pause: once resumed);
-        the distance is what the base travelled from the last frame the agent saw to that frame. Reached: the
+        """Drive to `goal` (paused on the way: sent again once resumed), then wait for the frame showing where
+        the robot ended; the distance is what the base travelled from the last frame the agent saw to that
+        frame. Reached: the
         navigator succeeded and that frame's base pose is within the arrival distance and angle of the goal
         (a navigator may end a goal short of it); blocked: the navigator failed."""
-        self.control.wait_running()
-        result = self.navigator.go(goal, self.nav_timeout_s, self.control.interrupted)
-        if self.control.canceled.is_set():
-            raise EpisodeInterrupted("canceled")
+        while True:  # a pause cancels the goal; once resumed, the same goal is sent again
+            self.control.wait_running()
+            result = self.navigator.go(goal, self.nav_timeout_s, self.control.interrupted)
+            if self.control.canceled.is_set():
+                raise EpisodeInterrupted("canceled")
+            if not (result.status == "canceled" and self.control.paused):
+                break
         if result.status == "unavailable":
             raise EpisodeError(result.message)
         self.control.wait_running()
