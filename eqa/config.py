@@ -2,7 +2,8 @@
 conversion between dataclasses and plain dicts that episode records use too.
 
 A dataclass with a `sections: dict` field and a static `section_class(name)` (e.g. `VLMConfig`) takes extra
-keys that name a section (`hf: {...}`): each becomes sections[name], built as section_class(name).
+keys that name a section (`hf: {...}`): each becomes sections[name], built as section_class(name). A dataclass
+with a static `expand_config(data) -> data` (e.g. `sim.config.CameraConfig`: presets) has its dict expanded first.
 """
 from __future__ import annotations
 
@@ -47,6 +48,12 @@ def from_dict(cls: Type[T], data: dict | None, where: str = "") -> T:
     data = data or {}
     if not isinstance(data, dict):
         raise ValueError(f"config section {where or cls.__name__!r} must be a mapping, got {type(data).__name__}")
+    expand = getattr(cls, "expand_config", None)  # e.g. a preset's values under the keys given
+    if expand is not None:
+        try:
+            data = expand(data)
+        except ValueError as err:
+            raise ValueError(f"config {where}: {err}" if where else str(err)) from None
     converters = _field_converters(cls)
     section_class = getattr(cls, "section_class", None)
     kwargs, sections = {}, {}

@@ -87,7 +87,8 @@ def method_calibration(run: SimRun, vlm) -> Calibration:
         raise FileNotFoundError(f"no calibration file {path} for method {run.method.name!r} eps {stop.eps:g}; "
                                 "make one with `eqa calibrate` (see README) or set stop.calibration=PATH")
     cal = Calibration.load(path)
-    cal.check(vlm.info.model_id, vlm.info.prompt_version, run.exploration_hash(), eps=stop.eps)
+    cal.check(vlm.info.model_id, vlm.info.prompt_version, run.exploration_hash(), eps=stop.eps,
+              camera=run.sim.camera.describe())
     if cal.never_stops:
         print(f"warning: {path}: {cal.describe_infinite()}", file=sys.stderr, flush=True)
     return cal

@@ -12,18 +12,74 @@ ImageSide = Annotated[int, Range(ge=8, le=4096)]  # pixels
 MIN_CAPTURE_SPACING = 0.25  # m between frames captured while driving
 
 
+CAMERA_PRESETS: dict[str, dict] = {
+    # HM-EQA's set-up: a wide, exact pinhole RGB-D camera (depth without range limits, noise or holes)
+    "hm-eqa": {"width": 640, "height": 480, "hfov_deg": 120.0, "depth_min_m": 0.0, "depth_max_m": 0.0,
+               "depth_noise": 0.0, "depth_edge_holes": False, "depth_dark_dropout": 0.0, "depth_dropout": 0.0},
+    # a RealSense D435-class camera (colour stream's 69 deg, depth registered to it): depth from 0.3 to 5 m,
+    # noise growing with the square of the distance (stereo: about 1 cm at 2 m), no depth at occlusion edges,
+    # on half of the pixels of dark surfaces and on 1 % of the rest
+    "realsense": {"width": 640, "height": 480, "hfov_deg": 69.0, "depth_min_m": 0.3, "depth_max_m": 5.0,
+                  "depth_noise": 0.0025, "depth_edge_holes": True, "depth_dark_dropout": 0.5, "depth_dropout": 0.01},
+}
+
+
 @dataclass
 class CameraConfig:
-    """Pinhole RGB-D camera on the robot: image size px, horizontal FOV deg, mount height m, pitch down deg."""
+    """Pinhole RGB-D camera on the robot, colour and depth from one optical centre: image size px, horizontal
+    FOV deg, mount height m, pitch down deg, and the depth sensor: valid range depth_min_m..depth_max_m
+    (0: no limit), depth_noise (standard deviation in m at 1 m, growing with the square of the depth),
+    depth_edge_holes (no depth where the depth jumps, as a stereo camera's occlusion shadows),
+    depth_dark_dropout (share of dark-surface pixels without depth), depth_dropout (share of all pixels).
+    preset: a named set of these (CAMERA_PRESETS); keys given beside it override its values."""
 
+    preset: str = "hm-eqa"
     width: ImageSide = 640
     height: ImageSide = 480
     hfov_deg: Annotated[float, Range(ge=1, le=170)] = 120.0
     mount_height: Annotated[float, Range(gt=0, lt=5)] = 1.5
     pitch_down_deg: Annotated[float, Range(ge=-89, le=89)] = 30.0
+    depth_min_m: Annotated[float, Range(ge=0, le=100)] = 0.0
+    depth_max_m: Annotated[float, Range(ge=0, le=1000)] = 0.0
+    depth_noise: Annotated[float, Range(ge=0, le=1)] = 0.0
+    depth_edge_holes: bool = False
+    depth_dark_dropout: Probability = 0.0
+    depth_dropout: Probability = 0.0
 
     def __post_init__(self) -> None:
         check_bounds(self)
+        if self.preset not in CAMERA_PRESETS:
+            raise ValueError(f"camera.preset must be one of {sorted(CAMERA_PRESETS)}, got {self.preset!r}")
+        if self.depth_max_m and self.depth_max_m <= self.depth_min_m:
+            raise ValueError(f"camera.depth_max_m ({self.depth_max_m}) must exceed depth_min_m ({self.depth_min_m})")
+
+    @staticmethod
+    def expand_config(data: dict) -> dict:
+        """A camera section with its preset's values under the keys it gives (eqa.config.from_dict calls it)."""
+        preset = data.get("preset", "hm-eqa")
+        if preset not in CAMERA_PRESETS:
+            raise ValueError(f"camera.preset must be one of {sorted(CAMERA_PRESETS)}, got {preset!r}")
+        return {**CAMERA_PRESETS[preset], **data}
+
+    def describe(self) -> str:
+        """One line naming the camera, as calibrations record it: 'realsense 640x480 69 deg, depth 0.3-5 m,
+        noise 0.0025 m at 1 m, holes'."""
+        depth = "exact depth" if self.exact_depth else (
+            f"depth {self.depth_min_m:g}-{self.depth_max_m:g} m" if self.depth_max_m else
+            f"depth from {self.depth_min_m:g} m")
+        if self.depth_noise:
+            depth += f", noise {self.depth_noise:g} m at 1 m"
+        if self.depth_edge_holes or self.depth_dark_dropout or self.depth_dropout:
+            depth += (f", holes (edges {'on' if self.depth_edge_holes else 'off'}, dark "
+                      f"{self.depth_dark_dropout:g}, random {self.depth_dropout:g})")
+        return (f"{self.preset} {self.width}x{self.height} {self.hfov_deg:g} deg, {depth}, mounted "
+                f"{self.mount_height:g} m up, pitched {self.pitch_down_deg:g} deg down")
+
+    @property
+    def exact_depth(self) -> bool:
+        """Whether depth is exact (no range limits, noise or holes)."""
+        return not (self.depth_min_m or self.depth_max_m or self.depth_noise or self.depth_edge_holes
+                    or self.depth_dark_dropout or self.depth_dropout)
 
 
 @dataclass

@@ -14,6 +14,7 @@ import numpy as np
 
 from mapping.frame import Frame, Intrinsics, base_pose, camera_mount, check_pose, pose_xy_yaw, wrap_angle
 from sim.config import SimConfig
+from sim.depth_sensor import sensor_depth, view_rng
 from sim.freespace import FreeSpace
 from sim.house import generate_house
 from sim.render import Renderer
@@ -200,6 +201,8 @@ class SimEnv:
     def _render_frame(self, T_world_base: np.ndarray, stamp: float) -> Frame:
         T_world_cam = T_world_base @ self.T_base_cam
         rgb, depth, ids = self.renderer.render(T_world_cam)
+        if not self.config.camera.exact_depth:
+            depth = sensor_depth(depth, rgb, self.config.camera, view_rng(T_world_cam))
         return Frame(rgb=rgb, depth=depth, intrinsics=self.intrinsics, T_world_cam=T_world_cam, stamp=stamp,
                      semantic=ids, T_world_base=T_world_base)
 

@@ -116,12 +116,16 @@ class Calibration:
     method: str = ""
     source: str = ""
     created: str = ""
+    camera: str = ""  # the camera of the calibration episodes, as the driver describes it ('' = not recorded)
     format: str = CALIBRATION_FORMAT
 
     def check(self, vlm_id: str, prompt_version: str, cfg_hash: Optional[str] = None,
-              eps: Optional[float] = None) -> None:
-        """Raise CalibrationError unless this calibration was made with this VLM, prompts, config and eps."""
+              eps: Optional[float] = None, camera: Optional[str] = None) -> None:
+        """Raise CalibrationError unless this calibration was made with this VLM, prompts, config, eps and
+        camera (checked when both name one)."""
         problems = []
+        if camera and self.camera and camera != self.camera:
+            problems.append(f"camera {camera} (calibrated with camera {self.camera})")
         if eps is not None and not math.isclose(eps, self.eps):
             problems.append(f"eps {eps:g} (calibrated for eps {self.eps:g})")
         if vlm_id != self.vlm_id:
@@ -182,7 +186,7 @@ class Calibration:
         types = {"eps": number, "n": ((int,), "an integer"),
                  "threshold": ((int, float, type(None)), "a number or null"),
                  "vlm_id": text, "prompt_version": text, "config_hash": text, "method": text, "source": text,
-                 "created": text}
+                 "created": text, "camera": text}
         for key, (kinds, expected) in types.items():
             if key in d and (not isinstance(d[key], kinds) or isinstance(d[key], bool)):
                 raise CalibrationError(f"{path}: field {key!r} must be {expected}, got {type(d[key]).__name__} "
@@ -205,8 +209,9 @@ def _checksum(fields: dict) -> str:
 
 
 def calibrate(scores: Sequence[float], eps: float, vlm_id: str, prompt_version: str, cfg_hash: str,
-              method: str = "", source: str = "") -> Calibration:
-    """A Calibration from the calibration episodes' non-conformity scores."""
+              method: str = "", source: str = "", camera: str = "") -> Calibration:
+    """A Calibration from the calibration episodes' non-conformity scores (camera: how the episodes' driver
+    describes its camera)."""
     return Calibration(eps=float(eps), n=len(scores), threshold=conformal_threshold(scores, eps), vlm_id=vlm_id,
                        prompt_version=prompt_version, config_hash=cfg_hash, method=method, source=source,
-                       created=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
+                       created=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), camera=camera)

@@ -48,7 +48,7 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError(f"{records}: calibrate on calibration-split questions, not {wrong} ones")
     scores = calibration_scores(episodes)
     cal = calibrate(scores, args.eps, vlm["model_id"], vlm["prompt_version"], hashes.pop(),
-                    method=runs[0].method.name, source=records)
+                    method=runs[0].method.name, source=records, camera=runs[0].sim.camera.describe())
     cal.save(args.out)
     thr = "inf (too few episodes for this eps: no early stop)" if cal.threshold == float("inf") else f"{cal.threshold:.4f}"
     print(f"eps {cal.eps:g}: N = {cal.n} episodes, threshold q = {thr}; VLM {cal.vlm_id}, prompts "
