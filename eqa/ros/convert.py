@@ -142,10 +142,18 @@ def pose_stamped(T: np.ndarray, frame_id: str, stamp: float):
 
 def fill_pose(pose, T: np.ndarray) -> None:
     """Write 4x4 T into a geometry_msgs/Pose in place."""
+    _fill(pose.position, pose.orientation, T)
+
+
+def fill_transform(transform, T: np.ndarray) -> None:
+    """Write 4x4 T into a geometry_msgs/Transform in place."""
+    _fill(transform.translation, transform.rotation, T)
+
+
+def _fill(vector, quaternion, T: np.ndarray) -> None:
     T = np.asarray(T, dtype=float)
-    pose.position.x, pose.position.y, pose.position.z = (float(v) for v in T[:3, 3])
-    (pose.orientation.x, pose.orientation.y, pose.orientation.z,
-     pose.orientation.w) = matrix_quaternion(T[:3, :3])
+    vector.x, vector.y, vector.z = (float(v) for v in T[:3, 3])
+    quaternion.x, quaternion.y, quaternion.z, quaternion.w = matrix_quaternion(T[:3, :3])
 
 
 def rgb_image(rgb: np.ndarray, stamp: float, frame_id: str):

@@ -244,6 +244,10 @@ def make_node(**kwargs):
                 except LookupError:
                     return None
 
+        def _sensor_stats(self) -> dict:
+            with self._lock:
+                return self._assembler.stats.to_json(self._assembler.unmatched())
+
         def _travelled(self, t0: float, t1: float) -> float:
             with self._lock:
                 return self._assembler.travelled(t0, t1)
@@ -353,8 +357,7 @@ def make_node(**kwargs):
                 goal_handle.canceled()
             else:
                 goal_handle.succeed()
-            with self._lock:
-                sensors = self._assembler.stats.to_json(self._assembler.unmatched())
+            sensors = self._sensor_stats()
             self.get_logger().info(f"question {episode_id}: answer {result.answer_letter or '-'} "
                                    f"({result.answer or 'none'}), stop {result.stop_reason} after {result.steps} "
                                    f"steps; sensors so far: {sensors}")
@@ -409,8 +412,7 @@ def make_node(**kwargs):
         def _publish_status(self) -> None:
             from std_msgs.msg import String
 
-            with self._lock:
-                sensors = self._assembler.stats.to_json(self._assembler.unmatched())
+            sensors = self._sensor_stats()
             self._status_pub.publish(String(data=status_json(
                 state=("paused" if self._control.paused and self._state == "answering" else self._state),
                 paused=self._control.paused, question=self._question, step=self._step,
@@ -423,7 +425,8 @@ def make_node(**kwargs):
 def main(args=None) -> int:
     """Console script `eqa_node` (and `ros2 run confident_eqa eqa_node`): run the node until interrupted."""
     import rclpy
-    from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
+
+    from eqa.ros.spin import spin
 
     rclpy.init(args=args)
     node = make_node()
@@ -431,16 +434,5 @@ def main(args=None) -> int:
         node.trigger_configure()
         if node._state == "inactive":
             node.trigger_activate()
-    executor = MultiThreadedExecutor(num_threads=6)
-    executor.add_node(node)
-    try:
-        executor.spin()
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        node._control.canceled.set()
-        executor.shutdown()
-        node.destroy_node()
-        if rclpy.ok():
-            rclpy.shutdown()
+    spin(node, num_threads=6, on_exit=node._control.canceled.set)  # a running question ends first
     return 0

@@ -21,7 +21,7 @@ from typing import Optional
 import numpy as np
 
 from eqa.ros.config import SimRobotConfig
-from eqa.ros.convert import (camera_info, depth_image, fill_pose, matrix_quaternion, pose_matrix, rgb_image,
+from eqa.ros.convert import (camera_info, depth_image, fill_pose, fill_transform, pose_matrix, rgb_image,
                              seconds_stamp)
 from mapping.frame import Frame, base_pose, pose_xy_yaw, wrap_angle
 
@@ -110,7 +110,7 @@ def make_sim_robot(**kwargs):
             ts = TransformStamped()
             ts.header.frame_id, ts.child_frame_id = cfg.base_frame, cfg.camera_frame
             ts.header.stamp = seconds_stamp(0.0)
-            _fill_transform(ts.transform, self.env.T_base_cam)
+            fill_transform(ts.transform, self.env.T_base_cam)
             self._tf_static.publish(TFMessage(transforms=[ts]))
 
         def _publish_pose(self, T_world_base: np.ndarray, stamp: float, speed: float, turn_rate: float) -> None:
@@ -128,7 +128,7 @@ def make_sim_robot(**kwargs):
                 ts = TransformStamped()
                 ts.header.frame_id, ts.child_frame_id = cfg.world_frame, cfg.base_frame
                 ts.header.stamp = odom.header.stamp
-                _fill_transform(ts.transform, T_world_base)
+                fill_transform(ts.transform, T_world_base)
                 self._tf.publish(TFMessage(transforms=[ts]))
 
         def _publish_frame(self, frame: Frame, stamp: float) -> None:
@@ -289,29 +289,12 @@ def make_sim_robot(**kwargs):
     return SimRobot()
 
 
-def _fill_transform(transform, T: np.ndarray) -> None:
-    t = np.asarray(T, dtype=float)
-    transform.translation.x, transform.translation.y, transform.translation.z = (float(v) for v in t[:3, 3])
-    (transform.rotation.x, transform.rotation.y, transform.rotation.z,
-     transform.rotation.w) = matrix_quaternion(t[:3, :3])
-
-
 def main(args=None) -> int:
     """Console script `sim_robot`: run the simulated robot until interrupted."""
     import rclpy
-    from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
+
+    from eqa.ros.spin import spin
 
     rclpy.init(args=args)
-    node = make_sim_robot()
-    executor = MultiThreadedExecutor(num_threads=4)
-    executor.add_node(node)
-    try:
-        executor.spin()
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        executor.shutdown()
-        node.destroy_node()
-        if rclpy.ok():
-            rclpy.shutdown()
+    spin(make_sim_robot(), num_threads=4)
     return 0
