@@ -2,7 +2,7 @@
 planner ms per decision (excluding mapping and rendering), episode wall time, and the
 coverage-versus-steps curve (PNG).
 
-Usage: python bench/bench_explore.py [--houses 20] [--workers 2] [--out out/bench_explore]
+Usage: python bench/bench_explore.py [--houses 20] [--first-seed 0] [--workers 2] [--out out/bench_explore]
 """
 from __future__ import annotations
 
@@ -30,6 +30,7 @@ def _one(args):
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--houses", type=int, default=20)
+    parser.add_argument("--first-seed", type=int, default=0, help="house seeds first-seed .. first-seed + houses - 1")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--out", type=Path, default=Path("out/bench_explore"))
     parser.add_argument("--config", default="fbe", help="method config without a VLM (default configs/fbe.yaml)")
@@ -37,7 +38,8 @@ def main() -> None:
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
-    jobs = [(seed, str(args.out), args.config, args.overrides) for seed in range(args.houses)]
+    seeds = range(args.first_seed, args.first_seed + args.houses)
+    jobs = [(seed, str(args.out), args.config, args.overrides) for seed in seeds]
     with ProcessPoolExecutor(args.workers) as pool:
         results = list(pool.map(_one, jobs))
     wall = time.perf_counter() - t0
@@ -54,7 +56,7 @@ def main() -> None:
         for r in rows:
             run = run + 1 if (r.action == "move" and r.outcome.moved < 0.1) else 0
             max_no_progress = max(max_no_progress, run)
-    print(f"FBE over {args.houses} default houses (budget ceil(3*sqrt(area)) decisions):")
+    print(f"FBE over {args.houses} default houses (seeds {seeds.start}-{seeds.stop - 1}) (budget ceil(3*sqrt(area)) decisions):")
     print(f"  coverage of reachable floor: median {np.median(cov):.1%}, min {cov.min():.1%}; "
           f">= 90 % in {np.mean(cov >= 0.9):.0%} of houses ({int(np.sum(cov >= 0.9))}/{len(cov)})")
     print(f"  collisions: {collisions}; recovery turns: {recoveries}; longest run of no-progress moves: {max_no_progress}")

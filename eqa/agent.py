@@ -6,7 +6,9 @@ Per decision: integrate the frames into the scene map; score the decision's view
 answers the question; semantic exploration also scores the look-around's and the on-the-way views, one
 call each, and writes their values into the value map); update the stop policy's belief; stop, or ask the
 frontier planner for the next waypoint. Before the first decision the agent turns in place
-(`AgentConfig.look_around_turns`); those turns are not decisions and have no record.
+(`AgentConfig.look_around_turns`, more for a narrow camera); with a narrow camera it also looks around where
+each move ends (`AgentConfig.scan_below_hfov_deg`, nav.scan). Those turns are not decisions and have no
+record: a scan is part of the move's decision, and the next decision scores its views.
 
 It imports nothing from the simulator: ground truth (answerable views, coverage, the direction oracle)
 reaches an episode only through what a driver attaches (observers, a direction oracle).
@@ -31,6 +33,7 @@ from mapping.frame import Frame, base_pose, pose_xy_yaw
 from mapping.scene_map import SceneMap
 from mapping.value_map import SemanticValueMap
 from nav.frontier_planner import FrontierPlanner
+from nav.scan import ViewWedge, camera_hfov, nearest_floor_distance, scan_turns
 from vlm.conformal import Calibration
 from vlm.prompts import letter
 from vlm.queries import QueryKind
@@ -150,11 +153,10 @@ class EQAAgent:
         self.pose = None
         self.vlm_calls, self.vlm_seconds = 0, 0.0
         self.best_view = self.last_view = None
-        n = self.config.look_around_turns
-        self._look_around = [2 * math.pi / n] * n if n else []
-        self._phase = "start"  # start -> look-around (while turns are left) -> explore -> stopped
-        self._turns_issued = 0
-        self._look_views: list[Frame] = []
+        self._phase = "start"  # start -> explore (turns in place queued as needed) -> stopped
+        self._turns: list[tuple[float, Reason]] = []  # turns in place still to issue (look-around, scan)
+        self._views: list[Frame] = []  # frames the next decision scores
+        self._scan_due = False  # the last decision was a move: a narrow camera looks around where it ends
         self._newest: Optional[Frame] = None
         self._frames: list[FrameRecord] = []
         self._map_s = 0.0
@@ -176,21 +178,51 @@ class EQAAgent:
         frames = self._integrate(frames)
         if self._newest is None:
             raise ValueError("the first step needs at least one frame")
-        if self._phase == "explore":
-            return self._decide(frames or [self._newest], observers)
         if self._phase == "start":  # the first frame: integrated, then the look-around (if any)
-            if not self._look_around:
-                self._phase = "explore"
-                return self._decide(frames, observers)
-            self._phase = "look-around"
+            self._phase = "explore"
+            self._turns = [(a, Reason.LOOK_AROUND) for a in self._look_around_angles()]
+            # the look-around ends where it began: its views replace the first frame
+            self._views = [] if self._turns else list(frames)
         else:
-            self._look_views.extend(frames)
-        if self._turns_issued < len(self._look_around):
-            self._turns_issued += 1
-            return Decision(Action.TURN, self.decisions, angle=self._look_around[self._turns_issued - 1],
-                            reason=Reason.LOOK_AROUND)
-        self._phase = "explore"  # every heading seen: the first decision scores the look-around's views
-        return self._decide(self._look_views, observers)
+            self._views.extend(frames)
+        if self._scan_due:
+            self._scan_due = False
+            self._turns = [(a, Reason.SCAN) for a in self._scan_angles()]
+        if self._turns:
+            angle, reason = self._turns.pop(0)
+            return Decision(Action.TURN, self.decisions, angle=angle, reason=reason)
+        views, self._views = self._views or [self._newest], []
+        return self._decide(views, observers)
+
+    def _narrow_view(self) -> bool:
+        """Whether the camera's horizontal field of view is below AgentConfig.scan_below_hfov_deg."""
+        return camera_hfov(self._newest) < math.radians(self.config.scan_below_hfov_deg)
+
+    def _wedge(self) -> ViewWedge:
+        """The floor wedge the newest frame's camera marks explored (mapping.config.MapConfig); the floor is the
+        map's, or the base's height before the map has one (no valid depth yet)."""
+        c = self.config.map
+        floor_z = self.map.floor_z if self.map.floor_z is not None else float(self._newest.T_world_base[2, 3])
+        return ViewWedge(camera_hfov(self._newest) * c.explored_fov_fraction,
+                         nearest_floor_distance(self._newest, floor_z), c.explored_range)
+
+    def _look_around_angles(self) -> list[float]:
+        """The initial turns: look_around_turns equal turns, more where the camera's explored wedge is too
+        narrow for them to cover 360 deg."""
+        n = self.config.look_around_turns
+        if n == 0:
+            return []
+        n = max(n, int(math.ceil(2 * math.pi / self._wedge().width - 1e-9)))
+        return [2 * math.pi / n] * n
+
+    def _scan_angles(self) -> list[float]:
+        """Turns where a move ended (narrow cameras only): toward every heading whose wedge still shows
+        unexplored floor in line of sight (nav.scan)."""
+        if not self._narrow_view():
+            return []
+        x, y, yaw = pose_xy_yaw(self.pose)
+        m = self.map
+        return scan_turns(m.explored, m.occupied, m.spec, (x, y), yaw, self._wedge(), self.config.scan_min_unseen_m2)
 
     def interrupt(self, reason: Reason = Reason.CANCELED) -> None:
         """End the episode without a decision (the driver's user canceled it); answer() then gives the answer
@@ -298,7 +330,7 @@ class EQAAgent:
         x, y, yaw = record.pose
         t0 = time.perf_counter()
         approach, self._approach = self._approach, None
-        plan = self.planner.plan(self.map, (x, y), yaw, self.value_map, approach)
+        plan = self.planner.plan(self.map, (x, y), yaw, self.value_map, approach, self._wedge().near)
         record.timings.plan_s = time.perf_counter() - t0
         record.plan = from_dict(PlanRecord, plan.record(), "plan")
         if plan.action == "done":
@@ -313,6 +345,7 @@ class EQAAgent:
         if plan.action == "turn":
             return self._turn(record, plan.turn_angle, Reason.RECOVERY)
         record.action = Action.MOVE
+        self._scan_due = True
         wx, wy, wyaw = plan.waypoint
         return Decision(Action.MOVE, step, T_world_base=base_pose(wx, wy, wyaw),
                         max_distance=self.config.planner.max_move_per_step, record=record)

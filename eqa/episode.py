@@ -116,7 +116,7 @@ def run_episode(env: Env, agent: EQAAgent, episode: Episode, out_dir: str | Path
                 elif decision.action == Action.TURN:
                     env.turn(decision.angle)
                     recoveries += int(decision.reason == Reason.RECOVERY)
-                if record is None:  # a look-around turn: not a decision
+                if record is None:  # a look-around or scan turn: not a decision
                     frames = env.observe()
                     continue
             except EpisodeInterrupted as why:

@@ -25,12 +25,17 @@ VLM_POLICIES = ("relevance", "max-prob", "conformal")  # stop policies that read
 @dataclass
 class AgentConfig:
     """map / planner: see MapConfig and PlannerConfig. look_around_turns: turns in place covering
-    360 deg before the first decision (0 = none). Budget: ceil(budget_factor * sqrt(floor area))
+    360 deg before the first decision (0 = none; more when the camera's explored wedge, MapConfig
+    explored_fov_fraction of its field of view, is too narrow for them to cover 360 deg). A camera whose
+    horizontal field of view is below scan_below_hfov_deg (0 = never) looks around where each move ends, toward
+    the headings whose view still shows at least scan_min_unseen_m2 of unexplored floor (nav.scan). Budget: ceil(budget_factor * sqrt(floor area))
     decisions when the episode gives the floor area (m^2), else default_budget."""
 
     map: MapConfig = field(default_factory=MapConfig)
     planner: PlannerConfig = field(default_factory=PlannerConfig)
     look_around_turns: Annotated[int, Range(ge=0, le=36)] = 4
+    scan_below_hfov_deg: Annotated[float, Range(ge=0, le=360)] = 100.0
+    scan_min_unseen_m2: NonNegative = 0.1
     budget_factor: Annotated[float, Range(gt=0, le=100)] = 3.0
     default_budget: Annotated[int, Range(ge=1, le=10_000)] = 50
 

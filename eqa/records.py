@@ -37,6 +37,7 @@ class Reason(StrEnum):
     """Why a turn or a stop (moves have none)."""
 
     LOOK_AROUND = "look-around"  # the initial turns in place (not counted as decisions, not recorded)
+    SCAN = "scan"  # turns in place where a move ended, for a narrow camera (part of the move; not recorded)
     RECOVERY = "recovery"  # turn: no progress for several decisions, or the chosen goal is unreachable
     NO_FRONTIER = "no frontier"  # turn: nothing reachable is left to explore, but the policy goes on
     CONFIDENT = "confident"  # stop: the stop policy is confident of its answer

@@ -62,10 +62,14 @@ class ApproachConfig:
 
 @dataclass
 class PlannerConfig:
-    """Goals and motion: back-off (m), per-decision move limit (m), commitment and recovery."""
+    """Goals and motion: back-off (m), per-decision move limit (m), commitment and recovery. A goal stands
+    `backoff` metres back from its frontier, or, where that is further, `beyond_view_near` metres more than the
+    nearest floor the camera sees (FrontierPlanner.plan's view_near) and then on a cell with a clear line to the
+    frontier on the map."""
 
     scoring: FrontierScoreConfig = field(default_factory=FrontierScoreConfig)
     backoff: NonNegative = 0.5
+    beyond_view_near: NonNegative = 0.25
     max_move_per_step: Annotated[float, Range(gt=0, le=100)] = 2.5
     goal_reached_tol: Positive = 0.3
     commit_match_radius: Positive = 1.0

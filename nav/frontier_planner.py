@@ -133,8 +133,11 @@ class FrontierPlanner:
             self._no_progress = 0
 
     # ---- decisions ----
-    def plan(self, scene_map, robot_xy, robot_yaw: float, value_map=None, approach=None) -> PlanResult:
-        """One decision. approach: optional target (x, y) m to look at from close by first."""
+    def plan(self, scene_map, robot_xy, robot_yaw: float, value_map=None, approach=None,
+             view_near: float = 0.0) -> PlanResult:
+        """One decision. approach: optional target (x, y) m to look at from close by first. view_near: the
+        horizontal distance (m) of the nearest floor the camera sees; goals stand back from their frontier at
+        least `PlannerConfig.beyond_view_near` further than that, so that the frontier is in view there."""
         cfg = self.config
         if self._no_progress >= cfg.stuck_decisions:
             # Recovery: give up on the current target and look the other way.
@@ -148,17 +151,17 @@ class FrontierPlanner:
                                          np.asarray(approach, dtype=float)[:2])
             if closer is not None:
                 return closer
-        result = self._plan_at(scene_map, None, robot_xy, robot_yaw, value_map)
+        result = self._plan_at(scene_map, None, robot_xy, robot_yaw, value_map, view_near)
         if result.action == "done" and cfg.squeeze_radius is not None \
                 and cfg.squeeze_radius < scene_map.config.robot_radius:
-            squeezed = self._plan_at(scene_map, cfg.squeeze_radius, robot_xy, robot_yaw, value_map)
+            squeezed = self._plan_at(scene_map, cfg.squeeze_radius, robot_xy, robot_yaw, value_map, view_near)
             if squeezed.action != "done":
                 squeezed.squeeze = True
                 return squeezed
         return result
 
     def _plan_at(self, scene_map, robot_radius: Optional[float], robot_xy, robot_yaw: float,
-                 value_map) -> PlanResult:
+                 value_map, view_near: float = 0.0) -> PlanResult:
         """One decision on the map's navigable cells and frontiers for `robot_radius` (m; None: the map's)."""
         cfg = self.config
         spec: GridSpec = scene_map.spec
@@ -184,7 +187,7 @@ class FrontierPlanner:
             if chosen is None:
                 self.commitment = None
                 return PlanResult(action="done", frontiers=frontiers, factors=factors, scores=scores)
-            goal = self._goal_pose(frontiers[chosen], dist, spec)
+            goal = self._goal_pose(frontiers[chosen], dist, spec, scene_map.occupied, view_near)
             if goal is None:
                 self.blacklist.append(np.asarray(frontiers[chosen].centroid))
                 return PlanResult(action="turn", turn_angle=math.pi, frontiers=frontiers, factors=factors, scores=scores)
@@ -248,6 +251,9 @@ class FrontierPlanner:
         if c is None:
             return None, False
         gx, gy, _ = c.goal
+        centroids = np.array([f.centroid for f in frontiers])
+        gaps = np.hypot(*(centroids - c.frontier_xy[None]).T)
+        k = int(np.argmin(gaps))
         if math.hypot(gx - robot_xy[0], gy - robot_xy[1]) <= self.config.goal_reached_tol:
             self.commitment = None
             return None, False
@@ -255,25 +261,44 @@ class FrontierPlanner:
         if not spec.in_bounds(goal_rc) or not np.isfinite(dist[goal_rc[0], goal_rc[1]]):
             self.commitment = None
             return None, False
-        centroids = np.array([f.centroid for f in frontiers])
-        gaps = np.hypot(*(centroids - c.frontier_xy[None]).T)
-        k = int(np.argmin(gaps))
         if gaps[k] > self.config.commit_match_radius:
             self.commitment = None  # the frontier was explored away
             return None, False
         self.commitment = Commitment(np.asarray(frontiers[k].centroid), c.goal)
         return k, True
 
-    def _goal_pose(self, frontier, dist, spec) -> Optional[tuple[float, float, float]]:
-        """A reachable pose backed off from the frontier into navigable space, facing the frontier."""
-        target = np.asarray(frontier.goal) - self.config.backoff * np.asarray(frontier.normal)
-        cell = _nearest_cell(np.isfinite(dist), spec, target)
+    def _goal_pose(self, frontier, dist, spec, occupied, view_near: float = 0.0) -> Optional[tuple[float, float, float]]:
+        """A reachable pose backed off from the frontier into navigable space (backoff, or further for a
+        camera that cannot see the floor close by: view_near m), facing the frontier."""
+        backoff = max(self.config.backoff, view_near + self.config.beyond_view_near)
+        target = np.asarray(frontier.goal) - backoff * np.asarray(frontier.normal)
+        reachable = np.isfinite(dist)
+        cell = None
+        if backoff > self.config.backoff:  # stand where the frontier is in view: far enough, nothing between
+            cell = self._viewpoint_cell(reachable, occupied, spec, np.asarray(frontier.goal), target, backoff)
+        if cell is None:
+            cell = _nearest_cell(reachable, spec, target)
         if cell is None:
             return None
         x, y = spec.cell_to_world(cell)
         cx, cy = frontier.centroid
         yaw = math.atan2(cy - y, cx - x) if math.hypot(cx - x, cy - y) > 1e-6 else math.atan2(*frontier.normal[::-1])
         return float(x), float(y), float(yaw)
+
+    def _viewpoint_cell(self, reachable, occupied, spec, frontier_xy, target, backoff) -> Optional[np.ndarray]:
+        """(row, col) of the reachable cell nearest `target` (world m) among those backoff..backoff + 1 m from the
+        frontier with a clear line to it on the map; None if there is none."""
+        cells = np.argwhere(reachable)
+        if len(cells) == 0:
+            return None
+        centres = spec.cell_to_world(cells)
+        gap = np.hypot(*(centres - frontier_xy[None]).T)
+        ok = (gap >= backoff) & (gap <= backoff + 1.0)
+        ok[ok] = _clear_line(occupied, spec, centres[ok], frontier_xy, keep_clear=0.0)
+        if not ok.any():
+            return None
+        idx = np.flatnonzero(ok)
+        return cells[idx[int(np.argmin(((centres[idx] - target[None]) ** 2).sum(axis=1)))]]
 
     def _waypoint(self, nav, spec, start, goal, robot_xy):
         goal_rc = spec.world_to_cell(np.array(goal[:2]))
