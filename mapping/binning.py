@@ -23,8 +23,9 @@ def project_classify(depth, stride, fx, fy, cx, cy, R, t, floor_z, min_depth, ma
     """Fill out_xy (N, 2) world x, y and out_cls (N,) class bits for each kept pixel.
 
     A pixel is kept if its depth is finite and in [min_depth, max_depth] and its height
-    above floor_z is ground ([ground_lo, obstacle_lo)) or obstacle ([obstacle_lo,
-    obstacle_hi]). Points are pushed surface_offset metres further along their ray so
+    above floor_z is obstacle ([obstacle_lo, obstacle_hi]) or ground ([ground_lo, obstacle_lo);
+    ground only from the columns u_lo..u_hi: near the image's sides the part of a wall or
+    cabinet above its foot can fall outside the image, leaving the foot looking like floor). Points are pushed surface_offset metres further along their ray so
     that a surface on a cell boundary lands on its solid side. Returns (count, bbox) with
     bbox = (xmin, ymin, xmax, ymax) of the kept points.
     """
@@ -46,6 +47,8 @@ def project_classify(depth, stride, fx, fy, cx, cy, R, t, floor_z, min_depth, ma
             wz = R[2, 0] * px + R[2, 1] * py + R[2, 2] * pz + t[2]
             hgt = wz - floor_z
             if hgt >= ground_lo and hgt < obstacle_lo:
+                if u < u_lo or u > u_hi:
+                    continue  # floor only from the central columns: at the borders the wall above it may be cut off
                 c = GROUND
             elif hgt >= obstacle_lo and hgt <= obstacle_hi:
                 c = OBSTACLE
@@ -82,3 +85,36 @@ def bin_points(xy, cls, n, ox, oy, res, r0, c0, ground_count, obstacle_count, ce
             obstacle_count[r, c] += 1
         if k & CENTRAL:
             central_hit[r, c] = True
+
+
+@numba.njit(cache=True, nogil=True)
+def drop_shadowed_ground(xy, cls, n, cam_x, cam_y, ox, oy, res, r0, c0, obstacle_count, min_obstacle_points,
+                         shadow, ground_count):
+    """Take back the ground counts of points lying in, or at most `shadow` metres (horizontally) behind, a cell
+    that this frame saw an obstacle in (>= min_obstacle_points points), looking from the camera at (cam_x, cam_y).
+    Depth noise scatters the lowest points of a wall or a cabinet front behind its surface, where they would
+    count as floor. Window arrays as in bin_points; the ray is sampled every half cell."""
+    rows, cols = ground_count.shape
+    steps = int(math.ceil(shadow / (0.5 * res)))
+    for i in range(n):
+        if not (cls[i] & GROUND):
+            continue
+        px, py = xy[i, 0], xy[i, 1]
+        c = int(math.floor((px - ox) / res)) - c0
+        r = int(math.floor((py - oy) / res)) - r0
+        if r < 0 or r >= rows or c < 0 or c >= cols:
+            continue
+        dx, dy = cam_x - px, cam_y - py
+        d = math.sqrt(dx * dx + dy * dy)
+        if d < 1e-9:
+            continue
+        dx, dy = dx / d, dy / d
+        for k in range(0, steps + 1):
+            s = min(k * 0.5 * res, shadow, d)
+            rc = int(math.floor((py + dy * s - oy) / res)) - r0
+            cc = int(math.floor((px + dx * s - ox) / res)) - c0
+            if rc < 0 or rc >= rows or cc < 0 or cc >= cols:
+                break
+            if obstacle_count[rc, cc] >= min_obstacle_points:
+                ground_count[r, c] -= 1
+                break

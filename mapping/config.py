@@ -29,7 +29,11 @@ class MapConfig:
         cell: +obstacle_gain when obstacle points fall in it, -clear_gain when only
         ground points do; clamped to [-evidence_max, evidence_max]; occupied when > 0.
     min_obstacle_points: points one frame must put into a cell to count as an obstacle hit.
-    explored_fov_fraction: central fraction of the image width that marks cells explored.
+    ground_shadow: ground points in, or at most this far (horizontally) behind, a cell with an obstacle hit of
+        the same frame, seen from the camera, do not count as ground (depth noise scatters the foot of a wall or a
+        cabinet behind its surface); 0 = off.
+    explored_fov_fraction: central fraction of the image width that marks cells explored (and that gives
+        ground points: see mapping.binning.project_classify).
     explored_range: only points within this horizontal distance of the camera mark explored.
     min_frontier_size: frontier clusters shorter than this (cells * voxel_size) are dropped.
     max_frontier_size: longer clusters are split into compact pieces of about this size.
@@ -60,6 +64,7 @@ class MapConfig:
     clear_gain: Positive = 0.25
     evidence_max: Positive = 4.0
     min_obstacle_points: PositiveInt = 2
+    ground_shadow: Annotated[float, Range(ge=0, le=2.0)] = 0.25
     explored_fov_fraction: Annotated[float, Range(gt=0, le=1)] = 0.8
     explored_range: Positive = 3.0
     min_frontier_size: NonNegative = 0.5

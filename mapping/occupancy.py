@@ -2,7 +2,9 @@
 
 Each frame's points are binned into cells by height above the floor:
 ground = [-floor_tolerance, obstacle_min_height), obstacle = [obstacle_min_height,
-robot_height]; anything else (ceiling, holes) is ignored. A cell's obstacle evidence
+robot_height]; anything else (ceiling, holes) is ignored. Ground is taken only from the central image columns
+(MapConfig.explored_fov_fraction), and ground points in or just behind a cell the same frame saw an obstacle in
+(MapConfig.ground_shadow) are not counted: depth noise scatters the foot of a wall or a cabinet there. A cell's obstacle evidence
 rises when a frame puts obstacle points in it and decays when a frame sees only
 ground in it, so a spurious hit is cleared by seeing the floor there again.
 Only the window of cells the frame touched is updated.
@@ -16,7 +18,7 @@ import numpy as np
 from mapping.config import MapConfig
 from mapping.growable import GrowableGrid
 from mapping.inflation import disc, inflate_window
-from mapping.binning import bin_points, project_classify
+from mapping.binning import bin_points, drop_shadowed_ground, project_classify
 from mapping.frame import Intrinsics
 
 # metres a surface hit is pushed along its ray before binning (see binning.project_classify)
@@ -84,6 +86,10 @@ class OccupancyGrids:
         explored_hit = np.zeros((wr, wc), dtype=bool)
         bin_points(xy, cls, n, spec.origin[0], spec.origin[1], spec.resolution, win.r0, win.c0,
                    ground_count, obst_count, explored_hit)
+        if cfg.ground_shadow > 0:
+            drop_shadowed_ground(xy, cls, n, float(T_world_cam[0, 3]), float(T_world_cam[1, 3]), spec.origin[0],
+                                 spec.origin[1], spec.resolution, win.r0, win.c0, obst_count,
+                                 cfg.min_obstacle_points, cfg.ground_shadow, ground_count)
         fp_r, fp_c = self._footprint_cells(robot_xy)
         footprint = np.zeros((wr, wc), dtype=bool)
         footprint[fp_r - win.r0, fp_c - win.c0] = True
