@@ -28,8 +28,9 @@ class AgentConfig:
     360 deg before the first decision (0 = none; more when the camera's explored wedge, MapConfig
     explored_fov_fraction of its field of view, is too narrow for them to cover 360 deg). A camera whose
     horizontal field of view is below scan_below_hfov_deg (0 = never) looks around where each move ends, toward
-    the headings whose view still shows at least scan_min_unseen_m2 of unexplored floor (nav.scan). Budget: ceil(budget_factor * sqrt(floor area))
-    decisions when the episode gives the floor area (m^2), else default_budget."""
+    the headings whose view still shows at least scan_min_unseen_m2 of unexplored floor (nav.scan).
+    Budget: ceil(budget_factor * sqrt(floor area)) decisions when the episode gives the floor area (m^2), else
+    default_budget."""
 
     map: MapConfig = field(default_factory=MapConfig)
     planner: PlannerConfig = field(default_factory=PlannerConfig)

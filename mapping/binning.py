@@ -25,8 +25,9 @@ def project_classify(depth, stride, fx, fy, cx, cy, R, t, floor_z, min_depth, ma
     A pixel is kept if its depth is finite and in [min_depth, max_depth] and its height
     above floor_z is obstacle ([obstacle_lo, obstacle_hi]) or ground ([ground_lo, obstacle_lo);
     ground only from the columns u_lo..u_hi: near the image's sides the part of a wall or
-    cabinet above its foot can fall outside the image, leaving the foot looking like floor). Points are pushed surface_offset metres further along their ray so
-    that a surface on a cell boundary lands on its solid side. Returns (count, bbox) with
+    cabinet above its foot can fall outside the image, leaving the foot looking like floor).
+    Points are pushed surface_offset metres further along their ray so that a surface on a
+    cell boundary lands on its solid side. Returns (count, bbox) with
     bbox = (xmin, ymin, xmax, ymax) of the kept points.
     """
     h, w = depth.shape

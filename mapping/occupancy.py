@@ -2,10 +2,10 @@
 
 Each frame's points are binned into cells by height above the floor:
 ground = [-floor_tolerance, obstacle_min_height), obstacle = [obstacle_min_height,
-robot_height]; anything else (ceiling, holes) is ignored. Ground is taken only from the central image columns
-(MapConfig.explored_fov_fraction), and ground points in or just behind a cell the same frame saw an obstacle in
-(MapConfig.ground_shadow) are not counted: depth noise scatters the foot of a wall or a cabinet there. A cell's obstacle evidence
-rises when a frame puts obstacle points in it and decays when a frame sees only
+robot_height]; anything else (ceiling, holes) is ignored. Ground is taken only from the central image
+columns (MapConfig.explored_fov_fraction), and ground points in or just behind a cell the same frame saw an
+obstacle in (MapConfig.ground_shadow) are not counted: depth noise scatters the foot of a wall or a cabinet
+there. A cell's obstacle evidence rises when a frame puts obstacle points in it and decays when a frame sees only
 ground in it, so a spurious hit is cleared by seeing the floor there again.
 Only the window of cells the frame touched is updated.
 """

@@ -87,6 +87,18 @@ def _clear_line(occupied: np.ndarray, spec: GridSpec, starts: np.ndarray, target
     return ~(spec.values_at(occupied, pts) & ~near_target).any(axis=1)
 
 
+def _viewpoints(reachable: np.ndarray, occupied: np.ndarray, spec: GridSpec, target: np.ndarray, min_dist: float,
+                max_dist: float, keep_clear: float) -> tuple[np.ndarray, np.ndarray]:
+    """(cells (K, 2) row, col; their centres (K, 2) world m) of the `reachable` cells min_dist..max_dist metres
+    from `target` with a clear line to it on the map (see _clear_line), in row-major order."""
+    cells = np.argwhere(reachable)
+    centres = spec.cell_to_world(cells)
+    gap = np.hypot(*(centres - target[None]).T)
+    ok = (gap >= min_dist) & (gap <= max_dist)
+    ok[ok] = _clear_line(occupied, spec, centres[ok], target, keep_clear=keep_clear)
+    return cells[ok], centres[ok]
+
+
 def _start_and_distances(nav: np.ndarray, spec: GridSpec, robot_xy: np.ndarray):
     """(start cell, path distance in metres from it to every cell of `nav`): the robot's cell, or the
     navigable cell nearest it; (None, None) when nothing is navigable."""
@@ -218,16 +230,12 @@ class FrontierPlanner:
         start, dist = _start_and_distances(nav, spec, robot_xy)
         if start is None:
             return None
-        cells = np.argwhere(np.isfinite(dist))
-        centres = spec.cell_to_world(cells)
-        gap = np.hypot(*(centres - target[None]).T)
-        ok = (gap >= cfg.min_dist) & (gap <= cfg.max_dist)
-        ok[ok] = _clear_line(scene_map.occupied, spec, centres[ok], target, keep_clear=cfg.min_dist / 2)
-        if not ok.any():
+        cells, centres = _viewpoints(np.isfinite(dist), scene_map.occupied, spec, target, cfg.min_dist, cfg.max_dist,
+                                     keep_clear=cfg.min_dist / 2)
+        if len(cells) == 0:
             entry[1] = cfg.max_decisions
             return None
-        best = np.flatnonzero(ok)[int(np.argmin(dist[cells[ok, 0], cells[ok, 1]]))]
-        gx, gy = centres[best]
+        gx, gy = centres[int(np.argmin(dist[cells[:, 0], cells[:, 1]]))]
         yaw = math.atan2(target[1] - gy, target[0] - gx)
         if math.hypot(gx - robot_xy[0], gy - robot_xy[1]) <= self.config.goal_reached_tol \
                 and abs(float(wrap_angle(yaw - robot_yaw))) < math.radians(30):
@@ -251,9 +259,6 @@ class FrontierPlanner:
         if c is None:
             return None, False
         gx, gy, _ = c.goal
-        centroids = np.array([f.centroid for f in frontiers])
-        gaps = np.hypot(*(centroids - c.frontier_xy[None]).T)
-        k = int(np.argmin(gaps))
         if math.hypot(gx - robot_xy[0], gy - robot_xy[1]) <= self.config.goal_reached_tol:
             self.commitment = None
             return None, False
@@ -261,6 +266,9 @@ class FrontierPlanner:
         if not spec.in_bounds(goal_rc) or not np.isfinite(dist[goal_rc[0], goal_rc[1]]):
             self.commitment = None
             return None, False
+        centroids = np.array([f.centroid for f in frontiers])
+        gaps = np.hypot(*(centroids - c.frontier_xy[None]).T)
+        k = int(np.argmin(gaps))
         if gaps[k] > self.config.commit_match_radius:
             self.commitment = None  # the frontier was explored away
             return None, False
@@ -288,17 +296,10 @@ class FrontierPlanner:
     def _viewpoint_cell(self, reachable, occupied, spec, frontier_xy, target, backoff) -> Optional[np.ndarray]:
         """(row, col) of the reachable cell nearest `target` (world m) among those backoff..backoff + 1 m from the
         frontier with a clear line to it on the map; None if there is none."""
-        cells = np.argwhere(reachable)
+        cells, centres = _viewpoints(reachable, occupied, spec, frontier_xy, backoff, backoff + 1.0, keep_clear=0.0)
         if len(cells) == 0:
             return None
-        centres = spec.cell_to_world(cells)
-        gap = np.hypot(*(centres - frontier_xy[None]).T)
-        ok = (gap >= backoff) & (gap <= backoff + 1.0)
-        ok[ok] = _clear_line(occupied, spec, centres[ok], frontier_xy, keep_clear=0.0)
-        if not ok.any():
-            return None
-        idx = np.flatnonzero(ok)
-        return cells[idx[int(np.argmin(((centres[idx] - target[None]) ** 2).sum(axis=1)))]]
+        return cells[int(np.argmin(((centres - target[None]) ** 2).sum(axis=1)))]
 
     def _waypoint(self, nav, spec, start, goal, robot_xy):
         goal_rc = spec.world_to_cell(np.array(goal[:2]))

@@ -63,14 +63,14 @@ def visible_unexplored(explored: np.ndarray, occupied: np.ndarray, spec: GridSpe
         ang = heading + offsets
         pts = np.asarray(robot_xy, dtype=float)[None, None, :] + dists[None, :, None] * np.stack(
             [np.cos(ang), np.sin(ang)], axis=-1)[:, None, :]
-        rc = spec.world_to_cell(pts)
-        inside = spec.in_bounds(rc)
-        rc = np.where(inside[..., None], rc, 0)
+        cells = spec.world_to_cell(pts)
+        inside = spec.in_bounds(cells)
+        rc = np.where(inside[..., None], cells, 0)
         blocked = np.cumsum(occupied[rc[..., 0], rc[..., 1]] & inside, axis=1) > 0
         seen = ~blocked & (dists[None, :] >= wedge.near)
         # cells off the grid are unexplored, and nothing on the map blocks the view there
         unexplored = ~inside | ~explored[rc[..., 0], rc[..., 1]]
-        keys = spec.world_to_cell(pts[seen & unexplored])
+        keys = cells[seen & unexplored]
         out[i] = len(np.unique(keys, axis=0)) * res * res if len(keys) else 0.0
     return out
 
