@@ -84,7 +84,9 @@ def make_layout(rng: np.random.Generator, n_rooms: int, cfg: HouseConfig, max_tr
         splits: list[tuple[str, float, float, float]] = []
         hallway = None
         if n_rooms >= 6 and rng.uniform() < 0.5 and height >= 2 * cfg.min_room_side + 1.6:
-            hw = _snap(rng.uniform(1.5, 1.9))
+            # at most what leaves both sides min_room_side (no effect on a house that generated before: such
+            # a draw used to fail)
+            hw = min(_snap(rng.uniform(1.5, 1.9)), height - 2 * cfg.min_room_side)
             hy = _snap(rng.uniform(cfg.min_room_side, height - cfg.min_room_side - hw))
             hallway = (0.0, hy, width, hy + hw)
             regions = [(0.0, 0.0, width, hy), (0.0, hy + hw, width, height)]

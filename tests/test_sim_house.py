@@ -153,3 +153,15 @@ def test_generation_is_reasonably_sized(houses):
         area_per_room = scene.floor_area() / len(scene.rooms)
         assert 6.0 < area_per_room < 20.0
         assert math.isfinite(scene.floor_area())
+
+
+def test_a_hallway_never_leaves_a_side_narrower_than_a_room():
+    """House 2570033 (test questions of dataset seed 57) drew a hallway wider than its footprint allowed, and
+    generation failed; the hallway is now clamped. The rooms on both sides of it keep min_room_side."""
+    cfg = HouseConfig()
+    scene = generate_house(2570033)
+    hall = [r for r in scene.rooms if r.kind == "hallway"]
+    assert hall and 4 <= len(scene.rooms) <= 10
+    for r in scene.rooms:
+        x0, y0, x1, y1 = r.bounds()
+        assert min(x1 - x0, y1 - y0) >= (cfg.min_room_side if r.kind != "hallway" else 1.5) - 1e-9
