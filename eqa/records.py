@@ -126,6 +126,7 @@ class FrontierRecord:
     value_along: Optional[float] = None
     distance: Optional[float] = None
     in_front: Optional[bool] = None
+    gain: Optional[float] = None
     score: Optional[float] = None
 
 

@@ -14,6 +14,8 @@ class FrontierScoreConfig:
     lookahead: metres along the frontier normal for the unexplored fraction and mean value.
     free_radius: metres around the frontier for the free fraction.
     temp_*: temperatures (larger = weaker factor); distance in metres.
+    gain_weight: score per square metre of visible gain (nav.scoring.visible_gain: unexplored cells within
+    gain_radius m of the frontier, on its far side and in line of sight on the map); 0 = no gain factor.
     min_dist_from_cur / min_angle_from_cur_deg: a frontier closer than this and within this
     angle of the robot's heading gets `front_penalty` subtracted.
     selection: "argmax" or "sample" (softmax of the scores, seeded).
@@ -29,6 +31,8 @@ class FrontierScoreConfig:
     temp_value: Positive = 1.0
     temp_value_along: Positive = 1.0
     temp_distance: Positive = 4.0
+    gain_weight: NonNegative = 0.0
+    gain_radius: Annotated[float, Range(ge=0, le=20)] = 3.0
     use_path_distance: bool = True
     min_dist_from_cur: NonNegative = 0.8
     min_angle_from_cur_deg: Annotated[float, Range(ge=0, le=180)] = 45.0

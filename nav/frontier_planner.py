@@ -191,7 +191,7 @@ class FrontierPlanner:
         goal_cells = np.where(inside[:, None], goal_cells, 0)
         path_dist = np.where(inside, dist[goal_cells[:, 0], goal_cells[:, 1]], np.inf)
         factors = frontier_factors(frontiers, scene_map.explored, scene_map.free, spec, robot_xy, robot_yaw,
-                                   cfg.scoring, path_dist, value_map)
+                                   cfg.scoring, path_dist, value_map, scene_map.occupied)
         scores = frontier_scores(factors, cfg.scoring)
         chosen, committed = self._keep_commitment(frontiers, robot_xy, dist, spec)
         if chosen is None:

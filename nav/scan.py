@@ -70,9 +70,17 @@ def visible_unexplored(explored: np.ndarray, occupied: np.ndarray, spec: GridSpe
         seen = ~blocked & (dists[None, :] >= wedge.near)
         # cells off the grid are unexplored, and nothing on the map blocks the view there
         unexplored = ~inside | ~explored[rc[..., 0], rc[..., 1]]
-        keys = cells[seen & unexplored]
-        out[i] = len(np.unique(keys, axis=0)) * res * res if len(keys) else 0.0
+        out[i] = _distinct_cells(cells[seen & unexplored]) * res * res
     return out
+
+
+def _distinct_cells(cells: np.ndarray) -> int:
+    """Number of distinct (row, col) pairs in an (N, 2) integer array (cells off the grid included)."""
+    if not len(cells):
+        return 0
+    lo = cells.min(axis=0)
+    span = int(cells[:, 1].max() - lo[1]) + 1
+    return len(np.unique((cells[:, 0] - lo[0]).astype(np.int64) * span + (cells[:, 1] - lo[1])))
 
 
 def scan_turns(explored: np.ndarray, occupied: np.ndarray, spec: GridSpec, robot_xy, yaw: float, wedge: ViewWedge,

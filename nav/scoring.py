@@ -10,6 +10,7 @@ import numpy as np
 from mapping.frame import wrap_angle
 from mapping.grid import GridSpec
 from nav.config import FrontierScoreConfig
+from nav.scan import ViewWedge, visible_unexplored
 
 
 @dataclass
@@ -22,9 +23,10 @@ class FrontierFactors:
     value_along: np.ndarray
     distance: np.ndarray
     in_front: np.ndarray
+    gain: np.ndarray
 
     def as_rows(self) -> list[dict]:
-        keys = ("unexplored", "free", "value", "value_along", "distance", "in_front")
+        keys = ("unexplored", "free", "value", "value_along", "distance", "in_front", "gain")
         return [{k: (bool(getattr(self, k)[i]) if k == "in_front" else float(getattr(self, k)[i])) for k in keys}
                 for i in range(len(self.distance))]
 
@@ -57,10 +59,25 @@ def fraction_in_disc(mask: np.ndarray, spec: GridSpec, centres: np.ndarray, radi
     return np.where(ok, mask[rc[..., 0], rc[..., 1]], False).mean(axis=1)
 
 
+def visible_gain(explored: np.ndarray, occupied: np.ndarray, spec: GridSpec, centroids: np.ndarray,
+                 normals: np.ndarray, radius: float) -> np.ndarray:
+    """(F,) square metres of unexplored cells within `radius` m of each frontier centroid, on its unexplored
+    side (within 90 deg of the normal) and in line of sight from it on the map (rays stop at occupied cells):
+    roughly the floor a visit could reveal, small for a pocket behind furniture, large for an unseen room."""
+    out = np.zeros(len(centroids))
+    if radius <= 0:
+        return out
+    wedge = ViewWedge(math.pi, 0.0, radius)
+    for i, (c, n) in enumerate(zip(centroids, normals)):
+        out[i] = visible_unexplored(explored, occupied, spec, c, np.array([math.atan2(n[1], n[0])]), wedge)[0]
+    return out
+
+
 def frontier_factors(frontiers, explored: np.ndarray, free: np.ndarray, spec: GridSpec, robot_xy, robot_yaw: float,
                      cfg: FrontierScoreConfig, path_distance: Optional[np.ndarray] = None,
-                     value_map=None) -> FrontierFactors:
-    """Factors of every frontier. path_distance: (F,) metres along the navigable grid (inf = unreachable)."""
+                     value_map=None, occupied: Optional[np.ndarray] = None) -> FrontierFactors:
+    """Factors of every frontier. path_distance: (F,) metres along the navigable grid (inf = unreachable);
+    occupied: the map's occupied cells, which bound the visible gain (None: no gain factor, zeros)."""
     centroids = np.array([f.centroid for f in frontiers], dtype=float).reshape(-1, 2)
     normals = np.array([f.normal for f in frontiers], dtype=float).reshape(-1, 2)
     unexplored = fraction_along(~explored, spec, centroids, normals, cfg.lookahead, outside=True)
@@ -79,13 +96,15 @@ def frontier_factors(frontiers, explored: np.ndarray, free: np.ndarray, spec: Gr
     bearing = np.arctan2(offset[:, 1], offset[:, 0])
     angle = np.abs(wrap_angle(bearing - robot_yaw))
     in_front = (euclid < cfg.min_dist_from_cur) & (angle < math.radians(cfg.min_angle_from_cur_deg))
-    return FrontierFactors(unexplored, free_frac, value, along, np.asarray(distance, dtype=float), in_front)
+    gain = (visible_gain(explored, occupied, spec, centroids, normals, cfg.gain_radius)
+            if occupied is not None and cfg.gain_weight > 0 else np.zeros(len(frontiers)))
+    return FrontierFactors(unexplored, free_frac, value, along, np.asarray(distance, dtype=float), in_front, gain)
 
 
 def frontier_scores(f: FrontierFactors, cfg: FrontierScoreConfig) -> np.ndarray:
     """Log-weights of the frontiers (-inf for unreachable ones)."""
     score = (f.unexplored / cfg.temp_unexplored + f.free / cfg.temp_free + f.value / cfg.temp_value
-             + f.value_along / cfg.temp_value_along - f.distance / cfg.temp_distance
+             + f.value_along / cfg.temp_value_along + cfg.gain_weight * f.gain - f.distance / cfg.temp_distance
              - cfg.front_penalty * f.in_front)
     return np.where(np.isfinite(f.distance), score, -np.inf)
 

@@ -9,7 +9,7 @@ import pytest
 from mapping.grid import GridSpec
 from nav.config import FrontierScoreConfig, PlannerConfig
 from nav.frontier_planner import FrontierPlanner
-from nav.scoring import fraction_along, fraction_in_disc, frontier_factors, frontier_scores, select
+from nav.scoring import fraction_along, fraction_in_disc, frontier_factors, frontier_scores, select, visible_gain
 
 
 @dataclass
@@ -93,6 +93,37 @@ def test_scores_prefer_near_unexplored_free_and_valuable():
     assert frontier_scores(near, cfg)[0] - frontier_scores(far, cfg)[0] == pytest.approx(5.0 / cfg.temp_distance)
     unreachable = frontier_factors([f], explored, nav, spec, (4.0, 1.0), 0.0, cfg, path_distance=np.array([np.inf]))
     assert frontier_scores(unreachable, cfg)[0] == -np.inf
+
+
+def test_visible_gain_is_the_unexplored_area_in_line_of_sight_beyond_the_frontier():
+    # A 10 m x 10 m unknown world, explored for x < 5 m; two frontiers at x = 5 facing +x. A wall at x = 5.6 m
+    # closes the space in front of the lower one (a pocket); the upper one looks into open unknown space.
+    spec = GridSpec((0.0, 0.0), 0.1, (100, 100))
+    xs, ys = spec.cell_centres()
+    explored = xs < 5.0
+    occupied = (xs > 5.6) & (xs < 5.8) & (ys < 4.0)
+    centroids = np.array([[4.95, 2.0], [4.95, 8.0]])
+    normals = np.array([[1.0, 0.0], [1.0, 0.0]])
+    gain = visible_gain(explored, occupied, spec, centroids, normals, radius=3.0)
+    # open side: the unexplored half of a 3 m disc (beyond the grid's edge y = 10 m counts as unexplored too)
+    assert gain[1] == pytest.approx(0.5 * math.pi * 3.0 ** 2, rel=0.05)
+    assert gain[0] < 0.35 * gain[1]
+    # Facing back into the explored part there is nothing to gain; radius 0 turns the factor off.
+    mid = np.array([[4.95, 3.5], [4.95, 6.5]])  # 3 m rays from here stay on the grid
+    assert visible_gain(explored, occupied, spec, mid, -normals, 3.0) == pytest.approx([0.0, 0.0], abs=0.3)
+    assert np.all(visible_gain(explored, occupied, spec, centroids, normals, 0.0) == 0)
+    # In the score, gain_weight trades square metres against metres of path (temp_distance).
+    cfg = FrontierScoreConfig(gain_weight=0.1)
+    fs = [FakeFrontier(c, c, n) for c, n in zip(centroids, normals)]
+    fac = frontier_factors(fs, explored, np.ones(spec.shape, bool), spec, (4.0, 5.0), 0.0, cfg,
+                           path_distance=np.array([3.0, 3.0]), occupied=occupied)
+    s = frontier_scores(fac, cfg)
+    assert s[1] - s[0] == pytest.approx(0.1 * (fac.gain[1] - fac.gain[0]) + (fac.unexplored[1] - fac.unexplored[0])
+                                        / cfg.temp_unexplored + (fac.free[1] - fac.free[0]) / cfg.temp_free)
+    assert s[1] > s[0]
+    off = frontier_factors(fs, explored, np.ones(spec.shape, bool), spec, (4.0, 5.0), 0.0, FrontierScoreConfig(),
+                           path_distance=np.array([3.0, 3.0]), occupied=occupied)
+    assert np.all(off.gain == 0)
 
 
 def test_selection_argmax_and_seeded_sampling():
