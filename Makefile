@@ -45,19 +45,23 @@ bench: $(VENV)/.installed-$(TEST_EXTRAS) $(VENV)/.interfaces
 	$(PY) bench/bench_explore.py
 	$(PY) bench/bench_ros.py
 
-# Reproduce the shipped conformal calibrations (vlm/calibrations/semantic-eps*.json) of the built-in VLM:
-# calibration-split questions of two dataset seeds (2 x CAL_N) run to their budget with semantic exploration,
-# then `eqa calibrate` on both folders pooled.
+# Reproduce the shipped conformal calibrations of the built-in VLM for a camera preset (CAMERA=hm-eqa:
+# vlm/calibrations/semantic-eps*.json; CAMERA=realsense: semantic-realsense-eps*.json): calibration-split
+# questions of two dataset seeds (2 x CAL_N) run to their budget with semantic exploration, then
+# `eqa calibrate` on both folders pooled.
+CAMERA ?= hm-eqa
+CAL_TAG := $(if $(filter hm-eqa,$(CAMERA)),,-$(CAMERA))
+CAL_DIR := out/calib_semantic$(subst -,_,$(CAL_TAG))
 calibrations: $(VENV)/.installed-$(DEMO_EXTRAS)
 	$(EQA) dataset make --split calib --n $(CAL_N) --seed 0 --out out/datasets/calib-$(CAL_N).jsonl
 	$(EQA) dataset make --split calib --n $(CAL_N) --seed 1 --out out/datasets/calib-$(CAL_N)-s1.jsonl
 	$(EQA) bench --dataset out/datasets/calib-$(CAL_N).jsonl --method semantic --no-early-stop --workers 2 \
-		--out out/calib_semantic
+		--out $(CAL_DIR) sim.camera.preset=$(CAMERA)
 	$(EQA) bench --dataset out/datasets/calib-$(CAL_N)-s1.jsonl --method semantic --no-early-stop --workers 2 \
-		--out out/calib_semantic_s1
+		--out $(CAL_DIR)_s1 sim.camera.preset=$(CAMERA)
 	for eps in 0.05 0.1 0.2; do \
-		$(EQA) calibrate --records out/calib_semantic out/calib_semantic_s1 --eps $$eps \
-			--out vlm/calibrations/semantic-eps$$eps.json; done
+		$(EQA) calibrate --records $(CAL_DIR) $(CAL_DIR)_s1 --eps $$eps \
+			--out vlm/calibrations/semantic$(CAL_TAG)-eps$$eps.json; done
 
 # Issue 9 evaluation: test-split questions run to their budget, every stop policy replayed, plus a live
 # conformal run (eps 0.1) checked against the replay.

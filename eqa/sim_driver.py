@@ -79,13 +79,15 @@ def load_sim_run(name: str | Path | None, overrides: list[str] | None = None) ->
 
 
 def method_calibration(run: SimRun, vlm) -> Calibration:
-    """The calibration a conformal method uses (stop.calibration, else the shipped file for its name and eps),
-    checked against the VLM, prompt version and exploration config."""
+    """The calibration a conformal method uses (stop.calibration, else the shipped file for its name, eps and
+    camera preset), checked against the VLM, prompt version, exploration config and camera."""
     stop = run.method.stop
-    path = Path(stop.calibration) if stop.calibration else shipped_calibration_path(run.method.name, stop.eps)
+    preset = run.sim.camera.preset
+    path = Path(stop.calibration) if stop.calibration else shipped_calibration_path(run.method.name, stop.eps, preset)
     if not path.is_file():
-        raise FileNotFoundError(f"no calibration file {path} for method {run.method.name!r} eps {stop.eps:g}; "
-                                "make one with `eqa calibrate` (see README) or set stop.calibration=PATH")
+        raise FileNotFoundError(f"no calibration file {path} for method {run.method.name!r} eps {stop.eps:g} "
+                                f"camera preset {preset!r}; make one with `eqa calibrate` (see README) or set "
+                                "stop.calibration=PATH")
     cal = Calibration.load(path)
     cal.check(vlm.info.model_id, vlm.info.prompt_version, run.exploration_hash(), eps=stop.eps,
               camera=run.sim.camera.describe())

@@ -201,14 +201,15 @@ def test_run_custom_question(tmp_path, capsys, small_calibration):
         CustomQuestion("x", "Is it?", ["yes"])
 
 
-def test_shipped_calibrations_match_the_builtin_vlm_and_semantic_config():
+@pytest.mark.parametrize("preset", ["hm-eqa", "realsense"])
+def test_shipped_calibrations_match_the_builtin_vlm_and_semantic_config(preset):
     from eqa.stopping import shipped_calibration_path
 
-    run = load_sim_run("semantic")
+    run = load_sim_run("semantic", [f"sim.camera.preset={preset}"])
     vlm = make_vlm(run.method.vlm)
-    cals = [Calibration.load(shipped_calibration_path("semantic", eps)) for eps in (0.05, 0.1, 0.2)]
+    cals = [Calibration.load(shipped_calibration_path("semantic", eps, preset)) for eps in (0.05, 0.1, 0.2)]
     for cal, eps in zip(cals, (0.05, 0.1, 0.2)):
-        cal.check(vlm.info.model_id, vlm.info.prompt_version, run.exploration_hash())
+        cal.check(vlm.info.model_id, vlm.info.prompt_version, run.exploration_hash(), camera=run.sim.camera.describe())
         assert cal.eps == eps and cal.n >= 200 and math.isfinite(cal.threshold) and 1.0 <= cal.threshold <= 2.0
     # Smaller eps (more coverage) never gives a smaller threshold.
     assert cals[0].threshold >= cals[1].threshold >= cals[2].threshold

@@ -97,3 +97,14 @@ def test_a_calibration_is_bound_to_its_camera(tmp_path):
     for eps in ("0.05", "0.1", "0.2"):  # the shipped ones say their camera
         shipped = Calibration.load(SHIPPED_CALIBRATIONS / f"semantic-eps{eps}.json")
         assert shipped.camera == hm.sim.camera.describe(), eps
+    # Each preset picks its own shipped calibration, made with its camera.
+    rs_shipped = load_sim_run("semantic", ["stop.policy=conformal", "stop.eps=0.1", "sim.camera.preset=realsense"])
+    picked = method_calibration(rs_shipped, vlm)
+    assert picked.camera == rs_shipped.sim.camera.describe() and picked.camera.startswith("realsense 640x480 69 deg")
+    assert method_calibration(load_sim_run("semantic", ["stop.policy=conformal", "stop.eps=0.1"]), vlm).camera \
+        == hm.sim.camera.describe()
+    # A camera of neither preset's values (a preset with a key changed) has no shipped calibration that fits.
+    with pytest.raises(CalibrationError, match=r"camera realsense 848x480 69 deg.*calibrated with camera realsense "
+                                               r"640x480 69 deg"):
+        method_calibration(load_sim_run("semantic", ["stop.policy=conformal", "sim.camera.preset=realsense",
+                                                     "sim.camera.width=848"]), vlm)
