@@ -857,3 +857,23 @@ def test_a_goal_interrupted_by_a_pause_is_sent_again_once_resumed():
     control.canceled.set()
     with pytest.raises(EpisodeInterrupted):
         env.move_to(base_pose(3.0, 0.0, 0.0), 2.5)
+
+
+def test_the_nodes_default_to_the_realsense_camera_and_its_calibration():
+    from eqa.sim_driver import load_sim_run
+    from eqa.stopping import shipped_calibration_path
+
+    node, robot = EQANodeConfig(), SimRobotConfig()
+    assert node.camera_preset == robot.camera_preset == "realsense"
+    run = load_sim_run(node.method, node.method_overrides_all())
+    assert run.sim.camera.preset == "realsense" and run.sim.camera.hfov_deg == 69.0
+    assert shipped_calibration_path("semantic", node.eps, node.camera_preset).name == "semantic-realsense-eps0.1.json"
+    # The preset comes first: overrides given beside it win over its values.
+    sim = load_sim_run(robot.method, SimRobotConfig(overrides=["sim.camera.width=160"]).run_overrides()).sim
+    assert (sim.camera.preset, sim.camera.width, sim.camera.depth_max_m) == ("realsense", 160, 5.0)
+    hm = load_sim_run("semantic", EQANodeConfig(camera_preset="hm-eqa").method_overrides_all()).sim.camera
+    assert (hm.preset, hm.hfov_deg) == ("hm-eqa", 120.0)
+    with pytest.raises(ValueError, match="camera_preset must be one of"):
+        EQANodeConfig(camera_preset="kinect")
+    with pytest.raises(ValueError, match="camera_preset must be one of"):
+        SimRobotConfig(camera_preset="kinect")

@@ -111,7 +111,9 @@ class NavigationConfig:
 class EQANodeConfig:
     """The eqa_node. method: a method config (name in configs/ or a path) with method_overrides (key=value);
     vlm_backend / vlm_base_url / vlm_model: the VLM ('' keeps the method's; 'openai' with a base URL for a VLM
-    server on the robot's GPU); stop_policy, eps and calibration ('' = the shipped one) for stopping;
+    server on the robot's GPU); camera_preset: the simulator camera preset (sim.config.CAMERA_PRESETS) the
+    robot's camera is closest to, which picks the shipped calibration (default realsense: a RealSense-class
+    RGB-D camera); stop_policy, eps and calibration ('' = the shipped one of the preset) for stopping;
     episodes_dir: where each question's record and pictures go; seed: the planner's random seed;
     floor_area_m2: the floor area of the place, which sets the decision budget as in the simulator
     (ceil(agent.budget_factor * sqrt(area)); 0: unknown, agent.default_budget); autostart: configure and
@@ -122,6 +124,7 @@ class EQANodeConfig:
     vlm_backend: str = ""
     vlm_base_url: str = ""
     vlm_model: str = ""
+    camera_preset: str = "realsense"
     stop_policy: str = "conformal"
     eps: Annotated[float, Range(gt=0, lt=1)] = 0.1
     calibration: str = ""
@@ -137,10 +140,11 @@ class EQANodeConfig:
 
     def __post_init__(self) -> None:
         check_bounds(self)
+        check_camera_preset(self.camera_preset)
 
     def method_overrides_all(self) -> list[str]:
-        """The method overrides with the VLM and stopping settings applied (in that order)."""
-        out = list(self.method_overrides)
+        """The camera preset, then the method overrides, then the VLM and stopping settings (later ones win)."""
+        out = [f"sim.camera.preset={self.camera_preset}"] + list(self.method_overrides)
         if self.vlm_backend:
             out.append(f"vlm.backend={self.vlm_backend}")
         if self.vlm_base_url:
@@ -156,7 +160,8 @@ class EQANodeConfig:
 @dataclass
 class SimRobotConfig:
     """The sim_robot: the built-in house of `seed` (n_rooms 0: seeded), the robot at `start` (x, y, yaw; empty:
-    a seeded random start), the simulator of the run config `method` with `overrides` (its `sim:` section;
+    a seeded random start), the simulator of the run config `method` with the camera of `camera_preset`
+    (sim.config.CAMERA_PRESETS; default realsense) and `overrides` (its `sim:` section, applied after the preset;
     a goal moves the robot at most its agent.planner.max_move_per_step, as in-process).
     rate_hz 0: publish exactly the frames the in-process simulator captures (one per capture_spacing along a
     move, one after each move and turn), stamped in simulated time; rate_hz > 0: stream the camera at that
@@ -166,6 +171,7 @@ class SimRobotConfig:
     n_rooms: Annotated[int, Range(ge=0, le=12)] = 0
     start: list[float] = field(default_factory=list)
     method: str = "semantic"
+    camera_preset: str = "realsense"
     overrides: list[str] = field(default_factory=list)
     rate_hz: Annotated[float, Range(ge=0, le=60)] = 0.0
     publish_tf: bool = True
@@ -177,10 +183,23 @@ class SimRobotConfig:
 
     def __post_init__(self) -> None:
         check_bounds(self)
+        check_camera_preset(self.camera_preset)
         if self.start and len(self.start) != 3:
             raise ValueError(f"start needs x, y, yaw, got {self.start}")
         if self.depth_encoding not in ("32FC1", "16UC1"):
             raise ValueError(f"depth_encoding must be 32FC1 or 16UC1, got {self.depth_encoding!r}")
+
+    def run_overrides(self) -> list[str]:
+        """The camera preset, then the overrides (later ones win)."""
+        return [f"sim.camera.preset={self.camera_preset}"] + list(self.overrides)
+
+
+def check_camera_preset(name: str) -> None:
+    """ValueError unless `name` is a simulator camera preset."""
+    from sim.config import CAMERA_PRESETS
+
+    if name not in CAMERA_PRESETS:
+        raise ValueError(f"camera_preset must be one of {sorted(CAMERA_PRESETS)}, got {name!r}")
 
 
 def flatten(config: Any, prefix: str = "") -> dict[str, Any]:

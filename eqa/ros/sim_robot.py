@@ -46,7 +46,7 @@ def make_sim_robot(**kwargs):
         def __init__(self) -> None:
             super().__init__(NODE_NAME, **kwargs)
             self.config = cfg = declare_config(self, SimRobotConfig)
-            run = load_sim_run(cfg.method, cfg.overrides)
+            run = load_sim_run(cfg.method, cfg.run_overrides())
             self.max_move = run.method.agent.planner.max_move_per_step
             self.env = SimEnv.from_seed(cfg.seed, run.sim, n_rooms=cfg.n_rooms or None)
             start = tuple(cfg.start) if cfg.start else None
