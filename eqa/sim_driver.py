@@ -24,9 +24,9 @@ from eqa.config import from_dict, load_yaml, to_dict
 from eqa.episode import Episode, run_episode
 from eqa.method import MethodConfig, exploration_hash
 from eqa.sim_observers import AnswerableObserver, CoverageObserver, QuestionObserver, path_distance_oracle
-from eqa.stopping import shipped_calibration_path
+from eqa.stopping import SHIPPED_CALIBRATIONS
 from mapping.bounds import Range, check_bounds
-from sim.config import SimConfig
+from sim.config import DEFAULT_CAMERA_PRESET, SimConfig
 from sim.env import SimEnv, SimEpisode
 from sim.house import generate_house
 from sim.questions import HouseLabeller, Question, QuestionConfig
@@ -76,6 +76,13 @@ class SimRun:
 def load_sim_run(name: str | Path | None, overrides: list[str] | None = None) -> SimRun:
     """A SimRun from a YAML config (a path or a name in configs/; None: defaults) and key.sub=value overrides."""
     return SimRun.from_dict(load_yaml(name, overrides))
+
+
+def shipped_calibration_path(method: str, eps: float, camera_preset: str = DEFAULT_CAMERA_PRESET) -> Path:
+    """vlm/calibrations/<method>-eps<eps>.json for the default camera preset (e.g. semantic-eps0.1.json),
+    <method>-<preset>-eps<eps>.json for another (e.g. semantic-realsense-eps0.1.json)."""
+    camera = "" if camera_preset == DEFAULT_CAMERA_PRESET else f"-{camera_preset}"
+    return SHIPPED_CALIBRATIONS / f"{method}{camera}-eps{eps:g}.json"
 
 
 def method_calibration(run: SimRun, vlm) -> Calibration:

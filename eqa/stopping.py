@@ -55,16 +55,6 @@ def decision_budget(floor_area_m2: Optional[float], default: int, factor: float 
     return int(math.ceil(factor * math.sqrt(floor_area_m2)))
 
 
-DEFAULT_CAMERA_PRESET = "hm-eqa"
-
-
-def shipped_calibration_path(method: str, eps: float, camera_preset: str = DEFAULT_CAMERA_PRESET) -> Path:
-    """vlm/calibrations/<method>-eps<eps>.json for the default camera preset (e.g. semantic-eps0.1.json),
-    <method>-<preset>-eps<eps>.json for another (e.g. semantic-realsense-eps0.1.json)."""
-    camera = "" if camera_preset == DEFAULT_CAMERA_PRESET else f"-{camera_preset}"
-    return SHIPPED_CALIBRATIONS / f"{method}{camera}-eps{eps:g}.json"
-
-
 class StopPolicy:
     """Base of every policy: budget and explored stopping and the most-relevant-step answer rule; as it is,
     the fixed-budget policy. Subclasses define `confident()` (stop now) and may override `hopeless()`

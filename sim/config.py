@@ -22,6 +22,13 @@ CAMERA_PRESETS: dict[str, dict] = {
     "realsense": {"width": 640, "height": 480, "hfov_deg": 69.0, "depth_min_m": 0.3, "depth_max_m": 5.0,
                   "depth_noise": 0.0025, "depth_edge_holes": True, "depth_dark_dropout": 0.5, "depth_dropout": 0.01},
 }
+DEFAULT_CAMERA_PRESET = "hm-eqa"  # the simulator's camera unless a config names another
+
+
+def check_camera_preset(name: str, field_name: str = "camera.preset") -> None:
+    """ValueError naming `field_name` unless `name` is a key of CAMERA_PRESETS."""
+    if name not in CAMERA_PRESETS:
+        raise ValueError(f"{field_name} must be one of {sorted(CAMERA_PRESETS)}, got {name!r}")
 
 
 @dataclass
@@ -33,7 +40,7 @@ class CameraConfig:
     depth_dark_dropout (share of dark-surface pixels without depth), depth_dropout (share of all pixels).
     preset: a named set of these (CAMERA_PRESETS); keys given beside it override its values."""
 
-    preset: str = "hm-eqa"
+    preset: str = DEFAULT_CAMERA_PRESET
     width: ImageSide = 640
     height: ImageSide = 480
     hfov_deg: Annotated[float, Range(ge=1, le=170)] = 120.0
@@ -48,17 +55,15 @@ class CameraConfig:
 
     def __post_init__(self) -> None:
         check_bounds(self)
-        if self.preset not in CAMERA_PRESETS:
-            raise ValueError(f"camera.preset must be one of {sorted(CAMERA_PRESETS)}, got {self.preset!r}")
+        check_camera_preset(self.preset)
         if self.depth_max_m and self.depth_max_m <= self.depth_min_m:
             raise ValueError(f"camera.depth_max_m ({self.depth_max_m}) must exceed depth_min_m ({self.depth_min_m})")
 
     @staticmethod
     def expand_config(data: dict) -> dict:
         """A camera section with its preset's values under the keys it gives (eqa.config.from_dict calls it)."""
-        preset = data.get("preset", "hm-eqa")
-        if preset not in CAMERA_PRESETS:
-            raise ValueError(f"camera.preset must be one of {sorted(CAMERA_PRESETS)}, got {preset!r}")
+        preset = data.get("preset", DEFAULT_CAMERA_PRESET)
+        check_camera_preset(preset)
         return {**CAMERA_PRESETS[preset], **data}
 
     def describe(self) -> str:

@@ -203,7 +203,7 @@ def test_run_custom_question(tmp_path, capsys, small_calibration):
 
 @pytest.mark.parametrize("preset", ["hm-eqa", "realsense"])
 def test_shipped_calibrations_match_the_builtin_vlm_and_semantic_config(preset):
-    from eqa.stopping import shipped_calibration_path
+    from eqa.sim_driver import shipped_calibration_path
 
     run = load_sim_run("semantic", [f"sim.camera.preset={preset}"])
     vlm = make_vlm(run.method.vlm)

@@ -861,7 +861,7 @@ def test_a_goal_interrupted_by_a_pause_is_sent_again_once_resumed():
 
 def test_the_nodes_default_to_the_realsense_camera_and_its_calibration():
     from eqa.sim_driver import load_sim_run
-    from eqa.stopping import shipped_calibration_path
+    from eqa.sim_driver import shipped_calibration_path
 
     node, robot = EQANodeConfig(), SimRobotConfig()
     assert node.camera_preset == robot.camera_preset == "realsense"

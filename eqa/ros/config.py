@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Annotated, Any
 
 from mapping.bounds import NonNegative, Positive, Range, check_bounds
+from sim.config import check_camera_preset
 
 POSE_SOURCES = ("tf", "odom")
 NAV_MODES = ("nav2", "goal_pose")
@@ -140,7 +141,7 @@ class EQANodeConfig:
 
     def __post_init__(self) -> None:
         check_bounds(self)
-        check_camera_preset(self.camera_preset)
+        check_camera_preset(self.camera_preset, "camera_preset")
 
     def method_overrides_all(self) -> list[str]:
         """The camera preset, then the method overrides, then the VLM and stopping settings (later ones win)."""
@@ -183,7 +184,7 @@ class SimRobotConfig:
 
     def __post_init__(self) -> None:
         check_bounds(self)
-        check_camera_preset(self.camera_preset)
+        check_camera_preset(self.camera_preset, "camera_preset")
         if self.start and len(self.start) != 3:
             raise ValueError(f"start needs x, y, yaw, got {self.start}")
         if self.depth_encoding not in ("32FC1", "16UC1"):
@@ -192,14 +193,6 @@ class SimRobotConfig:
     def run_overrides(self) -> list[str]:
         """The camera preset, then the overrides (later ones win)."""
         return [f"sim.camera.preset={self.camera_preset}"] + list(self.overrides)
-
-
-def check_camera_preset(name: str) -> None:
-    """ValueError unless `name` is a simulator camera preset."""
-    from sim.config import CAMERA_PRESETS
-
-    if name not in CAMERA_PRESETS:
-        raise ValueError(f"camera_preset must be one of {sorted(CAMERA_PRESETS)}, got {name!r}")
 
 
 def flatten(config: Any, prefix: str = "") -> dict[str, Any]:
