@@ -38,7 +38,10 @@ setup(
         "matplotlib>=3.8",
     ],
     extras_require={
-        "test": ["pytest>=8", "pytest-xdist>=3", "rerun-sdk>=0.20", "ray>=2.9", "colcon-common-extensions>=0.3"],
+        # the bag tests read the project's bags back with a second, independent reader (mcap + mcap-ros2-support)
+        "test": ["pytest>=8", "pytest-xdist>=3", "rerun-sdk>=0.20", "ray>=2.9", "colcon-common-extensions>=0.3",
+                 "rosbags>=0.10", "mcap>=1.2", "mcap-ros2-support>=0.5"],
+        "bag": ["rosbags>=0.10", "mcap>=1.2"],  # eqa record / eqa replay (rosbag2 MCAP and sqlite3)
         "rerun": ["rerun-sdk>=0.20"],
         "torch": ["torch==2.14.1", "torchvision==0.29.1"],
         "hf": ["torch==2.14.1", "torchvision==0.29.1", "transformers>=5.0,<6"],

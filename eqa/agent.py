@@ -194,6 +194,16 @@ class EQAAgent:
         views, self._views = self._views or [self._newest], []
         return self._decide(views, observers)
 
+    def integrate(self, frames: Sequence[Frame]) -> None:
+        """Fold frames (oldest first) into the scene map only: no view is scored and nothing is decided (a
+        driver's frames between keyframes, e.g. a 30 Hz recording replayed). The next decision's record lists
+        them among its frames."""
+        if self.map is None:
+            raise RuntimeError("call reset() before integrate()")
+        if self._phase == "stopped":
+            raise RuntimeError("the agent has stopped: read answer(), or reset() for a new episode")
+        self._integrate(frames)
+
     def _narrow_view(self) -> bool:
         """Whether the camera's horizontal field of view is below AgentConfig.scan_below_hfov_deg."""
         return camera_hfov(self._newest) < math.radians(self.config.scan_below_hfov_deg)

@@ -11,6 +11,8 @@ import warnings
 COMMAND_MODULES = [
     "eqa.commands.demo",
     "eqa.commands.run",
+    "eqa.commands.record",
+    "eqa.commands.replay",
     "eqa.commands.calibrate",
     "eqa.commands.sim",
     "eqa.commands.explore",
@@ -53,7 +55,8 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         return int(args.func(args) or 0)
-    except (ValueError, OSError, VLMError) as err:  # bad input, files, a VLM server down: one line, no traceback
+    except (ValueError, OSError, VLMError, ImportError) as err:  # bad input, files, a VLM server down, a missing
+        # optional package: one line, no traceback
         print(f"eqa {args.command}: error: {err}", file=sys.stderr)
         return 2
 

@@ -47,9 +47,30 @@ class Env(Protocol):
 
 
 class EpisodeInterrupted(Exception):
-    """Raised by an Env (from reset's first frame on, any of its calls) when its user ends the episode, e.g. a
-    canceled ROS action: `run_episode` ends the agent's episode there (stop reason "canceled"), keeps every
-    record written and still writes the summary and pictures."""
+    """Raised by an Env (from reset's first frame on, any of its calls) when its episode ends without the agent:
+    a user's cancel (a canceled ROS action; reason canceled) or the end of a replayed recording (reason end of
+    data). `run_episode` ends the agent's episode there with that stop reason, keeps every record written and
+    still writes the summary and pictures."""
+
+    def __init__(self, message: str = "", reason: Reason = Reason.CANCELED) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+class EpisodeTap(Protocol):
+    """Sees everything an agent is given and decides (e.g. eqa.bag.recorder.BagRecorder): `start` before the
+    first frame, `step_input` with each agent call's frames and outcome, `decision` with each decision as
+    made, `finish` with the summary; `close` always, also when the episode fails."""
+
+    def start(self, episode: "Episode", agent: EQAAgent) -> None: ...
+
+    def step_input(self, frames: list[Frame], outcome: Optional[Outcome]) -> None: ...
+
+    def decision(self, decision, agent: EQAAgent) -> None: ...
+
+    def finish(self, summary: dict, agent: EQAAgent) -> None: ...
+
+    def close(self) -> None: ...
 
 
 class Observer(Protocol):
@@ -78,28 +99,46 @@ class Episode:
 def run_episode(env: Env, agent: EQAAgent, episode: Episode, out_dir: str | Path, observers: Sequence[Observer] = (),
                 rerun: bool = True, progress: bool = True, save_map: bool = False,
                 on_record: Optional[Callable[[StepRecord], None]] = None, keep_map: bool = False,
-                on_decision: Optional[Callable[[StepRecord], None]] = None) -> dict:
+                on_decision: Optional[Callable[[StepRecord], None]] = None, tap: Optional[EpisodeTap] = None) -> dict:
     """Run the agent in `env` until it stops (or the env raises EpisodeInterrupted); returns the summary (also
     written to summary.json). on_record(record): called with every record once written (e.g. to narrate the
     episode). on_decision(record): called with each decision's record as soon as it is made, before the robot
     carries it out (its outcome not yet known; e.g. a ROS node's feedback). keep_map: continue the agent's scene
-    map of its previous episode (EQAAgent.reset)."""
+    map of its previous episode (EQAAgent.reset). tap: sees every agent call's input and decision (a bag
+    recorder); closed at the end, also when the episode fails."""
+    try:
+        return _run_episode(env, agent, episode, out_dir, observers, rerun, progress, save_map, on_record,
+                            keep_map, on_decision, tap)
+    finally:
+        if tap is not None:
+            tap.close()
+
+
+def _run_episode(env, agent, episode, out_dir, observers, rerun, progress, save_map, on_record, keep_map,
+                 on_decision, tap) -> dict:
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     logger = RerunLogger(out / "episode.rrd", episode.episode_id) if (rerun and rerun_available()) else None
     t_start = time.perf_counter()
     agent.reset(episode.question, episode.seed, episode.floor_area_m2, episode.direction_oracle, keep_map)
+    if tap is not None:
+        tap.start(episode, agent)
     outcome: Optional[Outcome] = None
     path_length, blocked, recoveries = 0.0, 0, 0
     last: Optional[StepRecord] = None
     interrupted: Optional[str] = None
+    why_stopped = Reason.CANCELED
     with RecordWriter(out / "record.jsonl") as writer:
         try:
             frames = [env.reset(episode.env_episode)]
         except EpisodeInterrupted as why:
-            interrupted = str(why) or "interrupted"
+            interrupted, why_stopped = str(why) or "interrupted", why.reason
         while interrupted is None:
+            if tap is not None:
+                tap.step_input(frames, outcome)
             decision = agent.step(frames, outcome, observers)
+            if tap is not None:
+                tap.decision(decision, agent)
             record = decision.record
             if logger and record is not None:
                 _log_decision(logger, agent, record)
@@ -120,7 +159,7 @@ def run_episode(env: Env, agent: EQAAgent, episode: Episode, out_dir: str | Path
                     frames = env.observe()
                     continue
             except EpisodeInterrupted as why:
-                interrupted = str(why) or "interrupted"
+                interrupted, why_stopped = str(why) or "interrupted", why.reason
             if record is not None:
                 record.outcome = outcome
                 record.timings.act_s = time.perf_counter() - t0
@@ -133,7 +172,7 @@ def run_episode(env: Env, agent: EQAAgent, episode: Episode, out_dir: str | Path
             try:
                 frames = env.observe()
             except EpisodeInterrupted as why:
-                interrupted = str(why) or "interrupted"
+                interrupted, why_stopped = str(why) or "interrupted", why.reason
                 break
             if progress:
                 cov = f" coverage {record.truth.coverage:.2f}" if record.truth.coverage is not None else ""
@@ -143,7 +182,7 @@ def run_episode(env: Env, agent: EQAAgent, episode: Episode, out_dir: str | Path
     if progress:
         print(file=sys.stderr)
     if interrupted is not None:
-        agent.interrupt(Reason.CANCELED)
+        agent.interrupt(why_stopped)
     goal = last.plan.goal[:2] if (last is not None and last.plan is not None and last.plan.goal is not None) else None
     draw_map_png(agent, out / "map.png", goal=goal)
     if save_map:
@@ -155,6 +194,8 @@ def run_episode(env: Env, agent: EQAAgent, episode: Episode, out_dir: str | Path
         summary.update(observer.summary(summary))
     summary["wall_time_s"] = time.perf_counter() - t_start
     write_json_atomic(out / "summary.json", summary)
+    if tap is not None:
+        tap.finish(summary, agent)
     write_episode_png(out, summary, agent)
     if logger:
         logger.close()

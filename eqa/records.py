@@ -45,6 +45,7 @@ class Reason(StrEnum):
     BUDGET = "budget"  # stop: the decision budget is used up
     EXPLORED = "explored"  # stop: nothing reachable is left to explore
     CANCELED = "canceled"  # stop: the driver ended the episode (a user canceled the question); not a decision
+    END_OF_DATA = "end of data"  # stop: a replayed recording ended before the agent stopped; not a decision
 
 
 EXPLORED_REASONS = (Reason.EXPLORED, Reason.NO_FRONTIER)  # the decision found nothing left to explore

@@ -110,8 +110,9 @@ def make_agent(run: SimRun, vlm=None) -> EQAAgent:
 
 
 def run_question(q: Question, run: SimRun, out_dir: str | Path, vlm=None, rerun: bool = False,
-                 progress: bool = False, on_record=None) -> dict:
-    """Run one procedural question episode; returns the summary (also written to summary.json)."""
+                 progress: bool = False, on_record=None, tap=None) -> dict:
+    """Run one procedural question episode; returns the summary (also written to summary.json). tap: sees the
+    agent's inputs and decisions (eqa.bag.recorder.BagRecorder)."""
     scene = generate_house(q.house_seed, q.n_rooms, run.sim.house, run.sim.robot)
     check_targets(q, scene)
     env = SimEnv(scene, run.sim)
@@ -124,7 +125,7 @@ def run_question(q: Question, run: SimRun, out_dir: str | Path, vlm=None, rerun:
     observers = [AnswerableObserver(HouseLabeller(scene, run.sim, run.questions), q),
                  QuestionObserver(q.id, q.category, q.answer_index)]
     return run_episode(env, make_agent(run, vlm), episode, out_dir, observers, rerun=rerun, progress=progress,
-                       on_record=on_record)
+                       on_record=on_record, tap=tap)
 
 
 def check_targets(q: Question, scene) -> None:
@@ -156,9 +157,9 @@ class CustomQuestion:
 
 def run_custom(q: CustomQuestion, house_seed: int, run: SimRun, out_dir: str | Path, vlm=None,
                n_rooms: Optional[int] = None, start: Optional[tuple[float, float, float]] = None,
-               rerun: bool = True, progress: bool = False, on_record=None) -> dict:
+               rerun: bool = True, progress: bool = False, on_record=None, tap=None) -> dict:
     """Run a user's question in built-in house `house_seed` from `start` (x, y, yaw; default: a seeded
-    random pose with run.start_clearance). No simulator oracle is used."""
+    random pose with run.start_clearance). No simulator oracle is used. tap: as run_question's."""
     if run.method.direction_oracle or run.method.stop.policy == "oracle":
         raise ValueError("oracle methods need a procedural question with ground truth")
     scene = generate_house(house_seed, n_rooms, run.sim.house, run.sim.robot)
@@ -169,7 +170,7 @@ def run_custom(q: CustomQuestion, house_seed: int, run: SimRun, out_dir: str | P
                       scene.floor_area())
     return run_episode(env, make_agent(run, vlm), episode, out_dir, [QuestionObserver(q.id, q.category,
                                                                                       q.answer_index)],
-                       rerun=rerun, progress=progress, on_record=on_record)
+                       rerun=rerun, progress=progress, on_record=on_record, tap=tap)
 
 
 def explore_house(seed: int, out_dir: str | Path, run: Optional[SimRun] = None, n_rooms: Optional[int] = None,

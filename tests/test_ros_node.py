@@ -55,13 +55,14 @@ def _decision(record) -> dict:
 
 def test_demo_answers_through_the_action_with_the_decisions_of_eqa_run(tmp_path):
     """`eqa ros demo`: the sim robot publishing exactly the in-process simulator's frames and the node answer
-    through the action; every decision equals the in-process episode's for the same question."""
+    through the action; every decision equals the in-process episode's for the same question. The node records
+    the question as a bag, and `eqa replay --check` re-runs every decision of it identically."""
     from eqa.sim_driver import load_sim_run, run_question
     from sim.questions import generate_questions
     from vlm import make_vlm
 
     out = run_eqa(["ros", "demo", "--out", str(tmp_path / "ros"), "--seed", "3", "--domain", "41",
-                   "--timeout", "400"], 41, ROOT)
+                   "--timeout", "400", "--record-bag"], 41, ROOT)
     assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-3000:]
     assert "answer:" in out.stdout and "step 1/" in out.stdout  # feedback, then the result
     episode = newest_episode(tmp_path / "ros" / "episodes")
@@ -78,6 +79,8 @@ def test_demo_answers_through_the_action_with_the_decisions_of_eqa_run(tmp_path)
     summary = json.loads((episode / "summary.json").read_text())
     for key in ("answer", "stop_reason", "final_set", "answer_probabilities", "path_length_m"):
         assert not _close(summary[key], expected[key], key), (key, summary[key], expected[key])
+    check = run_eqa(["replay", str(episode / "bag"), "--check"], 41, ROOT)
+    assert check.returncode == 0 and f"all {len(made)} decisions identical" in check.stdout, check.stdout + check.stderr
 
 
 def test_exact_mode_questions_asked_later_start_from_the_frame_the_robot_stands_on(tmp_path):

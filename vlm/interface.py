@@ -166,7 +166,8 @@ class VLM(ABC):
                 if self.cache is not None:
                     self.cache.put(keys[i], {"labels": list(p.labels), "probs": [float(x) for x in probs],
                                              "method": s.method, "notes": list(s.notes), "prompt": p.prompt})
-        record = CallRecord(tuple(kinds), len(queries), n_cached, time.perf_counter() - t0, tokens_in, tokens_out)
+        record = CallRecord(tuple(kinds), len(queries), n_cached, time.perf_counter() - t0, tokens_in, tokens_out,
+                            n_scored=len(todo))
         self.accounting.add(record)
         return [o for o in outputs if o is not None], record
 

@@ -81,7 +81,8 @@ class QueryOutput:
 
 @dataclass(frozen=True)
 class CallRecord:
-    """Accounting for one interface call: wall latency in seconds, tokens in/out (0 for cache hits)."""
+    """Accounting for one interface call: queries, those answered from the cache and those the model scored
+    (the rest had a single candidate), wall latency in seconds, tokens in/out (0 for cache hits)."""
 
     kinds: tuple[QueryKind, ...]
     n_queries: int
@@ -89,10 +90,12 @@ class CallRecord:
     latency_s: float
     tokens_in: int
     tokens_out: int
+    n_scored: int = 0
 
     def to_record(self) -> dict:
         return {"kinds": list(self.kinds), "n_queries": self.n_queries, "n_cached": self.n_cached,
-                "latency_s": self.latency_s, "tokens_in": self.tokens_in, "tokens_out": self.tokens_out}
+                "n_scored": self.n_scored, "latency_s": self.latency_s, "tokens_in": self.tokens_in,
+                "tokens_out": self.tokens_out}
 
 
 def cell_label(u: float, v: float) -> str:

@@ -22,11 +22,17 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=run)
 
 
-def add_episode_options(parser: argparse.ArgumentParser) -> None:
-    """--eps, --method, --no-rerun and method overrides (shared with `eqa run`)."""
+def add_episode_options(parser: argparse.ArgumentParser, record: bool = True) -> None:
+    """--eps, --method, --no-rerun, the bag recording options and method overrides (shared with `eqa run` and
+    `eqa record`)."""
     parser.add_argument("--eps", type=float, default=0.1, help="conformal miscoverage level: 0.05, 0.1 or 0.2")
     parser.add_argument("--method", default="semantic", help="method config (default configs/semantic.yaml)")
     parser.add_argument("--no-rerun", action="store_true", help="do not write the rerun recording")
+    if record:
+        parser.add_argument("--record-bag", type=Path, default=None, metavar="DIR",
+                            help="also record the episode as a rosbag2 folder DIR (must not exist; see eqa replay)")
+    parser.add_argument("--bag-storage", choices=("mcap", "sqlite3"), default="mcap",
+                        help="storage of the recorded bag (default mcap)")
     parser.add_argument("overrides", nargs="*", help="method overrides like stop.policy=fixed-budget")
 
 
@@ -52,9 +58,22 @@ def run(args: argparse.Namespace) -> int:
     print(f"question: {q.question}")
     print_choices(q.choices)
     print(f"method {method.name}, VLM {vlm.info.model_id}, stop policy {method.stop.policy} (eps {method.stop.eps:g})\n")
-    summary = run_question(q, sim_run, args.out, vlm=vlm, rerun=not args.no_rerun, on_record=narrator(sys.stdout))
+    tap = bag_recorder(args, sim_run)
+    summary = run_question(q, sim_run, args.out, vlm=vlm, rerun=not args.no_rerun, on_record=narrator(sys.stdout),
+                           tap=tap)
     report(summary, args.out)
+    if tap is not None:
+        print(f"recorded the episode as a bag: {tap.path}/")
     return 0
+
+
+def bag_recorder(args: argparse.Namespace, sim_run):
+    """The bag recorder of --record-bag (None without it)."""
+    if args.record_bag is None:
+        return None
+    from eqa.bag.recorder import BagRecorder
+
+    return BagRecorder(args.record_bag, args.bag_storage, run_config=sim_run.to_dict())
 
 
 def print_choices(choices) -> None:

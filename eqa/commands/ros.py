@@ -38,6 +38,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     demo.add_argument("--domain", type=int, default=None,
                       help="ROS_DOMAIN_ID, 1 to 101 (default: a random one; higher ids' DDS ports reach into "
                            "Linux's ephemeral port range)")
+    demo.add_argument("--record-bag", action="store_true",
+                      help="the node also records the question as a rosbag2 bag in its episode folder (bag/)")
     demo.set_defaults(func=run_demo)
 
 
@@ -70,4 +72,4 @@ def run_demo(args: argparse.Namespace) -> int:
     from eqa.ros.demo import run_demo as demo
 
     domain = args.domain if args.domain is not None else random.randint(1, 101)
-    return demo(args.out, args.seed, domain, args.timeout)
+    return demo(args.out, args.seed, domain, args.timeout, args.record_bag)

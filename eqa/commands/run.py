@@ -26,7 +26,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from eqa.commands.demo import conformal_run, print_choices, report
+    from eqa.commands.demo import bag_recorder, conformal_run, print_choices, report
     from eqa.narrate import narrator
     from eqa.sim_driver import CustomQuestion, run_custom
     from vlm import make_vlm
@@ -42,8 +42,11 @@ def run(args: argparse.Namespace) -> int:
     vlm = make_vlm(sim_run.method.vlm)
     print(f"house {args.scene}; question: {q.question}")
     print_choices(q.choices)
+    tap = bag_recorder(args, sim_run)
     summary = run_custom(q, args.scene, sim_run, args.out, vlm=vlm, n_rooms=args.rooms,
                          start=tuple(args.start) if args.start else None, rerun=not args.no_rerun,
-                         on_record=narrator(sys.stdout))
+                         on_record=narrator(sys.stdout), tap=tap)
     report(summary, args.out)
+    if tap is not None:
+        print(f"recorded the episode as a bag: {tap.path}/")
     return 0

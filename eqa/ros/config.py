@@ -117,8 +117,10 @@ class EQANodeConfig:
     RGB-D camera); stop_policy, eps and calibration ('' = the shipped one of the preset) for stopping;
     episodes_dir: where each question's record and pictures go; seed: the planner's random seed;
     floor_area_m2: the floor area of the place, which sets the decision budget as in the simulator
-    (ceil(agent.budget_factor * sqrt(area)); 0: unknown, agent.default_budget); autostart: configure and
-    activate at start (otherwise a lifecycle manager does). Parameters are read when the node starts."""
+    (ceil(agent.budget_factor * sqrt(area)); 0: unknown, agent.default_budget); record_bags: also record each
+    question as a rosbag2 bag (MCAP) in its episode folder, `bag/` (eqa.bag.recorder: the frames the agent was
+    given and its decisions; `eqa replay --check` re-runs it); autostart: configure and activate at start
+    (otherwise a lifecycle manager does). Parameters are read when the node starts."""
 
     method: str = "semantic"
     method_overrides: list[str] = field(default_factory=list)
@@ -132,6 +134,7 @@ class EQANodeConfig:
     episodes_dir: str = "eqa_episodes"
     seed: Annotated[int, Range(ge=0)] = 0
     floor_area_m2: NonNegative = 0.0
+    record_bags: bool = False
     autostart: bool = True
     topics: TopicConfig = field(default_factory=TopicConfig)
     frames: FrameConfig = field(default_factory=FrameConfig)

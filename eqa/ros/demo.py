@@ -92,8 +92,9 @@ def stop(processes: Sequence[subprocess.Popen]) -> None:
             p.wait()
 
 
-def run_demo(out: Path, seed: int, domain: int, timeout_s: float) -> int:
-    """Start both nodes, ask the demo question, print feedback and the answer; 0 when answered."""
+def run_demo(out: Path, seed: int, domain: int, timeout_s: float, record_bag: bool = False) -> int:
+    """Start both nodes, ask the demo question, print feedback and the answer; 0 when answered. record_bag: the
+    node records the question as a bag in its episode folder."""
     from eqa.commands.demo import print_choices
     from eqa.config import config_dir
     from eqa.sim_driver import load_sim_run
@@ -111,7 +112,7 @@ def run_demo(out: Path, seed: int, domain: int, timeout_s: float) -> int:
                                              "start": [float(v) for v in q.start]},
                        domain, out / "logs" / "sim_robot.log")
     node = start_node("node", params, {"episodes_dir": str(out / "episodes"), "seed": q.house_seed,
-                                       "floor_area_m2": float(q.floor_area_m2)},
+                                       "floor_area_m2": float(q.floor_area_m2), "record_bags": record_bag},
                       domain, out / "logs" / "eqa_node.log")
     lock = threading.Lock()
 
@@ -134,5 +135,5 @@ def run_demo(out: Path, seed: int, domain: int, timeout_s: float) -> int:
           f"after {result.steps} steps, {result.path_length:.1f} m)")
     print(f"truth:  {choice_text(q.choices, q.answer_index)} -> "
           f"{'correct' if result.answer_index == q.answer_index else 'wrong'}")
-    print(f"episode written under {out}/episodes/")
+    print(f"episode written under {out}/episodes/" + (" (with its bag, bag/)" if record_bag else ""))
     return 0

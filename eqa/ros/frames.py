@@ -167,6 +167,15 @@ class FrameAssembler:
     def unmatched(self) -> int:
         return self.pairer.stats.unmatched
 
+    def flush(self) -> list[Frame]:
+        """The input has ended (a bag's last message): build every frame still waiting for a pose from the
+        newest pose within pose_tolerance_s, and drop the others as stale."""
+        clock, self._clock = self._clock, (lambda: math.inf)
+        try:
+            return self._retry()
+        finally:
+            self._clock = clock
+
     # -- helpers ----------------------------------------------------------------------------------------
     def _check_time(self, stamp: float) -> bool:
         """An image stamped more than TIME_JUMP_S before the newest frame means the camera's time jumped back (a

@@ -143,6 +143,7 @@ def make_node(**kwargs):
             run = load_sim_run(cfg.method, cfg.method_overrides_all())
             vlm = make_vlm(run.method.vlm) if run.method.vlm is not None else None
             self._agent, self._keep_map, self._config_error = make_agent(run, vlm), False, ""
+            self._run_config = run.to_dict()
             self.get_logger().info(f"configured: method {run.method.name}, VLM "
                                    f"{vlm.info.model_id if vlm is not None else 'none'}, stop {run.method.stop.policy}")
 
@@ -329,6 +330,8 @@ def make_node(**kwargs):
             episode = Episode(episode_id, None, question, cfg.seed, cfg.floor_area_m2 or None)
             self.get_logger().info(f"question {episode_id}: {question.text} {list(question.choices)}")
 
+            folder = Path(cfg.episodes_dir).expanduser() / episode_id
+
             def on_decision(record):
                 self._step = record.step
                 goal_handle.publish_feedback(self._feedback(record, question))
@@ -337,9 +340,13 @@ def make_node(**kwargs):
             agent = self._agent
             self._publish_status()
             try:
-                summary = run_episode(env, agent, episode, Path(cfg.episodes_dir).expanduser() / episode_id,
-                                      rerun=False, progress=False, on_decision=on_decision,
-                                      keep_map=self._keep_map)
+                tap = None
+                if cfg.record_bags:
+                    from eqa.bag.recorder import BagRecorder
+
+                    tap = BagRecorder(folder / "bag", run_config=self._run_config)
+                summary = run_episode(env, agent, episode, folder, rerun=False, progress=False,
+                                      on_decision=on_decision, keep_map=self._keep_map, tap=tap)
                 if self._state != "answering":
                     raise EpisodeError("the node was deactivated")
             except Exception as err:  # noqa: BLE001 - any failure ends this question, not the node
