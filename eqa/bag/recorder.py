@@ -132,6 +132,11 @@ class BagRecorder:
                                                **clean(asdict(record.conformal))}, ns)
         self._maps(agent, ns)
 
+    def write_frames(self, frames: list[Frame]) -> None:
+        """Sensor messages only (no agent): a robot's recording without the agent's topics."""
+        for frame in frames:
+            self._frame(frame, max(m.stamp_ns(frame.stamp), self._last_ns + 10))
+
     def finish(self, summary: dict, agent) -> None:
         """/eqa/answer: the episode summary (answer, prediction set, stop reason)."""
         self._json(Topics.ANSWER, clean(summary), self._last_ns + 3)
