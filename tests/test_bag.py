@@ -150,6 +150,10 @@ def test_depth_of_another_size_is_dropped_and_named(tmp_path, frames):
     assert got == []
     assert stats.assembler["dropped"]["size mismatch"] == len(frames)
     assert "depth 80x60" in stats.describe() and "160x120" in stats.describe()
+    proc = eqa("replay", bag, "--question", "Is there a table?", "--choices", "yes", "no", "--out", tmp_path / "o",
+               check=False)
+    assert proc.returncode == 2
+    assert "no usable frame" in proc.stderr and "size mismatch" in proc.stderr and "depth 80x60" in proc.stderr
 
 
 def test_truncated_mcap_replays_what_is_readable(tmp_path):

@@ -81,6 +81,8 @@ class BagFrameStats:
     problem: str = ""
 
     def describe(self) -> str:
+        """One line: frames built, and those dropped by reason with the last problem (the assembler's counts
+        once the iteration has ended)."""
         dropped = {**self.dropped, **self.assembler.get("dropped", {})}
         text = f"{self.frames} frames"
         if dropped:

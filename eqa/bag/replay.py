@@ -45,11 +45,14 @@ class ReplayMove:
 
 class ReplayEnv:
     """An Env over a recording's posed frames (oldest first). keyframes: the selection (min_distance m,
-    min_angle rad); map_frames: called with the frames between keyframes (EQAAgent.integrate)."""
+    min_angle rad); map_frames: called with the frames between keyframes (EQAAgent.integrate); describe: what
+    was read, for the error when no frame was usable."""
 
     def __init__(self, frames: Iterator[Frame], keyframes: KeyframeQueue,
-                 map_frames: Callable[[list[Frame]], None], tolerance: float = 0.3) -> None:
+                 map_frames: Callable[[list[Frame]], None], tolerance: float = 0.3,
+                 describe: Callable[[], str] = lambda: "") -> None:
         self._frames = iter(frames)
+        self.describe = describe
         self.keyframes = keyframes
         self.map_frames = map_frames
         self.tolerance = tolerance
@@ -64,7 +67,8 @@ class ReplayEnv:
         self.keyframes.clear()
         frame = self._advance()
         if frame is None:
-            raise ValueError("the recording has no usable frame")
+            why = self.describe()
+            raise ValueError("the recording has no usable frame" + (f": {why}" if why else ""))
         return frame
 
     def observe(self) -> list[Frame]:

@@ -127,7 +127,7 @@ def replay(args: argparse.Namespace) -> int:
     vlm = make_vlm(run_cfg.method.vlm) if run_cfg.method.vlm is not None else None
     agent = make_agent(run_cfg, vlm)
     env = ReplayEnv(iter(frames), KeyframeQueue(args.keyframe_distance, args.keyframe_angle, capacity=1),
-                    agent.integrate)
+                    agent.integrate, describe=frames.stats.describe)
     floor_area = args.floor_area if args.floor_area is not None else head.get("floor_area_m2")
     episode = Episode(f"replay-{args.bag.name}", None, EQAQuestion(question, tuple(choices)), args.seed, floor_area)
     print(f"question: {question}  choices: {' / '.join(choices)}")
