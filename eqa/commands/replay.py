@@ -84,18 +84,15 @@ def check(args: argparse.Namespace) -> int:
 
 
 def replay(args: argparse.Namespace) -> int:
-    import dataclasses
-
     from eqa.agent import EQAQuestion
     from eqa.bag.reader import BagReader
     from eqa.bag.replay import ReplayEnv, episode_header, open_frames, write_prediction_sets
-    from eqa.bag.topics import BagTopics
     from eqa.commands.demo import report
     from eqa.episode import Episode, run_episode
     from eqa.narrate import narrator
-    from eqa.records import read_records
+    from eqa.records import read_records, write_json_atomic
     from eqa.ros.keyframes import KeyframeQueue
-    from eqa.sim_driver import load_sim_run, make_agent
+    from eqa.sim_driver import make_agent
     from vlm import make_vlm
 
     head = {}
@@ -105,23 +102,8 @@ def replay(args: argparse.Namespace) -> int:
     question, choices = args.question or head.get("question"), args.choices or head.get("choices")
     if not question or not choices:
         raise ValueError("give --question and --choices (this bag records no question)")
-    recorded_preset = ((head.get("run") or {}).get("sim") or {}).get("camera", {}).get("preset")
-    preset = args.camera_preset or recorded_preset or "realsense"
-    run_cfg = load_sim_run(args.method, [f"sim.camera.preset={preset}", "stop.policy=conformal",
-                                         f"stop.eps={args.eps}"] + args.overrides)
-    method = run_cfg.method
-    if method.vlm is not None and method.vlm.backend != "builtin" and not method.vlm.cache_dir:
-        cache = args.vlm_cache or args.bag.with_name(args.bag.name + ".vlm-cache")
-        run_cfg = dataclasses.replace(run_cfg, method=dataclasses.replace(
-            method, vlm=dataclasses.replace(method.vlm, cache_dir=str(cache))))
-    elif args.vlm_cache and method.vlm is not None:
-        run_cfg = dataclasses.replace(run_cfg, method=dataclasses.replace(
-            method, vlm=dataclasses.replace(method.vlm, cache_dir=str(args.vlm_cache))))
-    topics = BagTopics.from_yaml(args.topics) if args.topics else BagTopics()
-    topics = topics.merged(rgb=args.rgb_topic, depth=args.depth_topic, camera_info=args.camera_info_topic,
-                           odom=args.odom_topic, pose_source=args.pose_source, world=args.world_frame,
-                           base=args.base_frame, camera_offset=args.camera_offset)
-    reader, resolved, frames = open_frames(args.bag, topics, args.pair_tolerance, args.pose_tolerance)
+    run_cfg = replay_run(args, head)
+    reader, resolved, frames = open_frames(args.bag, bag_topics(args), args.pair_tolerance, args.pose_tolerance)
     print(f"bag {args.bag}: colour {resolved.rgb}, depth {resolved.depth}, camera info {resolved.camera_info}, "
           f"poses from {resolved.pose_source} ({resolved.world} -> {resolved.base})")
     vlm = make_vlm(run_cfg.method.vlm) if run_cfg.method.vlm is not None else None
@@ -144,12 +126,41 @@ def replay(args: argparse.Namespace) -> int:
         summary["vlm_cache_hits"] = sum(c.n_cached for c in calls)
     if reader.truncated:
         summary["bag_truncated"] = reader.truncated
-    from eqa.records import write_json_atomic
-
     write_json_atomic(args.out / "summary.json", summary)
     write_prediction_sets(read_records(args.out / "record.jsonl"), args.out / "prediction_sets.json")
     report(summary, args.out)
-    print(f"read {frames.stats.describe()}; {env.n_keyframes} keyframes")
+    print(f"bag frames read: {frames.stats.describe()}; {env.n_keyframes} of them keyframes")
     if reader.truncated:
         print(f"warning: {reader.truncated}", file=sys.stderr)
     return 0
+
+
+def replay_run(args: argparse.Namespace, head: dict):
+    """The run config of a replay: --method with conformal stopping at --eps, the camera preset (--camera-preset,
+    else the recorded one, else realsense) and, for VLMs other than the built-in one, the response cache."""
+    import dataclasses
+
+    from eqa.sim_driver import load_sim_run
+
+    recorded_preset = ((head.get("run") or {}).get("sim") or {}).get("camera", {}).get("preset")
+    preset = args.camera_preset or recorded_preset or "realsense"
+    run = load_sim_run(args.method, [f"sim.camera.preset={preset}", "stop.policy=conformal", f"stop.eps={args.eps}"]
+                       + args.overrides)
+    method = run.method
+    cache = args.vlm_cache
+    if cache is None and method.vlm is not None and method.vlm.backend != "builtin" and not method.vlm.cache_dir:
+        cache = args.bag.with_name(args.bag.name + ".vlm-cache")
+    if cache is None or method.vlm is None:
+        return run
+    vlm = dataclasses.replace(method.vlm, cache_dir=str(cache))
+    return dataclasses.replace(run, method=dataclasses.replace(method, vlm=vlm))
+
+
+def bag_topics(args: argparse.Namespace):
+    """The topic and frame settings: --topics FILE, then the options that are given."""
+    from eqa.bag.topics import BagTopics
+
+    topics = BagTopics.from_yaml(args.topics) if args.topics else BagTopics()
+    return topics.merged(rgb=args.rgb_topic, depth=args.depth_topic, camera_info=args.camera_info_topic,
+                         odom=args.odom_topic, pose_source=args.pose_source, world=args.world_frame,
+                         base=args.base_frame, camera_offset=args.camera_offset)
