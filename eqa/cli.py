@@ -33,6 +33,18 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def parse(parser: argparse.ArgumentParser, argv: list[str] | None) -> argparse.Namespace:
+    """The command line, with key=value overrides allowed after other positionals and options (`eqa replay BAG
+    --out X stop.eps=0.2`): argparse takes a command's positionals in one run, so later ones are left over."""
+    args, extra = parser.parse_known_args(argv)
+    if extra and isinstance(getattr(args, "overrides", None), list) and all(
+            "=" in a and not a.startswith("-") for a in extra):
+        args.overrides += extra
+    elif extra:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    return args
+
+
 def configure_process() -> None:
     """Process-wide settings, made before open3d or torch load their OpenMP runtimes.
 
@@ -47,7 +59,7 @@ def main(argv: list[str] | None = None) -> int:
     # numba probes TBB and warns when it is too old; the workqueue/omp layers are used instead.
     warnings.filterwarnings("ignore", message="The TBB threading layer")
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parse(parser, argv)
     if not getattr(args, "func", None):
         parser.print_help()
         return 2

@@ -317,3 +317,24 @@ def test_sqlite3_recording_checks_and_open_loop_replay_answers(tmp_path):
     assert again["vlm_model_calls"] == 0 and again["vlm_cache_hits"] > 0
     assert again["answer"] == summary["answer"]
     shutil.rmtree(cache)
+
+
+@pytest.mark.integration
+def test_an_hf_backend_replays_through_the_cache_beside_the_bag(recorded, tmp_path):
+    """A VLM other than the built-in one (a tiny random hf checkpoint) goes through the disk cache by default
+    (BAG.vlm-cache): a second replay makes no model call and gives the same answer probabilities."""
+    pytest.importorskip("transformers")
+    from vlm_fixtures import build_tiny_hf_model
+
+    model = build_tiny_hf_model(tmp_path / "model", "qwen2_vl", seed=0)
+    bag = tmp_path / "bag"
+    shutil.copytree(recorded / "bag", bag)
+    runs = []
+    for name in ("first", "second"):
+        eqa("replay", bag, "--out", tmp_path / name, "--no-rerun", "--method", "fbe-vlm", "vlm.backend=hf",
+            f"vlm.hf.model_path={model}", "stop.policy=fixed-budget")
+        runs.append(json.loads((tmp_path / name / "summary.json").read_text()))
+    assert (tmp_path / "bag.vlm-cache").is_dir()
+    assert runs[0]["vlm_model_calls"] > 0 and runs[0]["vlm_cache_hits"] == 0
+    assert runs[1]["vlm_model_calls"] == 0 and runs[1]["vlm_cache_hits"] > 0
+    assert runs[1]["answer_probabilities"] == runs[0]["answer_probabilities"]

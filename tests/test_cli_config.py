@@ -98,3 +98,17 @@ def test_a_simulator_run_reads_one_flat_yaml_and_writes_it_back():
         load_sim_run("semantic", ["camera.width=160"])
     with pytest.raises(ValueError, match="start_clearance"):
         load_sim_run("fbe", ["start_clearance=-1"])
+
+
+def test_overrides_may_follow_options_and_other_positionals():
+    from eqa.cli import build_parser, parse
+
+    parser = build_parser()
+    args = parse(parser, ["replay", "some/bag", "--out", "o", "stop.eps=0.2", "--seed", "3", "vlm.backend=hf"])
+    assert str(args.bag) == "some/bag" and args.seed == 3 and args.overrides == ["stop.eps=0.2", "vlm.backend=hf"]
+    args = parse(parser, ["demo", "--seed", "2", "stop.eps=0.2"])
+    assert args.overrides == ["stop.eps=0.2"]
+    with pytest.raises(SystemExit):
+        parse(parser, ["replay", "some/bag", "--out", "o", "stray"])  # left over, not key=value
+    with pytest.raises(SystemExit):
+        parse(parser, ["sim", "show", "--seed", "1", "--nope"])
