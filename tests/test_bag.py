@@ -271,7 +271,7 @@ def test_independent_reader_reads_every_message_equal(recorded):
 
 @pytest.mark.integration
 def test_check_rerun_matches_every_decision_and_catches_a_changed_one(recorded, tmp_path):
-    proc = eqa("replay", recorded / "bag", "--check")
+    proc = eqa("replay", recorded, "--check")  # the episode folder of `eqa record` holds the bag as bag/
     n = sum(1 for line in (recorded / "record.jsonl").read_text().splitlines()[1:] if line.strip())
     assert f"all {n} decisions identical" in proc.stdout
     # the same bag with one recorded decision changed: the check names it

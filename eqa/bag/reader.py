@@ -24,7 +24,8 @@ class BagMessage:
 
 
 class BagReader:
-    """A bag's topics (`topics`: name -> (type, message count; None when the file has no index)) and its
+    """A bag (a rosbag2 folder, an episode folder of `eqa record` holding one as bag/, or an .mcap file): its
+    topics (`topics`: name -> (type, message count; None when the file has no index)) and its
     messages in log-time order (file order for a truncated MCAP file)."""
 
     def __init__(self, path: str | Path) -> None:
@@ -37,6 +38,9 @@ class BagReader:
         self.truncated: Optional[str] = None
         self._mcap_files: list[Path] = []
         self._any = None
+        if self.path.is_dir() and not (self.path / "metadata.yaml").is_file() \
+                and (self.path / "bag" / "metadata.yaml").is_file():
+            self.path = self.path / "bag"  # an episode folder of `eqa record`
         if self.path.is_dir():
             if not (self.path / "metadata.yaml").is_file():
                 mcaps = sorted(self.path.glob("*.mcap"))

@@ -12,7 +12,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                             description="Run the test-split question of --seed (as `eqa demo --seed N`) and write "
                                         "the episode folder OUT with OUT/bag, a rosbag2 folder (metadata.yaml + "
                                         "MCAP or sqlite3) of the camera, the robot's poses and the agent's "
-                                        "decisions. Replay it with `eqa replay OUT/bag --check`.")
+                                        "decisions. Replay it with `eqa replay OUT --check` (OUT or OUT/bag).")
     parser.add_argument("--seed", type=int, default=0, help="question seed (default 0)")
     parser.add_argument("--out", type=Path, default=Path("out/record"), help="episode folder (default out/record)")
     add_episode_options(parser, record=False)
