@@ -1,8 +1,8 @@
 """Which topics and frames of a bag the replay reads: given by options or a small YAML file, otherwise detected
-from the common camera layouts (RealSense, ZED, OAK, Kinect and image_transport names: `.../color/image_raw`,
-`.../aligned_depth_to_color/image_raw`, `.../depth/image_rect_raw`, `.../rgb/image_rect_color`, their
-`/compressed` and `/compressedDepth` versions, the colour stream's `camera_info`), with poses from /tf or
-nav_msgs/Odometry.
+from the common camera layouts (RealSense and ZED names such as `.../color/image_raw`,
+`.../aligned_depth_to_color/image_raw`, `.../depth/image_rect_raw`, `.../rgb/image_rect_color`,
+`.../depth/depth_registered`, their image_transport `/compressed` and `/compressedDepth` versions, the colour
+stream's `camera_info`; a depth topic must have "depth" in its name), with poses from /tf or nav_msgs/Odometry.
 
 YAML keys (all optional): rgb, depth, camera_info, odom (topic names); pose_source (tf | odom); world, base
 (frame names); camera_offset (x, y, z, roll, pitch, yaw of the camera body in the base frame, for odometry
