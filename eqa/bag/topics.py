@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Optional
 
 from eqa.bag.messages import CAMERA_INFO, COMPRESSED_IMAGE, IMAGE, ODOMETRY, TF_MESSAGE
+from eqa.ros.config import FrameConfig
 
 IMAGE_TYPES = (IMAGE, COMPRESSED_IMAGE)
 
@@ -23,7 +24,8 @@ IMAGE_TYPES = (IMAGE, COMPRESSED_IMAGE)
 class BagTopics:
     """Topic names ('' = detect), the pose source ('' = tf when the bag has /tf, else odom) and frames ('' =
     detect: the TF tree's root above the base, base_link or base_footprint; for odometry its header and child
-    frames); camera_offset: the camera body in the base frame for odometry poses (eqa.ros.config.FrameConfig)."""
+    frames); camera_offset: the camera body in the base frame for odometry poses (default: the eqa_node's,
+    eqa.ros.config.FrameConfig)."""
 
     rgb: str = ""
     depth: str = ""
@@ -32,7 +34,7 @@ class BagTopics:
     pose_source: str = ""
     world: str = ""
     base: str = ""
-    camera_offset: list[float] = field(default_factory=lambda: [0.0, 0.0, 1.5, 0.0, 0.5236, 0.0])
+    camera_offset: list[float] = field(default_factory=lambda: list(FrameConfig().camera_offset))
 
     @classmethod
     def from_yaml(cls, path: str | Path) -> "BagTopics":
