@@ -43,10 +43,7 @@ def decode_compressed(msg, depth: bool):
         start = data.find(PNG_MAGIC, 0, 64)
         if start < 0:
             raise ValueError(f"compressed depth format {msg.format!r}: no PNG data")
-        pixels = np.asarray(Image.open(io.BytesIO(data[start:])))
-        if pixels.dtype != np.uint16 and pixels.dtype != np.int32:
-            pixels = pixels.astype(np.uint16)
-        pixels = pixels.astype(np.uint16)
+        pixels = np.asarray(Image.open(io.BytesIO(data[start:]))).astype(np.uint16)
         if fmt.startswith("32fc1"):
             if start < 12:
                 raise ValueError(f"compressed depth format {msg.format!r}: no quantisation header")

@@ -119,12 +119,7 @@ class BagRecorder:
         """/eqa/decision (and the prediction set and the maps when the decision has a record)."""
         record = decision.record
         ns = self._last_ns + 2
-        data = {"call": self._calls - 1, "step": decision.step, "action": decision.action.value,
-                "reason": decision.reason.value if decision.reason is not None else None,
-                "angle": float(decision.angle), "max_distance": float(decision.max_distance),
-                "T_world_base": pose_list(decision.T_world_base),
-                "record": record_json(record) if record is not None else None}
-        self._json(Topics.DECISION, data, ns)
+        self._json(Topics.DECISION, {"call": self._calls - 1, **decision_json(decision)}, ns)
         if record is None:
             return
         if record.conformal is not None:
@@ -199,6 +194,17 @@ class BagRecorder:
         if vm is not None and vm.spec.shape[0]:
             cells = value_cells(vm.value, vm.weight)
             self._write(Topics.VALUE_MAP, m.OCCUPANCY_GRID, m.occupancy_grid_msg(cells, vm.spec, ns, WORLD_FRAME), ns)
+
+
+def decision_json(decision) -> dict:
+    """A decision as /eqa/decision holds it (without the agent call's index); `eqa replay --check` compares these."""
+    record = decision.record
+    return json.loads(json.dumps({
+        "step": decision.step, "action": decision.action.value,
+        "reason": decision.reason.value if decision.reason is not None else None,
+        "angle": float(decision.angle), "max_distance": float(decision.max_distance),
+        "T_world_base": pose_list(decision.T_world_base),
+        "record": record_json(record) if record is not None else None}))
 
 
 def record_json(record) -> dict:

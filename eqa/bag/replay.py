@@ -80,13 +80,11 @@ class ReplayEnv:
         return [frame]
 
     def move_to(self, T_world_base: np.ndarray, max_distance: float) -> ReplayMove:
-        start = self.last_pose()
         self._next = self._advance()
         end = self.last_pose()
-        moved = self._travelled
         gx, gy, _ = pose_xy_yaw(T_world_base)
         reached = end is not None and math.hypot(end[0] - gx, end[1] - gy) <= self.tolerance
-        return ReplayMove(np.asarray(T_world_base), moved if start is not None else 0.0, reached=reached)
+        return ReplayMove(np.asarray(T_world_base), self._travelled, reached=reached)
 
     def turn(self, angle: float) -> Optional[Frame]:
         self._next = self._advance()
@@ -192,16 +190,6 @@ def episode_header(reader: BagReader) -> dict:
     raise ValueError("the bag's /eqa/episode topic holds no message")
 
 
-def decision_json(decision) -> dict:
-    """What the recorder writes for a decision, for comparison (eqa.bag.recorder.BagRecorder.decision)."""
-    return json.loads(json.dumps({
-        "step": decision.step, "action": decision.action.value,
-        "reason": decision.reason.value if decision.reason is not None else None,
-        "angle": float(decision.angle), "max_distance": float(decision.max_distance),
-        "T_world_base": rec.pose_list(decision.T_world_base),
-        "record": rec.record_json(decision.record) if decision.record is not None else None}))
-
-
 def first_difference(recorded, recomputed, path: str = "") -> Optional[tuple[str, object, object]]:
     """(path, recorded, recomputed) of the first differing leaf of two JSON values, None when equal."""
     if isinstance(recorded, dict) and isinstance(recomputed, dict):
@@ -276,7 +264,7 @@ def check_bag(bag: str | Path, vlm_cache: Optional[str] = None, progress: Option
                                     T_world_cam=rec.list_pose(entry["T_world_cam"]), stamp=entry["stamp"],
                                     T_world_base=rec.list_pose(entry["T_world_base"])))
             outcome = Outcome(**data["outcome"]) if data["outcome"] is not None else None
-            computed[data["call"]] = decision_json(agent.step(frames, outcome))
+            computed[data["call"]] = rec.decision_json(agent.step(frames, outcome))
             result.calls += 1
             if progress:
                 progress(result.calls)
