@@ -13,6 +13,7 @@ import functools
 import json
 import os
 import sys
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Optional
@@ -29,6 +30,7 @@ from mapping.bounds import Range, check_bounds
 from sim.config import DEFAULT_CAMERA_PRESET, SimConfig
 from sim.env import SimEnv, SimEpisode
 from sim.house import generate_house
+from sim.mesh_world import MeshWorld
 from sim.questions import HouseLabeller, Question, QuestionConfig
 from vlm.conformal import Calibration
 
@@ -155,37 +157,57 @@ class CustomQuestion:
             raise ValueError(f"answer index {self.answer_index} is not one of the {len(self.choices)} choices")
 
 
-def run_custom(q: CustomQuestion, house_seed: int, run: SimRun, out_dir: str | Path, vlm=None,
+def sim_env(run: SimRun, house: int | MeshWorld, n_rooms: Optional[int] = None) -> tuple[SimEnv, float]:
+    """(the env, its floor area m^2) of a built-in house seed or a loaded mesh scene (sim.mesh_world)."""
+    if isinstance(house, MeshWorld):
+        env = SimEnv(house, run.sim)
+        return env, house.floor_area(env.freespace)
+    scene = generate_house(house, n_rooms, run.sim.house, run.sim.robot)
+    return SimEnv(scene, run.sim), scene.floor_area()
+
+
+def house_seed(house: int | MeshWorld) -> int:
+    """The planner seed of an episode in `house`: the house seed, or a hash of a scene file's name."""
+    return house if isinstance(house, int) else zlib.crc32(house.name.encode()) % (2 ** 31)
+
+
+def run_custom(q: CustomQuestion, house: int | MeshWorld, run: SimRun, out_dir: str | Path, vlm=None,
                n_rooms: Optional[int] = None, start: Optional[tuple[float, float, float]] = None,
                rerun: bool = True, progress: bool = False, on_record=None, tap=None) -> dict:
-    """Run a user's question in built-in house `house_seed` from `start` (x, y, yaw; default: a seeded
-    random pose with run.start_clearance). No simulator oracle is used. tap: as run_question's."""
+    """Run a user's question in built-in house `house` (a seed) or a mesh scene (a MeshWorld) from `start`
+    (x, y, yaw; default: a seeded random pose with run.start_clearance). No simulator oracle is used. tap: as
+    run_question's."""
     if run.method.direction_oracle or run.method.stop.policy == "oracle":
         raise ValueError("oracle methods need a procedural question with ground truth")
-    scene = generate_house(house_seed, n_rooms, run.sim.house, run.sim.robot)
-    env = SimEnv(scene, run.sim)
+    env, area = sim_env(run, house, n_rooms)
+    seed = house_seed(house)
     if start is None:
-        start = env.random_start(np.random.default_rng(house_seed), clearance=run.start_clearance)
-    episode = Episode(q.id, SimEpisode(start=tuple(start)), EQAQuestion(q.question, tuple(q.choices)), house_seed,
-                      scene.floor_area())
+        start = env.random_start(np.random.default_rng(seed), clearance=run.start_clearance)
+    episode = Episode(q.id, SimEpisode(start=tuple(start)), EQAQuestion(q.question, tuple(q.choices)), seed, area)
     return run_episode(env, make_agent(run, vlm), episode, out_dir, [QuestionObserver(q.id, q.category,
                                                                                       q.answer_index)],
                        rerun=rerun, progress=progress, on_record=on_record, tap=tap)
 
 
-def explore_house(seed: int, out_dir: str | Path, run: Optional[SimRun] = None, n_rooms: Optional[int] = None,
-                  rerun: bool = True, progress: bool = True) -> dict:
-    """Frontier exploration (no question) of the house of `seed` from a seeded start pose; writes the episode
-    folder (with map.npz and scene.json), returns the summary (coverage and collisions included)."""
+def explore_house(seed: int | MeshWorld, out_dir: str | Path, run: Optional[SimRun] = None,
+                  n_rooms: Optional[int] = None, rerun: bool = True, progress: bool = True,
+                  start: Optional[tuple[float, float, float]] = None) -> dict:
+    """Frontier exploration (no question) of the house of `seed` (or a mesh scene) from `start` (default: a
+    seeded start pose); writes the episode folder (with map.npz, and scene.json for a procedural house),
+    returns the summary (coverage and collisions included)."""
     run = run or SimRun()
     if run.method.vlm is not None:
         raise ValueError(f"method {run.method.name!r} answers questions; explore with a method without a VLM")
-    env = SimEnv.from_seed(seed, run.sim, n_rooms=n_rooms)
-    start = env.random_start(np.random.default_rng([seed, 1]), clearance=run.start_clearance)
-    episode = Episode(f"house{seed}", SimEpisode(start=start), None, seed, env.scene.floor_area())
+    env, area = sim_env(run, seed, n_rooms)
+    planner_seed = house_seed(seed)
+    if start is None:
+        start = env.random_start(np.random.default_rng([planner_seed, 1]), clearance=run.start_clearance)
+    name = f"house{seed}" if isinstance(seed, int) else Path(seed.name).stem.split(".")[0]
+    episode = Episode(name, SimEpisode(start=tuple(start)), None, planner_seed, area)
     summary = run_episode(env, make_agent(run), episode, out_dir, [CoverageObserver(env)], rerun=rerun,
                           progress=progress, save_map=True)
-    env.scene.save(Path(out_dir) / "scene.json")
+    if isinstance(seed, int):
+        env.scene.save(Path(out_dir) / "scene.json")
     return summary
 
 

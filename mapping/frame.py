@@ -156,3 +156,37 @@ def pixel_to_world(frame: Frame, u: float, v: float, half_window_px: int = 8) ->
     z = float(np.median(valid))
     p_cam = np.array([(u - k.cx) * z / k.fx, (v - k.cy) * z / k.fy, z, 1.0])
     return (np.asarray(frame.T_world_cam, dtype=float) @ p_cam)[:3]
+
+
+def quaternion_matrix(x: float, y: float, z: float, w: float) -> np.ndarray:
+    """3x3 rotation of a quaternion (normalised first); ValueError for a non-finite or zero quaternion."""
+    q = np.array([x, y, z, w], dtype=float)
+    n = float(np.linalg.norm(q))
+    if not np.all(np.isfinite(q)) or n < 1e-9:
+        raise ValueError(f"not a rotation quaternion: {q.tolist()}")
+    x, y, z, w = q / n
+    return np.array([[1 - 2 * (y * y + z * z), 2 * (x * y - z * w), 2 * (x * z + y * w)],
+                     [2 * (x * y + z * w), 1 - 2 * (x * x + z * z), 2 * (y * z - x * w)],
+                     [2 * (x * z - y * w), 2 * (y * z + x * w), 1 - 2 * (x * x + y * y)]])
+
+
+def matrix_quaternion(R: np.ndarray) -> tuple[float, float, float, float]:
+    """(x, y, z, w) of a 3x3 rotation, w >= 0."""
+    R = np.asarray(R, dtype=float)
+    trace = R[0, 0] + R[1, 1] + R[2, 2]
+    if trace > 0:
+        s = 2.0 * math.sqrt(trace + 1.0)
+        q = ((R[2, 1] - R[1, 2]) / s, (R[0, 2] - R[2, 0]) / s, (R[1, 0] - R[0, 1]) / s, 0.25 * s)
+    else:
+        i = int(np.argmax(np.diag(R)))
+        j, k = (i + 1) % 3, (i + 2) % 3
+        s = 2.0 * math.sqrt(max(1.0 + R[i, i] - R[j, j] - R[k, k], 1e-300))
+        v = [0.0, 0.0, 0.0]
+        v[i] = 0.25 * s
+        v[j] = (R[j, i] + R[i, j]) / s
+        v[k] = (R[k, i] + R[i, k]) / s
+        q = (v[0], v[1], v[2], (R[k, j] - R[j, k]) / s)
+    q = np.array(q) / np.linalg.norm(q)
+    if q[3] < 0:
+        q = -q
+    return float(q[0]), float(q[1]), float(q[2]), float(q[3])

@@ -17,6 +17,8 @@ from sim.config import SimConfig
 from sim.depth_sensor import sensor_depth, view_rng
 from sim.freespace import FreeSpace
 from sim.house import generate_house
+from sim.mesh_render import MeshRenderer
+from sim.mesh_world import MeshWorld
 from sim.render import Renderer
 from sim.scene import Scene
 
@@ -52,15 +54,20 @@ class _RobotState:
 class SimEnv:
     """The built-in simulator as an `Env`: a scene, a ray-cast RGB-D camera and a disc robot."""
 
-    def __init__(self, scene: Scene, config: Optional[SimConfig] = None):
+    def __init__(self, scene: Scene | MeshWorld, config: Optional[SimConfig] = None):
+        """scene: a procedural house, or a mesh scene file loaded on one floor (sim.mesh_world)."""
         self.config = config or SimConfig()
         self.scene = scene
         cam = self.config.camera
         self.intrinsics = Intrinsics.from_hfov(cam.width, cam.height, math.radians(cam.hfov_deg))
         self.T_base_cam = camera_mount(cam.mount_height, math.radians(cam.pitch_down_deg))
-        self.renderer = Renderer(scene, self.intrinsics)
         robot = self.config.robot
-        self.freespace = FreeSpace(scene, robot.radius, robot.height, self.config.grid_resolution)
+        if isinstance(scene, MeshWorld):
+            self.renderer = MeshRenderer(scene.mesh, self.intrinsics)
+            self.freespace = scene.freespace(robot.radius, robot.height, self.config.grid_resolution)
+        else:
+            self.renderer = Renderer(scene, self.intrinsics)
+            self.freespace = FreeSpace.from_scene(scene, robot.radius, robot.height, self.config.grid_resolution)
         self._state: Optional[_RobotState] = None
         self._pending: list[Frame] = []
 
@@ -78,7 +85,8 @@ class SimEnv:
         else:
             x, y, yaw = (float(v) for v in episode.start)
             if not self.freespace.is_navigable(np.array([x, y])):
-                raise ValueError(f"start pose ({x:.2f}, {y:.2f}) collides with the scene or lies outside it")
+                raise ValueError(f"start pose ({x:.2f}, {y:.2f}) collides with the scene or lies outside it (the "
+                                 f"robot's {self.config.robot.radius:g} m disc does not fit there)")
         self._state = _RobotState(x, y, float(wrap_angle(yaw)), 0.0, [(x, y)], [(x, y)])
         self._pending = []
         return self._capture()

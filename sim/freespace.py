@@ -47,24 +47,41 @@ def rasterize_boxes(rects: np.ndarray, grid: GridSpec) -> np.ndarray:
 
 
 class FreeSpace:
-    """True occupancy and configuration space of a scene for a disc robot."""
+    """True occupancy and configuration space of a scene for a disc robot.
 
-    def __init__(self, scene: Scene, robot_radius: float, robot_height: float, resolution: float = 0.05):
+    grid: the cells; occupied: cells an obstacle (or, for mesh scenes, a missing floor) lies in; inside: cells
+    the robot may stand in when clear (the house's interior)."""
+
+    def __init__(self, grid: GridSpec, occupied: np.ndarray, inside: np.ndarray, robot_radius: float):
         if robot_radius <= 0:
             raise ValueError(f"robot radius must be positive, got {robot_radius}")
-        xmin, ymin, xmax, ymax = scene.bounds()
-        pad = robot_radius + 2 * resolution
-        self.grid = GridSpec.covering(xmin - pad, ymin - pad, xmax + pad, ymax + pad, resolution)
+        resolution = grid.resolution
+        self.grid = grid
         self.robot_radius = robot_radius
-        self.occupied = rasterize_boxes(obstacle_boxes(scene, DRIVE_OVER_HEIGHT, robot_height), self.grid)
-        room_bounds = np.array([room.bounds() for room in scene.rooms])
-        interior = [[room_bounds[:, 0].min(), room_bounds[:, 1].min(), room_bounds[:, 2].max(), room_bounds[:, 3].max()]]
-        inside = rasterize_boxes(np.array(interior), self.grid)
+        self.occupied = occupied
+        self.inside = inside
         # Distance (m) from each cell centre to the nearest occupied cell centre.
         self.clearance = ndimage.distance_transform_edt(~self.occupied) * resolution
         # Cell centres may be off the true position by up to half a diagonal cell.
         self.navigable = (self.clearance > robot_radius + resolution * 0.75) & inside
         self.components, _ = ndimage.label(self.navigable, structure=np.ones((3, 3)))
+
+    @classmethod
+    def from_scene(cls, scene: Scene, robot_radius: float, robot_height: float,
+                   resolution: float = 0.05) -> "FreeSpace":
+        """Free space of a procedural house: its walls' and objects' boxes between DRIVE_OVER_HEIGHT and the
+        robot height; inside = the rooms' bounding rectangle."""
+        xmin, ymin, xmax, ymax = scene.bounds()
+        pad = robot_radius + 2 * resolution
+        grid = GridSpec.covering(xmin - pad, ymin - pad, xmax + pad, ymax + pad, resolution)
+        occupied = rasterize_boxes(obstacle_boxes(scene, DRIVE_OVER_HEIGHT, robot_height), grid)
+        room_bounds = np.array([room.bounds() for room in scene.rooms])
+        interior = [[room_bounds[:, 0].min(), room_bounds[:, 1].min(), room_bounds[:, 2].max(), room_bounds[:, 3].max()]]
+        return cls(grid, occupied, rasterize_boxes(np.array(interior), grid), robot_radius)
+
+    def inside_area(self) -> float:
+        """Area of the inside cells (for mesh scenes: the floor seen from above), m^2."""
+        return float(self.inside.sum()) * self.grid.resolution ** 2
 
     def is_navigable(self, xy) -> np.ndarray:
         rc = self.grid.world_to_cell(xy)

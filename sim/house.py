@@ -66,7 +66,7 @@ def _furnished(seed: int, layout: Layout, rooms: list[Room], walls: list[Wall], 
 
 def all_rooms_reachable(scene: Scene, robot: RobotConfig, resolution: float = 0.05, clearance: float = 0.0) -> bool:
     """True when one connected navigable component reaches every room, for the robot disc grown by `clearance` m."""
-    fs = FreeSpace(scene, robot.radius + clearance, robot.height, resolution)
+    fs = FreeSpace.from_scene(scene, robot.radius + clearance, robot.height, resolution)
     labels_per_room = []
     xs, ys = fs.grid.cell_centres()
     pts = np.stack([xs, ys], axis=-1)

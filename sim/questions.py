@@ -206,7 +206,7 @@ class HouseLabeller:
     def __init__(self, scene: Scene, sim: SimConfig, cfg: QuestionConfig):
         self.scene, self.cfg = scene, cfg
         self.caster = VisibilityCaster(scene, sim.camera, cfg.visibility_width, cfg.visibility_height)
-        self.fs = FreeSpace(scene, sim.robot.radius, sim.robot.height, sim.grid_resolution)
+        self.fs = FreeSpace.from_scene(scene, sim.robot.radius, sim.robot.height, sim.grid_resolution)
         self.reachable = main_component(self.fs)
         self.walls = wall_grid(scene, self.fs)
         edge_clearance = ndimage.distance_transform_edt(~self.fs.occupied) * self.fs.grid.resolution - sim.robot.radius

@@ -24,23 +24,14 @@ class Renderer:
     def __init__(self, scene: Scene, intrinsics: Intrinsics):
         self.intrinsics = intrinsics
         self.mesh: SceneMesh = build_mesh(scene)
-        self._raycaster = o3d.t.geometry.RaycastingScene()
-        self._raycaster.add_triangles(o3d.core.Tensor(self.mesh.vertices), o3d.core.Tensor(self.mesh.triangles.astype(np.uint32)))
-        K = intrinsics.matrix()
-        u, v = np.meshgrid(np.arange(intrinsics.width, dtype=np.float64), np.arange(intrinsics.height, dtype=np.float64))
-        # Camera-frame ray directions with z = 1, so the hit parameter t is the z-depth.
-        dirs = np.stack([(u - K[0, 2]) / K[0, 0], (v - K[1, 2]) / K[1, 1], np.ones_like(u)], axis=-1)
-        self._dirs_cam = dirs.astype(np.float32)
+        self._raycaster = raycasting_scene(self.mesh.vertices, self.mesh.triangles)
+        self._dirs_cam = camera_ray_directions(intrinsics)
 
     def render(self, T_world_cam: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(rgb HxWx3 uint8, depth HxW float32 metres, instance ids HxW int32) from pose T_world_cam."""
-        check_pose(T_world_cam, "T_world_cam")
-        R, t = T_world_cam[:3, :3], T_world_cam[:3, 3]
-        h, w = self._dirs_cam.shape[:2]
-        rays = np.empty((h, w, 6), dtype=np.float32)
-        rays[..., :3] = t
-        rays[..., 3:] = self._dirs_cam @ R.T.astype(np.float32)
+        rays = camera_rays(self._dirs_cam, T_world_cam)
         hit = self._raycaster.cast_rays(o3d.core.Tensor(rays))
+        h, w = self._dirs_cam.shape[:2]
         t_hit = hit["t_hit"].numpy()
         prim = hit["primitive_ids"].numpy()
         normals = hit["primitive_normals"].numpy()
@@ -51,6 +42,34 @@ class Renderer:
         _shade(rays, t_hit, prim, normals, m.instance, m.color, m.color_b, m.emissive, m.pattern,
                SUN.astype(np.float32), rgb, depth, ids)
         return rgb, depth, ids
+
+
+def raycasting_scene(vertices: np.ndarray, triangles: np.ndarray) -> o3d.t.geometry.RaycastingScene:
+    """open3d's ray caster over (V, 3) float32 vertices and (T, 3) triangles."""
+    scene = o3d.t.geometry.RaycastingScene()
+    scene.add_triangles(o3d.core.Tensor(np.ascontiguousarray(vertices, np.float32)),
+                        o3d.core.Tensor(np.ascontiguousarray(triangles, np.uint32)))
+    return scene
+
+
+def camera_ray_directions(intrinsics: Intrinsics) -> np.ndarray:
+    """HxWx3 float32 camera-frame ray directions through the pixel centres, z = 1 (so the hit parameter is the
+    z-depth)."""
+    K = intrinsics.matrix()
+    u, v = np.meshgrid(np.arange(intrinsics.width, dtype=np.float64), np.arange(intrinsics.height, dtype=np.float64))
+    dirs = np.stack([(u - K[0, 2]) / K[0, 0], (v - K[1, 2]) / K[1, 1], np.ones_like(u)], axis=-1)
+    return dirs.astype(np.float32)
+
+
+def camera_rays(dirs_cam: np.ndarray, T_world_cam: np.ndarray) -> np.ndarray:
+    """HxWx6 float32 world rays (origin, direction) of the camera at T_world_cam."""
+    check_pose(T_world_cam, "T_world_cam")
+    R, t = T_world_cam[:3, :3], T_world_cam[:3, 3]
+    h, w = dirs_cam.shape[:2]
+    rays = np.empty((h, w, 6), dtype=np.float32)
+    rays[..., :3] = t
+    rays[..., 3:] = dirs_cam @ R.T.astype(np.float32)
+    return rays
 
 
 @numba.njit(cache=True, parallel=True)

@@ -48,7 +48,7 @@ def test_rooms_do_not_overlap_and_areas_add_up(houses):
 def test_every_room_reachable_from_every_other(houses):
     robot = RobotConfig()
     for scene in houses:
-        fs = FreeSpace(scene, robot.radius, robot.height)
+        fs = FreeSpace.from_scene(scene, robot.radius, robot.height)
         xs, ys = fs.grid.cell_centres()
         pts = np.stack([xs, ys], axis=-1)
         labels = [set(np.unique(fs.components[r.contains(pts) & fs.navigable]).tolist()) for r in scene.rooms]

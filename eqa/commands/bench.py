@@ -26,7 +26,19 @@ def register(sub: argparse._SubParsersAction) -> None:
                                         "(method.json), VLM (vlm.json) and datasets (datasets.json): resuming it with "
                                         "another method or VLM is refused, with another dataset unless --add-dataset. "
                                         "One run at a time uses a folder.")
-    parser.add_argument("--dataset", type=Path, required=True, help="questions (JSON lines, `eqa dataset make`)")
+    parser.add_argument("--dataset", required=True,
+                        help="questions: a JSON-lines file (`eqa dataset make`), or hm-eqa (HM-EQA's questions on "
+                             "HM3D scene files, with --scenes)")
+    parser.add_argument("--scenes", type=Path, default=None, metavar="DIR",
+                        help="hm-eqa: HM3D scenes laid out as HM3D's splits (DIR/<scene>/<hash>.basis.glb)")
+    parser.add_argument("--hm-eqa", type=Path, default=None, metavar="DIR",
+                        help="hm-eqa: folder of questions.csv and scene_init_poses.csv (default: the copy shipped "
+                             "with this package)")
+    parser.add_argument("--up", default="auto", help="hm-eqa: the scene files' up axis (auto, y or z)")
+    parser.add_argument("--shading", default="auto", help="hm-eqa: scene shading (auto, lambert or flat)")
+    parser.add_argument("--start-snap", type=float, default=0.5, metavar="M",
+                        help="hm-eqa: how far a start the robot's disc does not fit may move to free space "
+                             "(default 0.5 m)")
     parser.add_argument("--method", default="fbe", help="method config YAML (default configs/fbe.yaml)")
     parser.add_argument("--out", type=Path, required=True, help="benchmark folder")
     parser.add_argument("--workers", type=positive_int, default=1, help="parallel worker processes (default 1)")
@@ -74,6 +86,36 @@ def locate(dataset: Path, message: str) -> str:
     return f"{dataset}:{line}: {message}" if line else message
 
 
+def hmeqa_jobs(args: argparse.Namespace) -> list:
+    """The runner jobs of the HM-EQA questions whose scene files are under --scenes; says which are skipped."""
+    from eqa.datasets.hmeqa import flagged, load_hmeqa
+    from eqa.hmeqa_driver import BUNDLED, job_id, question_payload, scene_file
+    from eqa.runner import Job
+    from sim.mesh_world import MeshSceneConfig
+
+    if args.scenes is None:
+        raise ValueError("--dataset hm-eqa needs --scenes DIR (HM3D scene files)")
+    if not args.scenes.is_dir():
+        raise FileNotFoundError(f"--scenes {args.scenes} is not a folder")
+    data = load_hmeqa(args.hm_eqa or BUNDLED)
+    config = MeshSceneConfig(up=args.up, shading=args.shading, start_snap=args.start_snap)
+    found = {scene: scene_file(args.scenes, scene) for scene in data.scenes()}
+    missing = sorted(s for s, p in found.items() if p is None)
+    jobs = [Job(job_id(q), question_payload(q, found[q.scene], config)) for q in data.questions
+            if found[q.scene] is not None]
+    if missing:
+        skipped = sum(1 for q in data.questions if found[q.scene] is None)
+        print(f"skipping {skipped} of {len(data)} HM-EQA questions: no scene file under {args.scenes} for "
+              f"{len(missing)} of {len(found)} scenes (e.g. {missing[0]}: expected "
+              f"{args.scenes}/{missing[0]}/{missing[0].split('-', 1)[-1]}.basis.glb)")
+    bad = [q.row for q in flagged(data) if found[q.scene] is not None]
+    if bad:
+        print(f"rows {bad}: the answer letter points at a padding option; they run, flagged answer_is_padding")
+    if not jobs:
+        raise ValueError(f"no HM-EQA scene files found under {args.scenes}")
+    return jobs
+
+
 def run(args: argparse.Namespace) -> int:
     from eqa.runner import Job, check_job_id, run_jobs
     from eqa.sim_driver import load_sim_run
@@ -82,21 +124,27 @@ def run(args: argparse.Namespace) -> int:
     run_config = load_sim_run(args.method, args.overrides + (["early_stop=false"] if args.no_early_stop else []))
     if args.out.exists() and not args.out.is_dir():
         raise ValueError(f"--out {args.out} is a file; give a benchmark folder")
-    questions = load_jsonl(args.dataset, check=lambda q: check_job_id(q.id))
-    all_jobs = [Job(q.id, q.to_json()) for q in questions]
+    hm_eqa = args.dataset == "hm-eqa"
+    if hm_eqa:
+        all_jobs = hmeqa_jobs(args)
+        worker, dataset = "eqa.hmeqa_driver:hmeqa_job", Path(args.hm_eqa or "hm-eqa")
+    else:
+        dataset = Path(args.dataset)
+        questions = load_jsonl(dataset, check=lambda q: check_job_id(q.id))
+        all_jobs = [Job(q.id, q.to_json()) for q in questions]
+        worker = "eqa.sim_driver:question_job"
     jobs = all_jobs[: args.limit]
     args.out.mkdir(parents=True, exist_ok=True)
     run_dict = json.loads(json.dumps(run_config.to_dict()))  # as stored
     saved = args.out / "method.json"
     if saved.is_file() and json.loads(saved.read_text()) != run_dict:
         raise ValueError(f"{args.out} holds episodes of a different method config ({saved}); use another --out")
-    check_datasets(args.out, dataset_entry(args.dataset, all_jobs), args.add_dataset)
+    check_datasets(args.out, dataset_entry(dataset, all_jobs), args.add_dataset)
     saved.write_text(json.dumps(run_dict, indent=1))
     try:
-        summaries = run_jobs(jobs, "eqa.sim_driver:question_job", run_dict, args.out, workers=args.workers,
-                             ray_address=args.ray)
+        summaries = run_jobs(jobs, worker, run_dict, args.out, workers=args.workers, ray_address=args.ray)
     except ValueError as err:
-        raise ValueError(locate(args.dataset, str(err))) from None
+        raise ValueError(str(err) if hm_eqa else locate(dataset, str(err))) from None
     print(f"{len(summaries)}/{len(jobs)} episodes finished in {args.out}/episodes "
           f"(method {run_config.method.name}); `eqa report {args.out}` summarises them")
     return 0

@@ -1,4 +1,4 @@
-"""`eqa run`: ask your own question about a built-in house."""
+"""`eqa run`: ask your own question about a built-in house or a mesh scene file."""
 from __future__ import annotations
 
 import argparse
@@ -6,22 +6,27 @@ import sys
 from pathlib import Path
 
 from eqa.commands.demo import add_episode_options
+from eqa.commands.scene_file import add_scene_file_options, seed_or_file, scene_world
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser("run", help="ask a custom multiple-choice question about a built-in house",
-                            description="Explore built-in house SCENE with semantic exploration and conformal "
+                            description="Explore built-in house SCENE (a seed) or the mesh scene file SCENE with "
+                                        "semantic exploration and conformal "
                                         "stopping until confident about QUESTION, then answer one of CHOICES. "
                                         "Writes the episode folder to OUT.")
     parser.add_argument("--question", required=True, help='e.g. "What colour is the sofa?"')
     parser.add_argument("--choices", nargs="+", required=True, help="2 to 6 answers, e.g. red blue green")
-    parser.add_argument("--scene", type=int, required=True, help="built-in house seed")
+    parser.add_argument("--scene", type=seed_or_file, required=True,
+                        help="built-in house seed, or a mesh scene file (.glb/.gltf incl. HM3D *.basis.glb, .ply, "
+                             ".obj); the shipped calibrations were made in built-in houses")
     parser.add_argument("--rooms", type=int, default=None, help="room count (default: drawn from the seed)")
     parser.add_argument("--start", type=float, nargs=3, metavar=("X", "Y", "YAW"), default=None,
                         help="start pose in metres and radians (default: a seeded free pose)")
     parser.add_argument("--answer", default=None, help="the true choice, if you know it (scores the run)")
     parser.add_argument("--out", type=Path, default=Path("out/run"), help="episode folder (default out/run)")
     add_episode_options(parser)
+    add_scene_file_options(parser)
     parser.set_defaults(func=run)
 
 
@@ -36,14 +41,17 @@ def run(args: argparse.Namespace) -> int:
         if args.answer not in args.choices:
             raise ValueError(f"--answer {args.answer!r} is not one of --choices {args.choices}")
         truth = args.choices.index(args.answer)
-    q = CustomQuestion(id=f"custom-{args.scene}", question=args.question, choices=list(args.choices),
+    house = args.scene if isinstance(args.scene, int) else scene_world(args, args.scene)
+    name = f"house {args.scene}" if isinstance(args.scene, int) else str(args.scene)
+    scene_id = args.scene if isinstance(args.scene, int) else args.scene.name.split(".")[0]
+    q = CustomQuestion(id=f"custom-{scene_id}", question=args.question, choices=list(args.choices),
                        answer_index=truth)
     sim_run = conformal_run(args)
     vlm = make_vlm(sim_run.method.vlm)
-    print(f"house {args.scene}; question: {q.question}")
+    print(f"{name}; question: {q.question}")
     print_choices(q.choices)
     tap = bag_recorder(args, sim_run)
-    summary = run_custom(q, args.scene, sim_run, args.out, vlm=vlm, n_rooms=args.rooms,
+    summary = run_custom(q, house, sim_run, args.out, vlm=vlm, n_rooms=args.rooms,
                          start=tuple(args.start) if args.start else None, rerun=not args.no_rerun,
                          on_record=narrator(sys.stdout), tap=tap)
     report(summary, args.out)

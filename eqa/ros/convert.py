@@ -11,7 +11,7 @@ import math
 
 import numpy as np
 
-from mapping.frame import Intrinsics
+from mapping.frame import Intrinsics, matrix_quaternion, quaternion_matrix  # noqa: F401 (re-exported)
 
 _COLOUR = {"rgb8": (3, (0, 1, 2)), "bgr8": (3, (2, 1, 0)), "rgba8": (4, (0, 1, 2)), "bgra8": (4, (2, 1, 0))}
 _DEPTH = {"32FC1": (np.float32, 1.0), "16UC1": (np.uint16, 0.001), "mono16": (np.uint16, 0.001)}
@@ -77,40 +77,6 @@ def camera_info_to_intrinsics(msg) -> Intrinsics:
     if len(k) != 9:
         raise ValueError(f"CameraInfo K must have 9 values, got {len(k)}")
     return Intrinsics(fx=k[0], fy=k[4], cx=k[2], cy=k[5], width=int(msg.width), height=int(msg.height))
-
-
-def quaternion_matrix(x: float, y: float, z: float, w: float) -> np.ndarray:
-    """3x3 rotation of a quaternion (normalised first); ValueError for a non-finite or zero quaternion."""
-    q = np.array([x, y, z, w], dtype=float)
-    n = float(np.linalg.norm(q))
-    if not np.all(np.isfinite(q)) or n < 1e-9:
-        raise ValueError(f"not a rotation quaternion: {q.tolist()}")
-    x, y, z, w = q / n
-    return np.array([[1 - 2 * (y * y + z * z), 2 * (x * y - z * w), 2 * (x * z + y * w)],
-                     [2 * (x * y + z * w), 1 - 2 * (x * x + z * z), 2 * (y * z - x * w)],
-                     [2 * (x * z - y * w), 2 * (y * z + x * w), 1 - 2 * (x * x + y * y)]])
-
-
-def matrix_quaternion(R: np.ndarray) -> tuple[float, float, float, float]:
-    """(x, y, z, w) of a 3x3 rotation, w >= 0."""
-    R = np.asarray(R, dtype=float)
-    trace = R[0, 0] + R[1, 1] + R[2, 2]
-    if trace > 0:
-        s = 2.0 * math.sqrt(trace + 1.0)
-        q = ((R[2, 1] - R[1, 2]) / s, (R[0, 2] - R[2, 0]) / s, (R[1, 0] - R[0, 1]) / s, 0.25 * s)
-    else:
-        i = int(np.argmax(np.diag(R)))
-        j, k = (i + 1) % 3, (i + 2) % 3
-        s = 2.0 * math.sqrt(max(1.0 + R[i, i] - R[j, j] - R[k, k], 1e-300))
-        v = [0.0, 0.0, 0.0]
-        v[i] = 0.25 * s
-        v[j] = (R[j, i] + R[i, j]) / s
-        v[k] = (R[k, i] + R[i, k]) / s
-        q = (v[0], v[1], v[2], (R[k, j] - R[j, k]) / s)
-    q = np.array(q) / np.linalg.norm(q)
-    if q[3] < 0:
-        q = -q
-    return float(q[0]), float(q[1]), float(q[2]), float(q[3])
 
 
 def pose_matrix(position, orientation) -> np.ndarray:
