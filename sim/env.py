@@ -130,7 +130,7 @@ class SimEnv:
         pts[0] = (s.x, s.y)
         if goal_ok:
             pts[-1] = (gx, gy)
-        travelled, walked, heading, complete = _walk(pts, max_distance, s.yaw)
+        travelled, walked, heading, complete = walk_polyline(pts, max_distance, s.yaw)
         end = walked[-1]
         self._capture_along(walked, s.stamp)
         reached = complete and goal_ok
@@ -185,17 +185,8 @@ class SimEnv:
     def _capture_along(self, walked: np.ndarray, stamp0: float) -> None:
         """Frames every `capture_spacing` metres along the driven polyline (not at its end), facing the travel."""
         spacing = self.config.capture_spacing
-        if spacing <= 0 or len(walked) < 2:
-            return
-        seg = np.diff(walked, axis=0)
-        lengths = np.hypot(seg[:, 0], seg[:, 1])
-        cum = np.concatenate([[0.0], np.cumsum(lengths)])
-        for d in np.arange(spacing, cum[-1] - 1e-6, spacing):
-            k = min(int(np.searchsorted(cum, d, side="right")) - 1, len(seg) - 1)
-            p = walked[k] + (d - cum[k]) / max(lengths[k], 1e-12) * seg[k]
-            yaw = math.atan2(seg[k, 1], seg[k, 0])
-            T_world_base = base_pose(float(p[0]), float(p[1]), yaw)
-            self._pending.append(self._render_frame(T_world_base, stamp0 + d / self.config.robot.linear_speed))
+        for d, x, y, heading in capture_points(walked, spacing):
+            self._pending.append(self._render_frame(base_pose(x, y, heading), stamp0 + d / self.config.robot.linear_speed))
 
     def _require_state(self) -> _RobotState:
         if self._state is None:
@@ -215,7 +206,7 @@ class SimEnv:
                      semantic=ids, T_world_base=T_world_base)
 
 
-def _walk(pts: np.ndarray, max_distance: float, yaw: float) -> tuple[float, np.ndarray, float, bool]:
+def walk_polyline(pts: np.ndarray, max_distance: float, yaw: float) -> tuple[float, np.ndarray, float, bool]:
     """Follow polyline `pts` for at most max_distance metres.
 
     Returns (metres travelled, the polyline actually driven, final heading, whether it was completed).
@@ -233,3 +224,19 @@ def _walk(pts: np.ndarray, max_distance: float, yaw: float) -> tuple[float, np.n
     frac = min(max((max_distance - cum[k]) / lengths[k], 0.0), 1.0) if lengths[k] > 0 else 0.0
     end = pts[k] + frac * seg[k]
     return float(max_distance), np.vstack([pts[: k + 1], end]), math.atan2(seg[k, 1], seg[k, 0]), False
+
+
+def capture_points(walked: np.ndarray, spacing: float) -> list[tuple[float, float, float, float]]:
+    """(distance m, x, y, heading) every `spacing` metres along the driven polyline `walked` (K, 2), not at its
+    end, facing the direction of travel; none when spacing is 0."""
+    if spacing <= 0 or len(walked) < 2:
+        return []
+    seg = np.diff(walked, axis=0)
+    lengths = np.hypot(seg[:, 0], seg[:, 1])
+    cum = np.concatenate([[0.0], np.cumsum(lengths)])
+    out = []
+    for d in np.arange(spacing, cum[-1] - 1e-6, spacing):
+        k = min(int(np.searchsorted(cum, d, side="right")) - 1, len(seg) - 1)
+        p = walked[k] + (d - cum[k]) / max(lengths[k], 1e-12) * seg[k]
+        out.append((float(d), float(p[0]), float(p[1]), math.atan2(seg[k, 1], seg[k, 0])))
+    return out

@@ -10,6 +10,9 @@ Agent heading: HM-EQA's `init_angle` is a rotation by `angle` radians about Habi
 (the agent quaternion is angle-axis (angle, [0, 1, 0])). With angle 0 the agent faces Habitat
 -z, which is our +y, i.e. yaw = pi/2. Rotations about Habitat +y become rotations about our +z
 by the same angle (R_WORLD_HABITAT maps +y to +z), so yaw = wrap(angle + pi/2).
+
+Cameras: a Habitat sensor is an OpenGL camera (x right, y up, looking along -z); ours is OpenCV's optical
+frame (x right, y down, z forward): R_GLCAM_OPTICAL. Habitat quaternions are (w, x, y, z).
 """
 from __future__ import annotations
 
@@ -17,7 +20,7 @@ import math
 
 import numpy as np
 
-from mapping.frame import make_pose, rot_y, wrap_angle
+from mapping.frame import make_pose, matrix_quaternion, quaternion_matrix, rot_y, wrap_angle
 
 # p_world = R_WORLD_HABITAT @ p_habitat.
 R_WORLD_HABITAT = np.array([[1.0, 0.0, 0.0], [0.0, 0.0, -1.0], [0.0, 1.0, 0.0]])
@@ -46,3 +49,40 @@ def habitat_agent_pose(position, angle: float) -> np.ndarray:
     """4x4 T_world_base of a Habitat agent at `position` (Habitat metres, feet on the floor), turned `angle`."""
     R_habitat_base = rot_y(angle) @ R_AGENT_BASE
     return make_pose(R_WORLD_HABITAT @ R_habitat_base, habitat_to_world_point(position))
+
+
+# A Habitat camera (OpenGL: x right, y up, looking along -z) -> our optical frame (x right, y down, z forward).
+R_GLCAM_OPTICAL = np.diag([1.0, -1.0, -1.0])
+
+
+def quaternion_wxyz_matrix(q) -> np.ndarray:
+    """3x3 rotation of a Habitat quaternion given as (w, x, y, z) (numpy-quaternion's order)."""
+    w, x, y, z = (float(v) for v in q)
+    return quaternion_matrix(x, y, z, w)
+
+
+def matrix_quaternion_wxyz(R: np.ndarray) -> tuple[float, float, float, float]:
+    """(w, x, y, z) of a 3x3 rotation, w >= 0."""
+    x, y, z, w = matrix_quaternion(R)
+    return w, x, y, z
+
+
+def agent_state_to_base_pose(position, rotation_wxyz) -> np.ndarray:
+    """4x4 T_world_base of a Habitat agent state (position in Habitat metres, rotation quaternion (w, x, y, z)
+    of the agent's local frame in Habitat's)."""
+    R_habitat_agent = quaternion_wxyz_matrix(rotation_wxyz)
+    return make_pose(R_WORLD_HABITAT @ R_habitat_agent @ R_AGENT_BASE, habitat_to_world_point(position))
+
+
+def base_pose_to_agent_state(T_world_base: np.ndarray) -> tuple[np.ndarray, tuple[float, float, float, float]]:
+    """(Habitat position (3,), rotation (w, x, y, z)) of a robot base pose: the inverse of
+    agent_state_to_base_pose."""
+    R_habitat_agent = R_WORLD_HABITAT.T @ np.asarray(T_world_base)[:3, :3] @ R_AGENT_BASE.T
+    return world_to_habitat_point(np.asarray(T_world_base)[:3, 3]), matrix_quaternion_wxyz(R_habitat_agent)
+
+
+def sensor_state_to_camera_pose(position, rotation_wxyz) -> np.ndarray:
+    """4x4 T_world_cam (OpenCV optical frame) of a Habitat camera sensor state (position in Habitat metres,
+    rotation (w, x, y, z) of the OpenGL camera frame in Habitat's)."""
+    R_habitat_glcam = quaternion_wxyz_matrix(rotation_wxyz)
+    return make_pose(R_WORLD_HABITAT @ R_habitat_glcam @ R_GLCAM_OPTICAL, habitat_to_world_point(position))

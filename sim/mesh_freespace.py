@@ -3,8 +3,9 @@
 Floors: heights where upward-facing triangles add up to a large area. Free space on a floor at height z_f
 for a disc robot: a cell is floor when a ray cast down from z_f + step hits a surface within `step` of
 z_f; it is occupied when any triangle passes through it between z_f + step and z_f + the robot height
-(obstacles, walls; steps lower than `step` are driven over), or when it has no floor (holes, stairwells,
-outside). Then `sim.freespace.FreeSpace` inflates by the robot radius, as for procedural houses.
+(obstacles, walls; steps lower than `step` are driven over), when it lies inside a closed object (the ray
+cast up meets a surface from behind), or when it has no floor (holes, stairwells, outside). Then
+`sim.freespace.FreeSpace` inflates by the robot radius, as for procedural houses.
 Grid conventions: `mapping.grid.GridSpec` (row = y, col = x).
 """
 from __future__ import annotations
@@ -82,7 +83,7 @@ def mesh_freespace(mesh: MeshScene, floor_z: float, robot_radius: float, robot_h
     xmin, ymin = v[near, 0].min(), v[near, 1].min()
     xmax, ymax = v[near, 0].max(), v[near, 1].max()
     grid = GridSpec.covering(xmin - pad, ymin - pad, xmax + pad, ymax + pad, resolution)
-    floor = floor_cells(mesh, grid, floor_z, step)
+    floor, solid = floor_cells(mesh, grid, floor_z, step)
     if not floor.any():
         raise ValueError(f"{mesh.source}: no floor found at height {floor_z:.2f} m")
     obstacles = np.zeros(grid.shape, dtype=bool)
@@ -90,21 +91,27 @@ def mesh_freespace(mesh: MeshScene, floor_z: float, robot_radius: float, robot_h
     zmin, zmax = tri[:, :, 2].min(axis=1), tri[:, :, 2].max(axis=1)
     crossing = np.nonzero((zmax > lo) & (zmin < hi))[0]
     _mark_slab(tri[crossing].astype(np.float64), lo, hi, grid.origin[0], grid.origin[1], resolution, obstacles)
-    return FreeSpace(grid, obstacles | ~floor, floor, robot_radius)
+    return FreeSpace(grid, obstacles | solid | ~floor, floor, robot_radius)
 
 
-def floor_cells(mesh: MeshScene, grid: GridSpec, floor_z: float, step: float) -> np.ndarray:
-    """Cells whose centre has a surface within `step` of floor_z below floor_z + step (rays cast down)."""
+def floor_cells(mesh: MeshScene, grid: GridSpec, floor_z: float, step: float) -> tuple[np.ndarray, np.ndarray]:
+    """(floor, solid) cell masks. floor: a surface lies within `step` of floor_z below floor_z + step (rays
+    cast down from there); solid: the ray cast up from there first meets a surface from behind (its normal
+    points up), i.e. the cell lies inside a closed object taller than the robot (a wardrobe's inside)."""
     rows, cols = np.indices(grid.shape)
     xy = grid.cell_to_world(np.stack([rows.ravel(), cols.ravel()], axis=1))
-    rays = np.zeros((len(xy), 6), np.float32)
-    rays[:, :2] = xy
-    rays[:, 2] = floor_z + step
-    rays[:, 5] = -1.0
+    rays = np.zeros((2, len(xy), 6), np.float32)
+    rays[:, :, :2] = xy
+    rays[:, :, 2] = floor_z + step
+    rays[0, :, 5] = -1.0
+    rays[1, :, 5] = 1.0
     scene = o3d.t.geometry.RaycastingScene()
     scene.add_triangles(o3d.core.Tensor(mesh.vertices), o3d.core.Tensor(mesh.triangles.astype(np.uint32)))
-    t = scene.cast_rays(o3d.core.Tensor(rays))["t_hit"].numpy()
-    return (t <= 2 * step).reshape(grid.shape)
+    hit = scene.cast_rays(o3d.core.Tensor(rays))
+    t, normal_z = hit["t_hit"].numpy(), hit["primitive_normals"].numpy()[..., 2]
+    floor = t[0] <= 2 * step
+    solid = np.isfinite(t[1]) & (normal_z[1] > 0)
+    return floor.reshape(grid.shape), solid.reshape(grid.shape)
 
 
 @numba.njit(cache=True)

@@ -394,7 +394,8 @@ def _trimesh_part(geom, T: np.ndarray, flat: bool, where: str) -> MeshScene:
         base = getattr(mat, "diffuse", None)
         if base is None:
             base = getattr(mat, "baseColorFactor", None)
-        if base is not None:
+        if base is not None and materials.texture[0] < 0:  # a texture gives the colour (OBJ's Kd beside map_Kd
+            # is often a placeholder, e.g. trimesh's 0.4 grey)
             materials.factor[0] = np.asarray(base, np.float32)[:3] / (255.0 if np.max(base) > 1 else 1.0)
     if np.linalg.det(T[:3, :3]) < 0:
         faces = faces[:, [0, 2, 1]]

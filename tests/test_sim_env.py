@@ -127,13 +127,13 @@ def test_frames_are_captured_along_the_driven_path():
 
 
 def test_walk_handles_limits_equal_to_the_path_length_up_to_rounding():
-    from sim.env import _walk
+    from sim.env import walk_polyline
 
     rng = np.random.default_rng(0)
     for _ in range(200):
         pts = np.cumsum(rng.uniform(-0.05, 0.05, size=(40, 2)), axis=0)
         total = float(np.sum(np.hypot(*np.diff(pts, axis=0).T)))
         for limit in (total, np.nextafter(total, 0), total - 1e-12, total * 0.5, 0.0):
-            travelled, walked, _, complete = _walk(pts, limit, 0.0)
+            travelled, walked, _, complete = walk_polyline(pts, limit, 0.0)
             assert travelled <= limit + 1e-9 or complete
             assert np.all(np.isfinite(walked)) and len(walked) >= 1
