@@ -40,7 +40,8 @@ setup(
     extras_require={
         # the bag tests read the project's bags back with a second, independent reader (mcap + mcap-ros2-support)
         "test": ["pytest>=8", "pytest-xdist>=3", "rerun-sdk>=0.20", "ray>=2.9", "colcon-common-extensions>=0.3",
-                 "rosbags>=0.10", "mcap>=1.2", "mcap-ros2-support>=0.5"],
+                 "rosbags>=0.10", "mcap>=1.2", "mcap-ros2-support>=0.5",
+                 "trimesh>=4.0", "pygltflib>=1.16", "opengl_basisu==0.1.0a2"],
         "bag": ["rosbags>=0.10", "mcap>=1.2"],  # eqa record / eqa replay (rosbag2 MCAP and sqlite3)
         "rerun": ["rerun-sdk>=0.20"],
         "torch": ["torch==2.14.1", "torchvision==0.29.1"],
@@ -49,7 +50,8 @@ setup(
         # ROS 2 Jazzy from pip (x86_64 wheels, Fast DDS); the interfaces are built with interfaces/build_interfaces.sh
         "ros": [f"ros-jazzy-{name}; platform_machine=='x86_64'" for name in ROS_WHEELS],
         "ray": ["ray>=2.9"],
-        "habitat": [],  # habitat-sim is installed with conda; see README
+        # mesh scene files: glTF/GLB (pygltflib), PLY/OBJ and GLB export (trimesh), Basis Universal textures
+        "mesh": ["trimesh>=4.0", "pygltflib>=1.16", "opengl_basisu==0.1.0a2"],
     },
     entry_points={"console_scripts": ["eqa = eqa.cli:main", "eqa_node = eqa.ros.node:main",
                                       "sim_robot = eqa.ros.sim_robot:main"]},

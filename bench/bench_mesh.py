@@ -8,7 +8,6 @@ the built-in renderer on the same house (its native boxes) in the same run.
 from __future__ import annotations
 
 import argparse
-import math
 import sys
 import tempfile
 import time

@@ -185,8 +185,9 @@ class SimEnv:
     def _capture_along(self, walked: np.ndarray, stamp0: float) -> None:
         """Frames every `capture_spacing` metres along the driven polyline (not at its end), facing the travel."""
         spacing = self.config.capture_spacing
+        speed = self.config.robot.linear_speed
         for d, x, y, heading in capture_points(walked, spacing):
-            self._pending.append(self._render_frame(base_pose(x, y, heading), stamp0 + d / self.config.robot.linear_speed))
+            self._pending.append(self._render_frame(base_pose(x, y, heading), stamp0 + d / speed))
 
     def _require_state(self) -> _RobotState:
         if self._state is None:

@@ -76,7 +76,8 @@ class FreeSpace:
         grid = GridSpec.covering(xmin - pad, ymin - pad, xmax + pad, ymax + pad, resolution)
         occupied = rasterize_boxes(obstacle_boxes(scene, DRIVE_OVER_HEIGHT, robot_height), grid)
         room_bounds = np.array([room.bounds() for room in scene.rooms])
-        interior = [[room_bounds[:, 0].min(), room_bounds[:, 1].min(), room_bounds[:, 2].max(), room_bounds[:, 3].max()]]
+        interior = [[room_bounds[:, 0].min(), room_bounds[:, 1].min(), room_bounds[:, 2].max(),
+                     room_bounds[:, 3].max()]]
         return cls(grid, occupied, rasterize_boxes(np.array(interior), grid), robot_radius)
 
     def inside_area(self) -> float:

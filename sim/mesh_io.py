@@ -125,8 +125,9 @@ def read_semantic_txt(path: Path) -> tuple[dict[int, int], dict[int, str]]:
 
 
 def attach_semantics(scene: MeshScene, glb: Path, txt: Path, up: str) -> MeshScene:
-    """`scene` labelled from HM3D semantic files whose mesh has the up axis `up` ("y" or "z"): per-triangle ids on the scene itself when the semantic mesh
-    has the same triangles, else the semantic mesh rides along (`scene.semantic`) for a second ray cast."""
+    """`scene` labelled from HM3D semantic files whose mesh has the up axis `up` ("y" or "z"): per-triangle ids
+    on the scene itself when the semantic mesh has the same triangles, else the semantic mesh rides along
+    (`scene.semantic`) for a second ray cast."""
     colors, names = read_semantic_txt(txt)
     sem = _semantic_mesh(glb, up)
     sem.instance = triangle_ids(sem, colors)

@@ -13,7 +13,7 @@ import open3d as o3d
 
 from mapping.frame import Intrinsics
 from sim.mesh_scene import MeshScene
-from sim.render import AMBIENT, HEAD_GAIN, SUN, SUN_GAIN, camera_ray_directions, camera_rays, raycasting_scene
+from sim.render import SUN, camera_ray_directions, camera_rays, lambert_light, raycasting_scene, write_hit
 
 
 class MeshRenderer:
@@ -76,29 +76,14 @@ def _shade_mesh(rays, t_hit, prim, bary, normals, tris, uv, vcol, tri_mat, tri_i
     h, w = t_hit.shape
     for i in numba.prange(h):
         for j in range(w):
-            t = t_hit[i, j]
-            if not np.isfinite(t):
-                depth[i, j] = 0.0
-                ids[i, j] = 0
-                rgb[i, j, 0] = 0
-                rgb[i, j, 1] = 0
-                rgb[i, j, 2] = 0
+            if not write_hit(t_hit, prim, tri_instance, i, j, rgb, depth, ids):
                 continue
             p = prim[i, j]
-            depth[i, j] = t
-            ids[i, j] = tri_instance[p]
             b1, b2 = bary[i, j, 0], bary[i, j, 1]
             b0 = 1.0 - b1 - b2
             a, b, c = tris[p, 0], tris[p, 1], tris[p, 2]
             m = tri_mat[p]
-            if mat_flat[m]:
-                light = 1.0
-            else:
-                dx, dy, dz = rays[i, j, 3], rays[i, j, 4], rays[i, j, 5]
-                inv = 1.0 / np.sqrt(dx * dx + dy * dy + dz * dz)
-                nx, ny, nz = normals[i, j, 0], normals[i, j, 1], normals[i, j, 2]
-                facing = abs((nx * dx + ny * dy + nz * dz) * inv)
-                light = AMBIENT + SUN_GAIN * abs(nx * sun[0] + ny * sun[1] + nz * sun[2]) + HEAD_GAIN * facing
+            light = 1.0 if mat_flat[m] else lambert_light(rays, normals, i, j, sun)
             k = mat_tex[m]
             texel_r, texel_g, texel_b = 255.0, 255.0, 255.0
             if k >= 0:

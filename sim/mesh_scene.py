@@ -150,7 +150,8 @@ class MeshScene:
             names=names, source=source)
 
 
-def sample_texture_nearest(textures: TexturePack, k: int, uv: np.ndarray, wrap=(WRAP_REPEAT, WRAP_REPEAT)) -> np.ndarray:
+def sample_texture_nearest(textures: TexturePack, k: int, uv: np.ndarray,
+                           wrap=(WRAP_REPEAT, WRAP_REPEAT)) -> np.ndarray:
     """(N, 3) uint8 texels of texture k at (N, 2) glTF UVs, nearest texel (the renderer's rule, vectorised)."""
     h, w = int(textures.height[k]), int(textures.width[k])
     u = wrap_coord(np.asarray(uv[:, 0], np.float64), wrap[0])

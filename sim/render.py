@@ -72,6 +72,32 @@ def camera_rays(dirs_cam: np.ndarray, T_world_cam: np.ndarray) -> np.ndarray:
     return rays
 
 
+@numba.njit(cache=True, inline="always")
+def write_hit(t_hit, prim, tri_instance, i, j, rgb, depth, ids):  # pragma: no cover - compiled
+    """Depth and instance id of pixel (i, j); where nothing was hit: depth 0, id 0, black, and False."""
+    t = t_hit[i, j]
+    if not np.isfinite(t):
+        depth[i, j] = 0.0
+        ids[i, j] = 0
+        rgb[i, j, 0] = 0
+        rgb[i, j, 1] = 0
+        rgb[i, j, 2] = 0
+        return False
+    depth[i, j] = t
+    ids[i, j] = tri_instance[prim[i, j]]
+    return True
+
+
+@numba.njit(cache=True, inline="always")
+def lambert_light(rays, normals, i, j, sun):  # pragma: no cover - compiled
+    """Light of pixel (i, j)'s hit: ambient + sun (either side of the surface) + a head light."""
+    dx, dy, dz = rays[i, j, 3], rays[i, j, 4], rays[i, j, 5]
+    inv = 1.0 / np.sqrt(dx * dx + dy * dy + dz * dz)
+    nx, ny, nz = normals[i, j, 0], normals[i, j, 1], normals[i, j, 2]
+    facing = abs((nx * dx + ny * dy + nz * dz) * inv)
+    return AMBIENT + SUN_GAIN * abs(nx * sun[0] + ny * sun[1] + nz * sun[2]) + HEAD_GAIN * facing
+
+
 @numba.njit(cache=True, parallel=True)
 def _shade(rays, t_hit, prim, normals, tri_instance, tri_color, tri_color_b, tri_emissive, tri_pattern, sun,
            rgb, depth, ids):  # pragma: no cover - compiled
@@ -79,25 +105,12 @@ def _shade(rays, t_hit, prim, normals, tri_instance, tri_color, tri_color_b, tri
     h, w = t_hit.shape
     for i in numba.prange(h):
         for j in range(w):
-            t = t_hit[i, j]
-            if not np.isfinite(t):
-                depth[i, j] = 0.0
-                ids[i, j] = 0
-                rgb[i, j, 0] = 0
-                rgb[i, j, 1] = 0
-                rgb[i, j, 2] = 0
+            if not write_hit(t_hit, prim, tri_instance, i, j, rgb, depth, ids):
                 continue
             p = prim[i, j]
-            depth[i, j] = t
-            ids[i, j] = tri_instance[p]
-            dx, dy, dz = rays[i, j, 3], rays[i, j, 4], rays[i, j, 5]
-            inv = 1.0 / np.sqrt(dx * dx + dy * dy + dz * dz)
-            nx, ny, nz = normals[i, j, 0], normals[i, j, 1], normals[i, j, 2]
-            facing = abs((nx * dx + ny * dy + nz * dz) * inv)
-            if tri_emissive[p]:
-                light = 1.0
-            else:
-                light = AMBIENT + SUN_GAIN * abs(nx * sun[0] + ny * sun[1] + nz * sun[2]) + HEAD_GAIN * facing
+            t = t_hit[i, j]
+            dx, dy = rays[i, j, 3], rays[i, j, 4]
+            light = 1.0 if tri_emissive[p] else lambert_light(rays, normals, i, j, sun)
             use_b = False
             pat = tri_pattern[p]
             if pat > 0:

@@ -155,6 +155,7 @@ def test_ply_vertex_colours_are_interpolated_and_drawn_as_stored(tmp_path):
     assert rgb[0, 1].tolist() == [100, 0, 100]  # halfway: the colours interpolated
 
 
+@pytest.mark.integration
 def test_explore_and_show_take_a_scene_file(exported, tmp_path, capsys):
     _, _, paths = exported
     assert main(["explore", "--scene", str(paths["glb"]), "--out", str(tmp_path / "ex"), "--no-rerun"] + SMALL) == 0
@@ -167,6 +168,7 @@ def test_explore_and_show_take_a_scene_file(exported, tmp_path, capsys):
     assert (tmp_path / "show" / "plan.png").is_file() and (tmp_path / "show" / "views.png").is_file()
 
 
+@pytest.mark.integration
 def test_a_semantic_episode_runs_on_an_exported_house_and_answers(exported, tmp_path):
     scene, _, paths = exported
     sofa = next(o for o in scene.objects if o.color is not None)
@@ -194,6 +196,7 @@ def _hmeqa_scene(tmp_path: Path, scene_id: str, house_seed: int) -> Path:
     return tmp_path / "scenes"
 
 
+@pytest.mark.integration
 def test_hm_eqa_runs_its_questions_on_their_scene_files(tmp_path, capsys):
     scenes = _hmeqa_scene(tmp_path, "00004-VqCaAuuoeWk", 4)
     _hmeqa_scene(tmp_path, "00259-4J8N2Ah1a6o", 5)  # holds row 161, whose answer letter points at padding
