@@ -21,7 +21,7 @@ import numpy as np
 from eqa.agent import EQAQuestion
 from eqa.datasets.hmeqa import PAD, HmEqaQuestion
 from eqa.episode import Episode, run_episode
-from eqa.sim_driver import SimRun, check_resumed_vlm, house_seed, make_agent, _load_vlm
+from eqa.sim_driver import SimRun, house_seed, make_agent, worker_vlm
 from eqa.sim_observers import QuestionObserver
 from sim.env import SimEnv, SimEpisode
 from sim.mesh_world import MeshSceneConfig, MeshWorld, cached_world
@@ -83,25 +83,12 @@ def hmeqa_job(job: str, payload: dict, run: dict, folder: Path) -> dict:
     truth_letter = payload["answer"]
     truth_index = letters(len(choices)).index(truth_letter)
     truth = real.index(truth_index) if truth_index in real else None
-    vlm = _load_vlm_for(sim_run, folder)
     question = EQAQuestion(payload["question"], tuple(choices[i] for i in real))
     episode = Episode(job, SimEpisode(start=start), question, house_seed(world), world.floor_area(env.freespace))
-    summary = run_episode(env, make_agent(sim_run, vlm), episode, folder,
+    summary = run_episode(env, make_agent(sim_run, worker_vlm(run, folder)), episode, folder,
                           [QuestionObserver(job, payload["label"], truth), _HmEqaObserver(payload, real, moved)],
                           rerun=False, progress=False)
     return summary
-
-
-def _load_vlm_for(sim_run: SimRun, folder: Path):
-    import json
-
-    if sim_run.method.vlm is None:
-        raise ValueError(f"method {sim_run.method.name!r} has no VLM: HM-EQA questions need one (e.g. --method "
-                         "semantic with vlm.backend=hf or openai)")
-    vlm = _load_vlm(json.dumps(sim_run.to_dict()["vlm"], sort_keys=True))
-    check_resumed_vlm(Path(folder).parent.parent, vlm)
-    vlm.accounting.reset()
-    return vlm
 
 
 class _HmEqaObserver:

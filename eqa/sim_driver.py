@@ -189,24 +189,24 @@ def run_custom(q: CustomQuestion, house: int | MeshWorld, run: SimRun, out_dir: 
                        rerun=rerun, progress=progress, on_record=on_record, tap=tap)
 
 
-def explore_house(seed: int | MeshWorld, out_dir: str | Path, run: Optional[SimRun] = None,
+def explore_house(house: int | MeshWorld, out_dir: str | Path, run: Optional[SimRun] = None,
                   n_rooms: Optional[int] = None, rerun: bool = True, progress: bool = True,
                   start: Optional[tuple[float, float, float]] = None) -> dict:
-    """Frontier exploration (no question) of the house of `seed` (or a mesh scene) from `start` (default: a
-    seeded start pose); writes the episode folder (with map.npz, and scene.json for a procedural house),
-    returns the summary (coverage and collisions included)."""
+    """Frontier exploration (no question) of built-in house `house` (a seed) or a mesh scene (a MeshWorld) from
+    `start` (default: a seeded start pose); writes the episode folder (with map.npz, and scene.json for a
+    procedural house), returns the summary (coverage and collisions included)."""
     run = run or SimRun()
     if run.method.vlm is not None:
         raise ValueError(f"method {run.method.name!r} answers questions; explore with a method without a VLM")
-    env, area = sim_env(run, seed, n_rooms)
-    planner_seed = house_seed(seed)
+    env, area = sim_env(run, house, n_rooms)
+    planner_seed = house_seed(house)
     if start is None:
         start = env.random_start(np.random.default_rng([planner_seed, 1]), clearance=run.start_clearance)
-    name = f"house{seed}" if isinstance(seed, int) else Path(seed.name).stem.split(".")[0]
+    name = f"house{house}" if isinstance(house, int) else Path(house.name).stem.split(".")[0]
     episode = Episode(name, SimEpisode(start=tuple(start)), None, planner_seed, area)
     summary = run_episode(env, make_agent(run), episode, out_dir, [CoverageObserver(env)], rerun=rerun,
                           progress=progress, save_map=True)
-    if isinstance(seed, int):
+    if isinstance(house, int):
         env.scene.save(Path(out_dir) / "scene.json")
     return summary
 
@@ -243,13 +243,21 @@ def check_resumed_vlm(bench_folder: Path, vlm) -> None:
                          f"prompts {mine['prompt_version']}); use a fresh --out")
 
 
+def worker_vlm(run: dict, folder: Path):
+    """A runner worker's VLM for the SimRun dict `run` (None for a method without one): loaded once per
+    process, checked against the benchmark folder's VLM (the episode `folder` lies in its episodes/), its
+    call accounting reset for this episode."""
+    if run.get("vlm") is None:
+        return None
+    vlm = _load_vlm(json.dumps(run["vlm"], sort_keys=True))
+    check_resumed_vlm(Path(folder).parent.parent, vlm)
+    vlm.accounting.reset()
+    return vlm
+
+
 def question_job(job_id: str, payload: dict, run: dict, folder: Path) -> dict:
     """Runner worker: `payload` is a question record, `run` a SimRun as a dict (SimRun.to_dict), `folder` the
     episode's temporary folder inside the benchmark folder's episodes/."""
     sim_run = SimRun.from_dict(run)
     q = Question.from_json(payload)
-    vlm = _load_vlm(json.dumps(run["vlm"], sort_keys=True)) if sim_run.method.vlm is not None else None
-    if vlm is not None:
-        check_resumed_vlm(Path(folder).parent.parent, vlm)
-        vlm.accounting.reset()
-    return run_question(q, sim_run, folder, vlm=vlm)
+    return run_question(q, sim_run, folder, vlm=worker_vlm(run, folder))

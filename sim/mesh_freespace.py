@@ -17,6 +17,7 @@ import open3d as o3d
 from mapping.grid import GridSpec
 from sim.freespace import FreeSpace
 from sim.mesh_scene import MeshScene
+from sim.render import raycasting_scene
 
 FLOOR_BIN = 0.05  # m: height bins of the floor histogram
 MIN_FLOOR_AREA = 2.0  # m^2 of upward-facing surface for a height to count as a floor
@@ -98,16 +99,14 @@ def floor_cells(mesh: MeshScene, grid: GridSpec, floor_z: float, step: float) ->
     """(floor, solid) cell masks. floor: a surface lies within `step` of floor_z below floor_z + step (rays
     cast down from there); solid: the ray cast up from there first meets a surface from behind (its normal
     points up), i.e. the cell lies inside a closed object taller than the robot (a wardrobe's inside)."""
-    rows, cols = np.indices(grid.shape)
-    xy = grid.cell_to_world(np.stack([rows.ravel(), cols.ravel()], axis=1))
-    rays = np.zeros((2, len(xy), 6), np.float32)
-    rays[:, :, :2] = xy
+    xs, ys = grid.cell_centres()
+    rays = np.zeros((2, xs.size, 6), np.float32)
+    rays[:, :, 0] = xs.ravel()
+    rays[:, :, 1] = ys.ravel()
     rays[:, :, 2] = floor_z + step
     rays[0, :, 5] = -1.0
     rays[1, :, 5] = 1.0
-    scene = o3d.t.geometry.RaycastingScene()
-    scene.add_triangles(o3d.core.Tensor(mesh.vertices), o3d.core.Tensor(mesh.triangles.astype(np.uint32)))
-    hit = scene.cast_rays(o3d.core.Tensor(rays))
+    hit = raycasting_scene(mesh.vertices, mesh.triangles).cast_rays(o3d.core.Tensor(rays))
     t, normal_z = hit["t_hit"].numpy(), hit["primitive_normals"].numpy()[..., 2]
     floor = t[0] <= 2 * step
     solid = np.isfinite(t[1]) & (normal_z[1] > 0)

@@ -379,8 +379,7 @@ def _trimesh_part(geom, T: np.ndarray, flat: bool, where: str) -> MeshScene:
     visual = geom.visual
     if visual.kind == "vertex":
         color = np.asarray(visual.vertex_colors, np.float32)[:, :3] / 255.0
-    elif visual.kind == "face":
-        color = np.zeros((n, 3), np.float32)  # per-face colours become per-corner: split the vertices
+    elif visual.kind == "face":  # per-face colours become per-corner ones: split the vertices
         face_rgb = np.asarray(visual.face_colors, np.float32)[:, :3] / 255.0
         v, faces = v[faces].reshape(-1, 3), np.arange(len(faces) * 3).reshape(-1, 3)
         uv, color = np.zeros((len(v), 2), np.float32), np.repeat(face_rgb, 3, axis=0)

@@ -17,14 +17,11 @@ PLAN_CUT = 1.8  # m above the floor: the plan shows what lies below this height
 
 def top_down_colors(env: SimEnv) -> np.ndarray:
     """HxWx3 uint8 colour of the first surface below PLAN_CUT at each free-space cell centre (rows = y)."""
-    grid = env.freespace.grid
-    rows, cols = np.indices(grid.shape)
-    xy = grid.cell_to_world(np.stack([rows.ravel(), cols.ravel()], axis=1))
+    xs, ys = env.freespace.grid.cell_centres()
     renderer: MeshRenderer = env.renderer
     # An orthographic camera looking straight down: one ray per cell, through the renderer's shading.
-    h, w = grid.shape
-    rays = np.zeros((h, w, 6), np.float32)
-    rays[..., :2] = xy.reshape(h, w, 2)
+    rays = np.zeros((*xs.shape, 6), np.float32)
+    rays[..., 0], rays[..., 1] = xs, ys
     rays[..., 2] = PLAN_CUT
     rays[..., 5] = -1.0
     return renderer.render_rays(rays)[0]

@@ -126,6 +126,9 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError(f"--out {args.out} is a file; give a benchmark folder")
     hm_eqa = args.dataset == "hm-eqa"
     if hm_eqa:
+        if run_config.method.vlm is None:
+            raise ValueError(f"method {run_config.method.name!r} has no VLM: HM-EQA questions need one (e.g. "
+                             "--method semantic with vlm.backend=hf or openai)")
         all_jobs = hmeqa_jobs(args)
         worker, dataset = "eqa.hmeqa_driver:hmeqa_job", Path(args.hm_eqa or "hm-eqa")
     else:
