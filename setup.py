@@ -15,7 +15,8 @@ setup(
     # configs/ installs as the package `eqa.configs` (its YAML files are package data)
     packages=find_packages(include=["mapping*", "vlm*", "nav*", "sim*", "eqa*"]) + ["eqa.configs"],
     package_dir={"eqa.configs": "configs"},
-    package_data={"": ["*.json", "*.ttf", "*.pt", "*.md", "assets/*", "weights/*", "calibrations/*.json", "hm_eqa/*.csv"],
+    package_data={"": ["*.json", "*.ttf", "*.pt", "*.md", "assets/*", "weights/*", "calibrations/*.json", "hm_eqa/*.csv",
+                      "open_eqa/*.json"],
                   "eqa.configs": ["*.yaml", "ros/*.yaml", "ros/*.xml"]},
     data_files=[
         ("share/ament_index/resource_index/packages", [f"resource/{PACKAGE}"]),

@@ -24,7 +24,7 @@ from typing import Optional, Protocol, Sequence
 
 import numpy as np
 
-from eqa.method import MethodConfig
+from eqa.method import OPEN_QUESTION_POLICIES, MethodConfig
 from eqa.config import from_dict
 from eqa.records import Action, FrameRecord, Outcome, PlanRecord, Reason, StepRecord, ViewRecord
 from eqa.semantic import DirectionOracle, SemanticExplorer
@@ -35,22 +35,29 @@ from mapping.value_map import SemanticValueMap
 from nav.frontier_planner import FrontierPlanner
 from nav.scan import ViewWedge, camera_hfov, nearest_floor_distance, scan_turns
 from vlm.conformal import Calibration
+from vlm.interface import OpenAnswer
 from vlm.prompts import letter
 from vlm.queries import QueryKind
 
 
 @dataclass(frozen=True)
 class EQAQuestion:
-    """A multiple-choice question: its text and 2 to 6 distinct choices."""
+    """A question: its text and 2 to 6 distinct choices, or no choices (an open question, answered in free
+    text by a VLM that writes text; MethodConfig.open_answer)."""
 
     text: str
-    choices: tuple[str, ...]
+    choices: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if not self.text.strip():
             raise ValueError("the question is empty")
-        if not 2 <= len(self.choices) <= 6 or len(set(self.choices)) != len(self.choices):
-            raise ValueError(f"give 2 to 6 distinct choices, got {list(self.choices)}")
+        if self.choices and (not 2 <= len(self.choices) <= 6 or len(set(self.choices)) != len(self.choices)):
+            raise ValueError(f"give 2 to 6 distinct choices (or none, for an open question), got {list(self.choices)}")
+
+    @property
+    def is_open(self) -> bool:
+        """An open question: no choices."""
+        return not self.choices
 
 
 @dataclass
@@ -74,7 +81,8 @@ class Answer:
     """The agent's answer: choice index and letter (None without one), the answer probabilities of the most
     relevant view, the prediction set (conformal stopping), why it stopped, how the answer was chosen (the
     stop policy's name when it stopped confidently, else "most-relevant-step"), the step of the most
-    relevant view, and whether the stop was confident."""
+    relevant view, and whether the stop was confident. Open questions: `text` (the VLM's free-text answer
+    from the most relevant views) and `open_answer` (its prompt, views and cost); index and letter None."""
 
     index: Optional[int]
     letter: Optional[str]
@@ -85,6 +93,8 @@ class Answer:
     step: Optional[int]
     confident: bool
     policy: str
+    text: Optional[str] = None
+    open_answer: Optional[OpenAnswer] = None
 
 
 class StepObserver(Protocol):
@@ -137,6 +147,13 @@ class EQAAgent:
         if method.direction_oracle and direction_oracle is None:
             raise ValueError(f"method {method.name!r} scores directions by ground truth: its driver must give the "
                              "direction oracle (only the built-in simulator has one)")
+        if question is not None and question.is_open:
+            if not self.vlm.writes_text:
+                raise ValueError(f"open questions are answered in free text: the {self.vlm.info.backend} backend "
+                                 "cannot write text (use hf or openai)")
+            if method.stop.policy not in OPEN_QUESTION_POLICIES:
+                raise ValueError(f"stop policy {method.stop.policy!r} needs answer choices; an open question stops "
+                                 f"by {', '.join(OPEN_QUESTION_POLICIES)} (e.g. stop.policy=relevance)")
         n_choices = len(question.choices) if question is not None else 0
         self.question = question
         self.policy = make_stop(method.stop, n_choices, allow_early=method.early_stop, calibration=self.calibration)
@@ -153,6 +170,8 @@ class EQAAgent:
         self.pose = None
         self.vlm_calls, self.vlm_seconds = 0, 0.0
         self.best_view = self.last_view = None
+        self._open_views: list[tuple[float, int, np.ndarray]] = []  # (relevance, step, RGB), most relevant first
+        self._open_answer: Optional[tuple[tuple[int, ...], OpenAnswer]] = None  # (steps used, answer)
         self._phase = "start"  # start -> explore (turns in place queued as needed) -> stopped
         self._turns: list[tuple[float, Reason]] = []  # turns in place still to issue (look-around, scan)
         self._views: list[Frame] = []  # frames the next decision scores
@@ -256,10 +275,26 @@ class EQAAgent:
         if self.policy is None:
             raise RuntimeError("call reset() before answer()")
         index, rule = self.policy.answer()
+        open_answer = self._answer_open() if self.question is not None and self.question.is_open else None
         return Answer(index=index, letter=letter(index) if index is not None else None,
                       probabilities=self.policy.best_p, prediction_set=self.policy.final_set,
                       stop_reason=self._stop_reason, rule=rule, step=self.policy.best_step,
-                      confident=self.policy.stopped_confident, policy=self.policy.name)
+                      confident=self.policy.stopped_confident, policy=self.policy.name,
+                      text=open_answer.text if open_answer is not None else None, open_answer=open_answer)
+
+    def _answer_open(self) -> Optional[OpenAnswer]:
+        """The free-text answer from the most relevant views so far (one VLM call per distinct set of views);
+        None before any view was scored."""
+        if not self._open_views:
+            return None
+        steps = tuple(step for _, step, _ in self._open_views)
+        if self._open_answer is None or self._open_answer[0] != steps:
+            cfg = self.method.open_answer
+            reply = self.vlm.answer_open([rgb for _, _, rgb in self._open_views], self.question.text, cfg.max_tokens)
+            self.vlm_calls += 1
+            self.vlm_seconds += reply.latency_s
+            self._open_answer = (steps, reply)
+        return self._open_answer[1]
 
     # -- one decision -------------------------------------------------------------------------------
     def _integrate(self, frames: Sequence[Frame]) -> list[Frame]:
@@ -293,9 +328,18 @@ class EQAAgent:
             observer.label(record, self)
         if newest_view is not None and (self.best_view is None or newest_view.relevance > self.policy.best_relevance):
             self.best_view = (step, self._newest.rgb)
+        if self.question is not None and self.question.is_open and newest_view is not None \
+                and newest_view.relevance is not None:
+            self._keep_open_view(newest_view.relevance, step, self._newest.rgb)
         self.last_view = (step, self._newest.rgb)
         record.conformal = self.policy.observe(record)
         return self._choose(record)
+
+    def _keep_open_view(self, relevance: float, step: int, rgb: np.ndarray) -> None:
+        """Keep the MethodConfig.open_answer.views most relevant views (earliest first among equals)."""
+        kept = self._open_views + [(float(relevance), step, rgb)]
+        kept.sort(key=lambda v: (-v[0], v[1]))
+        self._open_views = kept[:self.method.open_answer.views]
 
     def _score(self, step: int, views: list[Frame]) -> tuple[list[ViewRecord], object]:
         """Records of the decision's scored views (newest last) and the newest view's VLM result (None
@@ -319,8 +363,9 @@ class EQAAgent:
         if self.vlm is not None:
             view = self.vlm.query_view(newest.rgb, q.text, q.choices, kinds=(QueryKind.ANSWER, QueryKind.RELEVANCE))
             x, y, yaw = pose_xy_yaw(newest.T_world_base)
-            record = ViewRecord(newest.stamp, (x, y), yaw, p_answer=[float(p) for p in view.answer],
-                                relevance=view.relevance, vlm_s=view.call.latency_s)
+            p_answer = [float(p) for p in view.answer] if view.answer is not None else None
+            record = ViewRecord(newest.stamp, (x, y), yaw, p_answer=p_answer, relevance=view.relevance,
+                                vlm_s=view.call.latency_s)
             return [self._count(record, view)[0]], view
         return [], None
 

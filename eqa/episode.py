@@ -204,7 +204,8 @@ def _run_episode(env, agent, episode, out_dir, observers, rerun, progress, save_
 
 def episode_summary(agent: EQAAgent, episode: Episode, path_length: float, blocked: int, recoveries: int) -> dict:
     """The summary of a finished episode: decisions, budget, stop reason, path, and with a question the
-    answer (index, how it was chosen, prediction set) and the VLM's calls."""
+    answer (index, how it was chosen, prediction set; open questions: answer_text and the open_answer call)
+    and the VLM's calls."""
     answer = agent.answer()
     summary = {"episode_id": episode.episode_id, "seed": episode.seed, "decisions": agent.decisions,
                "budget": agent.budget, "normalized_steps": agent.decisions / agent.budget,
@@ -219,6 +220,9 @@ def episode_summary(agent: EQAAgent, episode: Episode, path_length: float, block
                         "vlm": agent.vlm.info.to_record() if agent.vlm is not None else None})
         if answer.prediction_set is not None:
             summary["final_set"] = answer.prediction_set
+        if episode.question.is_open:
+            summary["answer_text"] = answer.text
+            summary["open_answer"] = answer.open_answer.to_record() if answer.open_answer is not None else None
     return summary
 
 
@@ -247,7 +251,11 @@ def write_episode_png(out: Path, summary: dict, agent: EQAAgent) -> Path:
     stop = f"stop: {summary['stop_reason']} ({summary['stop_policy']}) after {summary['decisions']}/" \
            f"{summary['budget']} decisions, {summary['path_length_m']:.1f} m"
     lines = []
-    if "question" in summary:
+    if "question" in summary and not summary["choices"]:  # an open question
+        lines = [summary["question"], f"answer: {summary.get('answer_text') or '(none)'}"]
+        if summary.get("truth_text"):
+            lines.append(f"reference answer: {summary['truth_text']}")
+    elif "question" in summary:
         choices = summary["choices"]
         lines = [summary["question"], "choices: " + "  ".join(choice_text(choices, i) for i in range(len(choices)))]
         if "final_set" in summary:

@@ -53,11 +53,11 @@ def job_id(q: HmEqaQuestion) -> str:
     return f"hmeqa-{q.row:03d}-{q.scene}"
 
 
-def place_start(env: SimEnv, world: MeshWorld, position, angle: float, snap: float) -> tuple[tuple, float]:
-    """((x, y, yaw) start in the world, metres moved): the Habitat start, moved to the nearest navigable cell
-    of its component when the robot's disc does not fit there and one lies within `snap` m; ValueError
-    otherwise."""
-    x, y, yaw = world.habitat_start(position, angle)
+def place_start(env: SimEnv, world: MeshWorld, start: tuple[float, float, float], snap: float) -> tuple[tuple, float]:
+    """((x, y, yaw) start in the world, metres moved): `start` (world x, y m, yaw rad), moved to the nearest
+    navigable cell of its component when the robot's disc does not fit there and one lies within `snap` m;
+    ValueError otherwise."""
+    x, y, yaw = start
     fs = env.freespace
     if fs.is_navigable(np.array([x, y])):
         return (x, y, yaw), 0.0
@@ -77,7 +77,7 @@ def hmeqa_job(job: str, payload: dict, run: dict, folder: Path) -> dict:
     position = payload["start_position"]
     world = cached_world(payload["scene_file"], config, round(float(position[1]), 2))
     env = SimEnv(world, sim_run.sim)
-    start, moved = place_start(env, world, position, payload["start_angle"], config.start_snap)
+    start, moved = place_start(env, world, world.habitat_start(position, payload["start_angle"]), config.start_snap)
     choices = payload["choices"]
     real = [i for i, c in enumerate(choices) if c != PAD]
     truth_letter = payload["answer"]

@@ -17,7 +17,9 @@ from mapping.config import MapConfig
 from nav.config import PlannerConfig
 from vlm.config import VLMConfig
 from vlm.conformal import config_hash
+from vlm.registry import backend
 
+OPEN_QUESTION_POLICIES = ("fixed-budget", "relevance", "oracle")  # policies that need no answer probabilities
 STOP_POLICIES = ("fixed-budget", "relevance", "max-prob", "conformal", "oracle")
 VLM_POLICIES = ("relevance", "max-prob", "conformal")  # stop policies that read the VLM's outputs
 
@@ -104,12 +106,25 @@ class StopConfig:
 
 
 @dataclass
+class OpenAnswerConfig:
+    """Open questions (no choices; eqa.agent.EQAQuestion with choices ()): the agent answers in free text from
+    its `views` most relevant views (most relevant first), at most `max_tokens` tokens, with a backend that
+    writes text (hf, openai)."""
+
+    views: Annotated[int, Range(ge=1, le=8)] = 3
+    max_tokens: Annotated[int, Range(ge=1, le=1024)] = 32
+
+    def __post_init__(self) -> None:
+        check_bounds(self)
+
+
+@dataclass
 class MethodConfig:
     """A method: agent, VLM (None = exploration only, no answer), semantic exploration (None = frontiers
     only) and stopping. early_stop=False: every episode runs to its budget whatever `stop` says (its state is
     still recorded: calibration runs and offline stopping sweeps). direction_oracle / oracle_temperature:
     semantic directions scored by the true path distance to an answerable view (softmax(-d / temperature));
-    only the simulator driver can provide it (an upper bound)."""
+    only the simulator driver can provide it (an upper bound). open_answer: how open questions are answered."""
 
     name: str = "fbe"
     agent: AgentConfig = field(default_factory=AgentConfig)
@@ -119,6 +134,7 @@ class MethodConfig:
     early_stop: bool = True
     direction_oracle: bool = False
     oracle_temperature: Positive = 1.0
+    open_answer: OpenAnswerConfig = field(default_factory=OpenAnswerConfig)
 
     def __post_init__(self) -> None:
         check_bounds(self)
@@ -139,3 +155,15 @@ def exploration_hash(method: MethodConfig, environment: dict) -> str:
     keep["sim"] = environment
     keep["visual_prompt"] = (d.get("vlm") or {}).get("visual_prompt")  # changes the images the VLM sees
     return config_hash(json.loads(json.dumps(keep)))
+
+
+def check_open_questions(method: MethodConfig) -> None:
+    """Open questions (OpenEQA's, `eqa run` without choices) need a VLM that writes text and a stop policy that
+    needs no answer probabilities; ValueError naming what to change otherwise."""
+
+    if method.vlm is None or not backend(method.vlm.backend).writes_text:
+        raise ValueError(f"method {method.name!r}: open questions are answered in free text; use a VLM "
+                         "backend that writes text (e.g. --method semantic vlm.backend=hf or openai)")
+    if method.stop.policy not in OPEN_QUESTION_POLICIES:
+        raise ValueError(f"method {method.name!r}: stop policy {method.stop.policy!r} needs answer choices; open "
+                         f"questions stop by {', '.join(OPEN_QUESTION_POLICIES)} (e.g. stop.policy=relevance)")

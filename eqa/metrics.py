@@ -60,12 +60,14 @@ def _mean(xs) -> float:
 
 
 def summarize(summaries: list[dict]) -> dict:
-    """Headline metrics of one method's episodes."""
+    """Headline metrics of one method's episodes. Answerable-view figures count only the episodes whose driver
+    knows when a view answers (the procedural questions'; not HM-EQA's or OpenEQA's)."""
     answered = [s for s in summaries if s.get("success") is not None]
     by_cat = defaultdict(list)
     for s in answered:
         by_cat[s["category"]].append(bool(s["success"]))
-    reached = [s["first_answerable_step"] is not None for s in summaries]
+    labelled = [s for s in summaries if "first_answerable_step" in s]
+    reached = [s["first_answerable_step"] is not None for s in labelled]
     return {
         "episodes": len(summaries),
         "answered": len(answered),
@@ -76,7 +78,7 @@ def summarize(summaries: list[dict]) -> dict:
         "vlm_calls_per_episode": _mean(s.get("vlm_calls", 0) for s in summaries),
         "vlm_seconds_per_episode": _mean(s.get("vlm_seconds", 0.0) for s in summaries),
         "answerable_view_reached": rate(reached),
-        "steps_to_first_answerable": _mean(s["first_answerable_step"] for s in summaries),
+        "steps_to_first_answerable": _mean(s["first_answerable_step"] for s in labelled),
     }
 
 

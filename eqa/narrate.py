@@ -37,8 +37,8 @@ def describe(record: StepRecord) -> list[str]:
     sees = []
     newest = record.newest
     if record.relevance is not None:
-        probs = " ".join(f"{letter(i)} {p:.2f}" for i, p in enumerate(record.p_answer))
-        sees.append(f"relevance {record.relevance:.2f}, P(answer) {probs}")
+        probs = " ".join(f"{letter(i)} {p:.2f}" for i, p in enumerate(record.p_answer or ()))
+        sees.append(f"relevance {record.relevance:.2f}" + (f", P(answer) {probs}" if probs else ""))
     if newest is not None and newest.skipped:
         sees.append(f"view skipped ({newest.skipped})")
     elif newest is not None and newest.sv:

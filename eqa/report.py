@@ -130,7 +130,7 @@ def write_report(folders: list[str | Path], out: str | Path, calib: str | Path |
     fig, ax = plt.subplots(figsize=(6.5, 4), dpi=110)
     for name, summaries, _ in runs:
         steps = sorted(s["first_answerable_step"] / s["budget"] for s in summaries
-                       if s["first_answerable_step"] is not None)
+                       if s.get("first_answerable_step") is not None)
         if steps:
             ax.step(steps, [(i + 1) / len(summaries) for i in range(len(steps))], where="post", label=name)
     ax.set_xlabel("normalised steps")

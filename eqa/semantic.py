@@ -105,7 +105,8 @@ class SemanticExplorer:
         if view is not None:
             record.vlm_s = view.call.latency_s
             if answer:
-                record.p_answer, record.relevance = [float(p) for p in view.answer], view.relevance
+                record.relevance = view.relevance
+                record.p_answer = [float(p) for p in view.answer] if view.answer is not None else None
         if locate:
             record.target = self._target(frame, view, (x, y))
         return record, view

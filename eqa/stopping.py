@@ -16,7 +16,9 @@ Policies (StopConfig.policy), each a class here:
 Every policy also stops at the budget and, with stop_when_explored, when nothing is left to explore.
 With allow_early off (MethodConfig.early_stop false) a policy records its state but stops only at the budget.
 Answer: the policy's own when it stopped confidently (argmax p of that step; the single set member),
-else argmax p at the most relevant step (DESIGN.md).
+else argmax p at the most relevant step (DESIGN.md). Open questions (no choices) have no answer
+probabilities: fixed-budget, relevance (on relevance alone) and oracle stop them; the most relevant step is
+still tracked (the agent answers from its views in free text).
 """
 from __future__ import annotations
 
@@ -79,10 +81,11 @@ class StopPolicy:
     def observe(self, record: StepRecord) -> Optional[ConformalRecord]:
         """Take one decision's record; returns the prediction sets to record (conformal), else None."""
         self.last = record
-        if record.relevance is not None and record.p_answer is not None and record.relevance > self.best_relevance:
-            self.best_relevance = float(record.relevance)
-            self.best_answer, self.best_step = int(np.argmax(record.p_answer)), record.step
-            self.best_p = list(record.p_answer)
+        scored = record.p_answer is not None or self.n_choices == 0  # open questions have no p_answer
+        if record.relevance is not None and scored and record.relevance > self.best_relevance:
+            self.best_relevance, self.best_step = float(record.relevance), record.step
+            if record.p_answer is not None:
+                self.best_answer, self.best_p = int(np.argmax(record.p_answer)), list(record.p_answer)
         return self._update(record)
 
     def _update(self, record: StepRecord) -> Optional[ConformalRecord]:
@@ -140,6 +143,8 @@ class RelevanceStop(StopPolicy):
 
     def confident(self) -> bool:
         r, p = self.last.relevance, self.last.p_answer
+        if self.n_choices == 0:  # an open question: relevance alone
+            return r is not None and r > self.t_rel
         return r is not None and p is not None and r > self.t_rel and max(p) > self.t_prob
 
 

@@ -86,3 +86,23 @@ def sensor_state_to_camera_pose(position, rotation_wxyz) -> np.ndarray:
     rotation (w, x, y, z) of the OpenGL camera frame in Habitat's)."""
     R_habitat_glcam = quaternion_wxyz_matrix(rotation_wxyz)
     return make_pose(R_WORLD_HABITAT @ R_habitat_glcam @ R_GLCAM_OPTICAL, habitat_to_world_point(position))
+
+
+def camera_matrix_to_camera_pose(T_habitat_glcam) -> np.ndarray:
+    """4x4 T_world_cam (OpenCV optical frame) of a Habitat camera's 4x4 camera-to-world matrix (OpenGL camera in
+    Habitat's y-up world; e.g. OpenEQA's extracted frame poses). ValueError if it is not a rigid transform."""
+    T = np.asarray(T_habitat_glcam, dtype=float)
+    if T.shape != (4, 4) or not np.all(np.isfinite(T)):
+        raise ValueError(f"a camera pose must be a finite 4x4 matrix, got shape {T.shape}")
+    R = T[:3, :3]
+    if not np.allclose(R @ R.T, np.eye(3), atol=1e-3) or np.linalg.det(R) < 0 or not np.allclose(T[3], [0, 0, 0, 1]):
+        raise ValueError("a camera pose must be a rigid transform (rotation and translation)")
+    return make_pose(R_WORLD_HABITAT @ R @ R_GLCAM_OPTICAL, habitat_to_world_point(T[:3, 3]))
+
+
+def camera_heading(T_world_cam: np.ndarray) -> float:
+    """Yaw (rad, about world +z) of the direction an optical camera looks, projected on the floor."""
+    forward = np.asarray(T_world_cam)[:3, 2]
+    if np.hypot(forward[0], forward[1]) < 1e-6:
+        raise ValueError("the camera looks straight up or down: no heading")
+    return float(math.atan2(forward[1], forward[0]))

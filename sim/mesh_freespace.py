@@ -55,13 +55,22 @@ def _weighted_median(values: np.ndarray, weights: np.ndarray) -> float:
     return float(values[order][np.searchsorted(cum, 0.5 * cum[-1])])
 
 
-def choose_floor(mesh: MeshScene, near: float | None = None, tolerance: float = 0.5) -> float:
-    """The floor height: the floor with the largest area, or the floor nearest `near` (m) within `tolerance`.
-    ValueError naming the file when there is none."""
+def choose_floor(mesh: MeshScene, near: float | None = None, tolerance: float = 0.5,
+                 below: float | None = None) -> float:
+    """The floor height: the floor with the largest area, or the floor nearest `near` (m) within `tolerance`,
+    or the floor with the largest area 0.2-2.5 m below `below` (m; a camera's height; furniture tops may lie in
+    that range too, floors above and below lie outside it). ValueError naming the file when there is none."""
     levels = floor_levels(mesh)
     if not levels:
         raise ValueError(f"{mesh.source}: no floor found (no upward-facing surface of {MIN_FLOOR_AREA:g} m^2 "
                          "at one height; is the up axis right? see --up)")
+    if below is not None:
+        under = [level for level in levels if below - 2.5 <= level[0] <= below - 0.2]
+        if not under:
+            found = ", ".join(f"{h:.2f} m" for h, _ in levels)
+            raise ValueError(f"{mesh.source}: no floor found 0.2-2.5 m below the camera at {below:.2f} m (floors at "
+                             f"{found})")
+        return max(under, key=lambda level: level[1])[0]
     if near is None:
         return max(levels, key=lambda level: level[1])[0]
     height, _ = min(levels, key=lambda level: abs(level[0] - near))

@@ -88,20 +88,22 @@ class MeshWorld:
 
 
 def load_world(path: str | Path, config: Optional[MeshSceneConfig] = None, floor_near: Optional[float] = None,
-               floor_z: Optional[float] = None) -> MeshWorld:
+               floor_z: Optional[float] = None, floor_below: Optional[float] = None) -> MeshWorld:
     """Load a scene file and pick its floor: `floor_z` (m, file frame) as given, else the detected floor
-    nearest `floor_near` (e.g. a start pose's height), else the detected floor with the largest area."""
+    nearest `floor_near` (e.g. a start pose's height), else the highest detected floor below `floor_below` (a
+    camera's height; the largest floor 0.2-2.5 m below it), else the detected floor with the largest area."""
     config = config or MeshSceneConfig()
     mesh = load_mesh_scene(path, config.up, config.shading)
     if floor_z is None:
-        floor_z = choose_floor(mesh, floor_near)
+        floor_z = choose_floor(mesh, floor_near, below=floor_below)
     elif not math.isfinite(floor_z):
         raise ValueError(f"floor height must be finite, got {floor_z}")
     return MeshWorld(mesh, floor_z, str(path), config)
 
 
 @functools.lru_cache(maxsize=2)
-def cached_world(path: str, config: MeshSceneConfig, floor_near: float) -> MeshWorld:
-    """One loaded world per (file, config, floor near `floor_near` m) per process: a benchmark's questions on
-    the same scene and floor share its mesh and free space."""
-    return load_world(path, config, floor_near=floor_near)
+def cached_world(path: str, config: MeshSceneConfig, floor_near: Optional[float] = None,
+                 floor_below: Optional[float] = None) -> MeshWorld:
+    """One loaded world per (file, config, floor near `floor_near` m or below `floor_below` m) per process: a
+    benchmark's questions on the same scene and floor share its mesh and free space."""
+    return load_world(path, config, floor_near=floor_near, floor_below=floor_below)

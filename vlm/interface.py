@@ -61,9 +61,27 @@ class Scored:
     tokens_out: int = 0
 
 
+@dataclass(frozen=True)
+class OpenAnswer:
+    """A free-text answer to an open question: the text, the exact prompt, the number of views sent, wall
+    latency (s) and tokens in/out."""
+
+    text: str
+    prompt: str
+    n_images: int
+    latency_s: float
+    tokens_in: int = 0
+    tokens_out: int = 0
+
+    def to_record(self) -> dict:
+        return {"text": self.text, "prompt": self.prompt, "n_images": self.n_images, "latency_s": self.latency_s,
+                "tokens_in": self.tokens_in, "tokens_out": self.tokens_out}
+
+
 class VLM(ABC):
     """Base class: validation, caching, batching of a view's queries into one backend call, accounting.
-    supported_kinds: the query kinds the backend answers (locate only where a backend adds it)."""
+    supported_kinds: the query kinds the backend answers (locate only where a backend adds it). writes_text:
+    whether it answers open questions in free text (`answer_open`)."""
 
     supported_kinds: tuple[QueryKind, ...] = (QueryKind.ANSWER, QueryKind.RELEVANCE, QueryKind.DIRECTION,
                                               QueryKind.WORTH_EXPLORING)
@@ -117,6 +135,35 @@ class VLM(ABC):
             outputs=by_kind, call=record,
             target_px=cell_pixel(by_kind[QueryKind.LOCATE].labels[int(np.argmax(by_kind[QueryKind.LOCATE].probs))])
             if QueryKind.LOCATE in by_kind else None)
+
+    @property
+    def writes_text(self) -> bool:
+        """Whether `answer_open` works (backends that generate text: hf, openai)."""
+        return False
+
+    def answer_open(self, images: Sequence[np.ndarray], question: str, max_tokens: int = 32) -> OpenAnswer:
+        """A free-text answer to an open question from 1 or more views (most relevant first), greedy, at most
+        max_tokens tokens. Backends that cannot write text raise ValueError."""
+        if not self.writes_text:
+            raise ValueError(f"the {self.info.backend} backend cannot write free-text answers (open questions); "
+                             "use a backend that generates text: hf or openai")
+        if not images:
+            raise ValueError("an open answer needs at least one view")
+        if not isinstance(question, str) or not question.strip():
+            raise ValueError("question must be a non-empty string")
+        if max_tokens < 1:
+            raise ValueError(f"max_tokens must be >= 1, got {max_tokens}")
+        t0 = time.perf_counter()
+        checked = tuple(check_image(im) for im in images)
+        prompt = prompts.open_answer_prompt(question, len(checked))
+        text, tokens_in, tokens_out = self._generate(checked, prompt, max_tokens)
+        latency = time.perf_counter() - t0
+        self.accounting.add(CallRecord(("open_answer",), 1, 0, latency, tokens_in, tokens_out, n_scored=1))
+        return OpenAnswer(text, prompt, len(checked), latency, tokens_in, tokens_out)
+
+    def _generate(self, images: tuple[np.ndarray, ...], prompt: str, max_tokens: int) -> tuple[str, int, int]:
+        """(text, tokens in, tokens out) of a greedy reply; backends with writes_text implement it."""
+        raise NotImplementedError
 
     # -- machinery --------------------------------------------------------------------------------
     def run(self, image: np.ndarray, queries: Sequence[Query]) -> tuple[list[QueryOutput], CallRecord]:

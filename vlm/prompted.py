@@ -11,7 +11,7 @@ from vlm.cache import ResponseCache
 from vlm.imaging import image_hash
 from vlm.interface import VLM, Prepared, Scored, VLMInfo
 from vlm.queries import QueryKind, Query
-from vlm.scoring import PromptRequest, TokenScorer
+from vlm.scoring import PromptRequest, TextRequest, TokenScorer
 from vlm.visual_prompt import VisualPromptConfig, draw_labels
 
 
@@ -38,6 +38,14 @@ class PromptedVLM(VLM):
                     for p in prepared]
         return [Scored(r.candidate_logprobs, r.method, r.notes, r.tokens_in, r.tokens_out)
                 for r in self.scorer.score(requests)]
+
+    @property
+    def writes_text(self) -> bool:
+        return callable(getattr(self.scorer, "generate", None))
+
+    def _generate(self, images: tuple[np.ndarray, ...], prompt: str, max_tokens: int) -> tuple[str, int, int]:
+        reply = self.scorer.generate(TextRequest(prompt, images, max_tokens))
+        return reply.text, reply.tokens_in, reply.tokens_out
 
     def close(self) -> None:
         closer = getattr(self.scorer, "close", None)

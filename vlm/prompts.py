@@ -46,6 +46,13 @@ LOCATE_TEMPLATE = (
     "Where in the view is what the question asks about? Answer with the image cell."
 )
 
+# Open questions (no choices; backends that write text: hf, openai): the most relevant views, then this text.
+OPEN_ANSWER_TEMPLATE = (
+    "You are a robot that explored a house. {views}\n"
+    "Question: {question}\n"
+    "Answer the question in a few words."
+)
+
 CLIP_ANSWER_TEMPLATE = "A photo of a house. Question: {question} Answer: {choice}"
 CLIP_RELEVANCE = ("A photo that clearly shows the answer to: {question}", "A photo unrelated to: {question}")
 CLIP_WORTH_EXPLORING = ("A photo of a place where the answer to '{question}' could be found",
@@ -92,6 +99,15 @@ def locate_prompt(question: str) -> str:
     return LOCATE_TEMPLATE.format(question=_clean(question))
 
 
+def open_answer_prompt(question: str, n_images: int) -> str:
+    """The text after the images of an open question's answer request (n_images >= 1 views)."""
+    if n_images < 1:
+        raise ValueError(f"an open answer needs at least one view, got {n_images}")
+    views = ("This is the view most relevant to the question." if n_images == 1 else
+             f"These are the {n_images} views most relevant to the question, most relevant first.")
+    return OPEN_ANSWER_TEMPLATE.format(views=views, question=_clean(question))
+
+
 def token_prompt(kind: str, question: str, choices: Sequence[str] = (),
                  n_points: int = 0) -> tuple[str, tuple[str, ...]]:
     """(prompt text, candidate labels) for a token-scoring backend."""
@@ -125,7 +141,8 @@ def manifest() -> dict:
     return {
         "version": PROMPT_VERSION,
         "answer": ANSWER_TEMPLATE, "relevance": RELEVANCE_TEMPLATE, "direction": DIRECTION_TEMPLATE,
-        "worth_exploring": WORTH_EXPLORING_TEMPLATE, "locate": LOCATE_TEMPLATE, "clip_answer": CLIP_ANSWER_TEMPLATE,
+        "worth_exploring": WORTH_EXPLORING_TEMPLATE, "locate": LOCATE_TEMPLATE, "open_answer": OPEN_ANSWER_TEMPLATE,
+        "clip_answer": CLIP_ANSWER_TEMPLATE,
         "clip_relevance": list(CLIP_RELEVANCE), "clip_worth_exploring": list(CLIP_WORTH_EXPLORING),
         "clip_direction": CLIP_DIRECTION_TEMPLATE,
     }

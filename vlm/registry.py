@@ -20,12 +20,14 @@ PACKAGE = "vlm.backends"
 class Backend:
     """name: the `vlm.backend` value (and module name); config_class: its settings dataclass;
     build(settings, cache, visual_prompt) -> VLM; serve(settings) -> TokenScorer for `eqa serve-vlm`
-    (None: the backend is not served, e.g. a remote client or a non-token model)."""
+    (None: the backend is not served, e.g. a remote client or a non-token model); writes_text: its VLMs answer
+    open questions in free text (`VLM.answer_open`)."""
 
     name: str
     config_class: type
     build: Callable[[Any, Any, Any], Any]
     serve: Optional[Callable[[Any], Any]] = None
+    writes_text: bool = False
 
 
 def backend_names() -> list[str]:

@@ -1,7 +1,9 @@
 """The token-scoring contract shared by the hf, openai and builtin backends and the VLM server.
 
 A TokenScorer turns (image, prompt text) into the model's next-token distribution: log-probabilities
-of requested candidate labels, plus the top-k tokens (what an OpenAI-compatible server returns).
+of requested candidate labels, plus the top-k tokens (what an OpenAI-compatible server returns). Scorers that
+can also write text (hf, openai) have `generate(TextRequest) -> GeneratedText` (greedy decoding), used for
+open questions.
 """
 from __future__ import annotations
 
@@ -35,6 +37,24 @@ class NextToken:
     tokens_out: int = 1
     method: str = "logprobs"
     notes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class TextRequest:
+    """One user turn for free text: RGB uint8 images (in order), then text; at most max_tokens tokens back."""
+
+    text: str
+    images: tuple[np.ndarray, ...] = ()
+    max_tokens: int = 32
+
+
+@dataclass
+class GeneratedText:
+    """A greedy reply: its text (special tokens removed, stripped) and token counts."""
+
+    text: str
+    tokens_in: int = 0
+    tokens_out: int = 0
 
 
 class TokenScorer(Protocol):

@@ -1,8 +1,9 @@
 """The project's OpenAI-compatible VLM server: exposes any local TokenScorer (hf, builtin) with
 log-probabilities over HTTP so one GPU box can serve many robots.
 
-Endpoints: POST /v1/chat/completions (one next token, with logprobs / top_logprobs), GET /v1/models,
-GET /health. Concurrent requests are micro-batched into one scorer call (up to max_batch_size, waiting
+Endpoints: POST /v1/chat/completions (one next token, with logprobs / top_logprobs; or, with max_tokens > 1
+and a scorer that writes text (hf), a greedy reply of up to max_new_tokens tokens to up to max_images images),
+GET /v1/models, GET /health. Concurrent requests are micro-batched into one scorer call (up to max_batch_size, waiting
 at most batch_window_s seconds). Bad requests get a 4xx JSON error and the server keeps serving.
 Images must be data URLs: the server fetches nothing. Resources are bounded: a connection that sends
 nothing for read_timeout_s is closed, images above max_image_pixels are refused and at most
@@ -27,7 +28,7 @@ import numpy as np
 
 from mapping.bounds import Positive, PositiveInt, Range, check_bounds
 from vlm.imaging import decode_image, from_data_url, open_data_url
-from vlm.scoring import NextToken, PromptRequest, TokenScorer
+from vlm.scoring import GeneratedText, NextToken, PromptRequest, TextRequest, TokenScorer
 
 
 @dataclass(frozen=True)
@@ -37,7 +38,8 @@ class ServerConfig:
     clients must send as a Bearer token (None: no auth); max_body_bytes: request size limit;
     read_timeout_s: a connection is closed when it sends nothing for this long; max_image_pixels: the largest
     image accepted; max_decode_pixels and max_decodes: pixels and number of the images being decoded at once
-    (requests beyond wait up to request_timeout_s, then get a 503)."""
+    (requests beyond wait up to request_timeout_s, then get a 503); max_new_tokens and max_images: the
+    largest max_tokens and number of images of a text reply (scorers that write text)."""
 
     host: str = "127.0.0.1"
     port: Annotated[int, Range(ge=0, le=65535)] = 8000
@@ -52,6 +54,8 @@ class ServerConfig:
     max_image_pixels: PositiveInt = 4096 * 4096
     max_decode_pixels: PositiveInt = 3 * 4096 * 4096
     max_decodes: Annotated[int, Range(ge=1, le=256)] = 4
+    max_new_tokens: Annotated[int, Range(ge=1, le=4096)] = 128
+    max_images: Annotated[int, Range(ge=1, le=64)] = 8
 
     def __post_init__(self) -> None:
         check_bounds(self)
@@ -67,18 +71,45 @@ class BadRequest(ValueError):
         self.status = status
 
 
+@dataclass(frozen=True)
+class ChatRequest:
+    """A parsed chat request: a next-token request (`prompt`, with logprobs wanted and top_logprobs) or, when
+    max_tokens > 1, a text reply (`text`)."""
+
+    prompt: Optional[PromptRequest] = None
+    text: Optional[TextRequest] = None
+    want_logprobs: bool = False
+    top_k: int = 0
+
+
+def _max_tokens(body: dict, limit: int) -> int:
+    value = 1
+    for key in ("max_tokens", "max_completion_tokens"):
+        v = body.get(key)
+        if v is None:
+            continue
+        if not isinstance(v, int) or isinstance(v, bool) or not 1 <= v <= limit:
+            raise BadRequest(400, f"{key} must be an integer in 1..{limit}")
+        value = v
+    return value
+
+
 def parse_chat_request(body: object, served: str, max_top_logprobs: int,
-                       decode: Callable[[str], np.ndarray] = from_data_url) -> tuple[PromptRequest, bool, int]:
-    """(request, logprobs wanted, top_logprobs) from an OpenAI chat-completions body; BadRequest if invalid.
-    decode(url): the image of a data URL (ValueError for a bad one)."""
+                       decode: Callable[[str], np.ndarray] = from_data_url, max_new_tokens: int = 1,
+                       max_images: int = 1) -> ChatRequest:
+    """The request in an OpenAI chat-completions body; BadRequest if invalid. decode(url): the image of a data
+    URL (ValueError for a bad one). max_new_tokens: the largest max_tokens (1: next-token scoring only);
+    max_images: the most images of a text reply (a next-token request has at most one)."""
     if not isinstance(body, dict):
         raise BadRequest(400, "request body must be a JSON object")
     model = body.get("model")
     if model is not None and model != served:
         raise BadRequest(404, f"model {model!r} not found; this server serves {served!r}")
-    for key in ("max_tokens", "max_completion_tokens"):
-        if body.get(key) not in (None, 1):
-            raise BadRequest(400, f"{key} must be 1: this server returns next-token log-probabilities only")
+    if max_new_tokens == 1:
+        for key in ("max_tokens", "max_completion_tokens"):
+            if body.get(key) not in (None, 1):
+                raise BadRequest(400, f"{key} must be 1: this server returns next-token log-probabilities only")
+    n_tokens = _max_tokens(body, max_new_tokens)
     if body.get("n") not in (None, 1):
         raise BadRequest(400, "n must be 1")
     if body.get("stream"):
@@ -91,6 +122,8 @@ def parse_chat_request(body: object, served: str, max_top_logprobs: int,
         raise BadRequest(400, f"top_logprobs must be an integer in 0..{max_top_logprobs}")
     if top_k and not want:
         raise BadRequest(400, "top_logprobs needs logprobs: true")
+    if n_tokens > 1 and want:
+        raise BadRequest(400, "logprobs are served for one token only (max_tokens 1)")
     messages = body.get("messages")
     if not isinstance(messages, list) or not messages:
         raise BadRequest(400, "messages must be a non-empty list")
@@ -108,6 +141,8 @@ def parse_chat_request(body: object, served: str, max_top_logprobs: int,
             if kind == "text" and isinstance(part.get("text"), str):
                 (system if m["role"] == "system" else texts).append(part["text"])
             elif kind == "image_url" and m["role"] == "user":
+                if len(images) >= (max_images if n_tokens > 1 else 1):
+                    raise BadRequest(400, f"at most {max_images if n_tokens > 1 else 1} image(s) per request")
                 url = part.get("image_url")
                 url = url.get("url") if isinstance(url, dict) else url
                 try:
@@ -118,13 +153,27 @@ def parse_chat_request(body: object, served: str, max_top_logprobs: int,
                 raise BadRequest(400, f"unsupported content part {str(part)[:80]!r}")
     if sum(1 for m in messages if m.get("role") == "user") != 1:
         raise BadRequest(400, "exactly one user message is required")
-    if len(images) > 1:
-        raise BadRequest(400, "at most one image per request")
     if not texts:
         raise BadRequest(400, "the user message needs text")
+    if n_tokens > 1:
+        if system:
+            raise BadRequest(400, "system messages are not supported for text replies (max_tokens > 1)")
+        return ChatRequest(text=TextRequest("\n".join(texts), tuple(images), n_tokens))
     req = PromptRequest(text="\n".join(texts), image=images[0] if images else None,
                         system="\n".join(system) or None)
-    return req, want, top_k
+    return ChatRequest(prompt=req, want_logprobs=want, top_k=top_k)
+
+
+def text_body(result: GeneratedText, served: str, max_tokens: int) -> dict:
+    """OpenAI chat.completion JSON for a text reply."""
+    return {
+        "id": f"chatcmpl-{uuid.uuid4().hex}", "object": "chat.completion", "created": int(time.time()),
+        "model": served,
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": result.text}, "logprobs": None,
+                     "finish_reason": "length" if result.tokens_out >= max_tokens else "stop"}],
+        "usage": {"prompt_tokens": result.tokens_in, "completion_tokens": result.tokens_out,
+                  "total_tokens": result.tokens_in + result.tokens_out},
+    }
 
 
 def completion_body(result: NextToken, served: str, want_logprobs: bool, top_k: int) -> dict:
@@ -198,7 +247,8 @@ class _Batcher:
         self._thread = threading.Thread(target=self._loop, name="vlm-batcher", daemon=True)
         self._thread.start()
 
-    def submit(self, req: PromptRequest, top_k: int) -> Future:
+    def submit(self, req: PromptRequest | TextRequest, top_k: int = 0) -> Future:
+        """A next-token request (scored with others in one batch) or a text request (generated alone)."""
         fut: Future = Future()
         self._queue.put((req, top_k, fut))
         return fut
@@ -217,6 +267,14 @@ class _Batcher:
                                  else self._queue.get_nowait())
                 except queue.Empty:
                     break
+            for req, _, fut in [b for b in batch if isinstance(b[0], TextRequest)]:
+                try:
+                    fut.set_result(self.scorer.generate(req))
+                except Exception as err:  # noqa: BLE001 - reported to its own client
+                    fut.set_exception(err)
+            batch = [b for b in batch if not isinstance(b[0], TextRequest)]
+            if not batch:
+                continue
             try:
                 results = self.scorer.score([b[0] for b in batch], top_k=max(b[1] for b in batch))
                 for (_, _, fut), res in zip(batch, results):
@@ -365,20 +423,25 @@ class VLMServer:
                     return self._error(400, "request body is not valid JSON")
                 except RecursionError:
                     return self._error(400, "request JSON is nested too deeply")
+                config = server.config
+                writes = callable(getattr(server.scorer, "generate", None))
                 try:
-                    req, want, top_k = parse_chat_request(
-                        body, server.model_name, server.config.max_top_logprobs,
-                        lambda url: server._decodes.decode(url, server.config.max_image_pixels))
+                    chat = parse_chat_request(
+                        body, server.model_name, config.max_top_logprobs,
+                        lambda url: server._decodes.decode(url, config.max_image_pixels),
+                        config.max_new_tokens if writes else 1, config.max_images)
                 except BadRequest as err:
                     return self._error(err.status, str(err))
-                fut = server._batcher.submit(req, top_k)
+                fut = server._batcher.submit(chat.text or chat.prompt, chat.top_k)
                 try:
                     result = fut.result(timeout=server.config.request_timeout_s)
                 except ValueError as err:
                     return self._error(400, str(err))
                 except Exception as err:  # noqa: BLE001 - the server keeps serving
                     return self._error(500, f"{type(err).__name__}: {err}")
-                return self._send(200, completion_body(result, server.model_name, want, top_k))
+                if chat.text is not None:
+                    return self._send(200, text_body(result, server.model_name, chat.text.max_tokens))
+                return self._send(200, completion_body(result, server.model_name, chat.want_logprobs, chat.top_k))
 
             def _not_allowed(self):
                 self.close_connection = True

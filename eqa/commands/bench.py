@@ -27,17 +27,26 @@ def register(sub: argparse._SubParsersAction) -> None:
                                         "another method or VLM is refused, with another dataset unless --add-dataset. "
                                         "One run at a time uses a folder.")
     parser.add_argument("--dataset", required=True,
-                        help="questions: a JSON-lines file (`eqa dataset make`), or hm-eqa (HM-EQA's questions on "
-                             "HM3D scene files, with --scenes)")
+                        help="questions: a JSON-lines file (`eqa dataset make`), hm-eqa (HM-EQA's questions on "
+                             "HM3D scene files, with --scenes) or openeqa (OpenEQA's HM3D questions, open, answered "
+                             "in free text, with --scenes and --frames)")
     parser.add_argument("--scenes", type=Path, default=None, metavar="DIR",
-                        help="hm-eqa: HM3D scenes laid out as HM3D's splits (DIR/<scene>/<hash>.basis.glb)")
+                        help="hm-eqa, openeqa: HM3D scenes laid out as HM3D's splits (DIR/<nnnnn>-<hash>/"
+                             "<hash>.basis.glb)")
     parser.add_argument("--hm-eqa", type=Path, default=None, metavar="DIR",
                         help="hm-eqa: folder of questions.csv and scene_init_poses.csv (default: the copy shipped "
                              "with this package)")
-    parser.add_argument("--up", default="auto", help="hm-eqa: the scene files' up axis (auto, y or z)")
-    parser.add_argument("--shading", default="auto", help="hm-eqa: scene shading (auto, lambert or flat)")
+    parser.add_argument("--frames", type=Path, default=None, metavar="DIR",
+                        help="openeqa: OpenEQA's extracted frames (DIR/hm3d-v0/<episode>/00000.txt: the start "
+                             "camera pose)")
+    parser.add_argument("--open-eqa", type=Path, default=None, metavar="DIR",
+                        help="openeqa: folder of open-eqa-v0.json and open-eqa-v0-184-questions.json (default: the "
+                             "copy shipped with this package)")
+    parser.add_argument("--subset", action="store_true", help="openeqa: only the 184-question subset")
+    parser.add_argument("--up", default="auto", help="mesh scenes: the scene files' up axis (auto, y or z)")
+    parser.add_argument("--shading", default="auto", help="mesh scenes: scene shading (auto, lambert or flat)")
     parser.add_argument("--start-snap", type=float, default=0.5, metavar="M",
-                        help="hm-eqa: how far a start the robot's disc does not fit may move to free space "
+                        help="mesh scenes: how far a start the robot's disc does not fit may move to free space "
                              "(default 0.5 m)")
     parser.add_argument("--method", default="fbe", help="method config YAML (default configs/fbe.yaml)")
     parser.add_argument("--out", type=Path, required=True, help="benchmark folder")
@@ -116,7 +125,46 @@ def hmeqa_jobs(args: argparse.Namespace) -> list:
     return jobs
 
 
+def openeqa_jobs(args: argparse.Namespace) -> list:
+    """The runner jobs of OpenEQA's HM3D questions whose scene file and start pose are found; says which are
+    skipped."""
+    from eqa.datasets.openeqa import load_openeqa
+    from eqa.openeqa_driver import BUNDLED, first_pose_file, job_id, question_payload, scene_file
+    from eqa.runner import Job
+    from sim.mesh_world import MeshSceneConfig
+
+    for flag, folder in (("--scenes", args.scenes), ("--frames", args.frames)):
+        if folder is None:
+            raise ValueError(f"--dataset openeqa needs {flag} DIR (HM3D scene files and OpenEQA's extracted frames)")
+        if not folder.is_dir():
+            raise FileNotFoundError(f"{flag} {folder} is not a folder")
+    data = load_openeqa(args.open_eqa or BUNDLED)
+    questions = data.subset() if args.subset else data.questions
+    hm3d = [q for q in questions if q.source == "hm3d"]
+    if len(hm3d) < len(questions):
+        print(f"skipping {len(questions) - len(hm3d)} ScanNet questions: recorded scans, nothing to explore")
+    config = MeshSceneConfig(up=args.up, shading=args.shading, start_snap=args.start_snap)
+    scenes = {h: scene_file(args.scenes, h) for h in sorted({q.scene_id for q in hm3d})}
+    no_scene = [q for q in hm3d if scenes[q.scene_id] is None]
+    no_pose = [q for q in hm3d if scenes[q.scene_id] is not None and first_pose_file(args.frames, q) is None]
+    if no_scene:
+        missing = sorted({q.scene_id for q in no_scene})
+        print(f"skipping {len(no_scene)} of {len(hm3d)} OpenEQA HM3D questions: no scene file under {args.scenes} "
+              f"for {len(missing)} of {len(scenes)} scenes (e.g. {args.scenes}/<nnnnn>-{missing[0]}/"
+              f"{missing[0]}.basis.glb)")
+    if no_pose:
+        print(f"skipping {len(no_pose)} OpenEQA HM3D questions: no start pose (e.g. "
+              f"{args.frames / no_pose[0].episode_history / '00000.txt'}; extract the frames with poses)")
+    jobs = [Job(job_id(q), question_payload(q, scenes[q.scene_id], first_pose_file(args.frames, q), config))
+            for q in hm3d if scenes[q.scene_id] is not None and first_pose_file(args.frames, q) is not None]
+    if not jobs:
+        raise ValueError(f"no OpenEQA HM3D question has both its scene under {args.scenes} and its start pose "
+                         f"under {args.frames}")
+    return jobs
+
+
 def run(args: argparse.Namespace) -> int:
+    from eqa.method import check_open_questions
     from eqa.runner import Job, check_job_id, run_jobs
     from eqa.sim_driver import load_sim_run
     from sim.questions import load_jsonl
@@ -125,7 +173,12 @@ def run(args: argparse.Namespace) -> int:
     if args.out.exists() and not args.out.is_dir():
         raise ValueError(f"--out {args.out} is a file; give a benchmark folder")
     hm_eqa = args.dataset == "hm-eqa"
-    if hm_eqa:
+    open_eqa = args.dataset == "openeqa"
+    if open_eqa:
+        check_open_questions(run_config.method)
+        all_jobs = openeqa_jobs(args)
+        worker, dataset = "eqa.openeqa_driver:openeqa_job", Path(args.open_eqa or "openeqa")
+    elif hm_eqa:
         if run_config.method.vlm is None:
             raise ValueError(f"method {run_config.method.name!r} has no VLM: HM-EQA questions need one (e.g. "
                              "--method semantic with vlm.backend=hf or openai)")
@@ -147,7 +200,10 @@ def run(args: argparse.Namespace) -> int:
     try:
         summaries = run_jobs(jobs, worker, run_dict, args.out, workers=args.workers, ray_address=args.ray)
     except ValueError as err:
-        raise ValueError(str(err) if hm_eqa else locate(dataset, str(err))) from None
+        raise ValueError(str(err) if (hm_eqa or open_eqa) else locate(dataset, str(err))) from None
+    if open_eqa:
+        from eqa.openeqa_driver import predictions_summary, write_predictions
+        print(predictions_summary(write_predictions(args.out, summaries)))
     print(f"{len(summaries)}/{len(jobs)} episodes finished in {args.out}/episodes "
           f"(method {run_config.method.name}); `eqa report {args.out}` summarises them")
     return 0

@@ -43,6 +43,17 @@ def conformal_run(args: argparse.Namespace):
     return load_sim_run(args.method, ["stop.policy=conformal", f"stop.eps={args.eps}"] + args.overrides)
 
 
+def open_question_run(args: argparse.Namespace):
+    """The simulator run of --method for an open question: relevance stopping, then the user's overrides; its VLM
+    must write text."""
+    from eqa.method import check_open_questions
+    from eqa.sim_driver import load_sim_run
+
+    run = load_sim_run(args.method, ["stop.policy=relevance"] + args.overrides)
+    check_open_questions(run.method)
+    return run
+
+
 def run(args: argparse.Namespace) -> int:
     from eqa.narrate import narrator
     from eqa.sim_driver import run_question
@@ -84,7 +95,8 @@ def print_choices(choices) -> None:
 def report(summary: dict, out: Path) -> None:
     """Print the outcome of a question episode."""
     choices = summary["choices"]
-    print(f"\nanswer: {choice_text(choices, summary['answer'])}  ({summary['answer_rule']}; "
+    given = choice_text(choices, summary["answer"]) if choices else repr(summary.get("answer_text"))
+    print(f"\nanswer: {given}  ({summary['answer_rule']}; "
           f"stop: {summary['stop_reason']} ({summary['stop_policy']}) after {summary['decisions']}/{summary['budget']} decisions, "
           f"{summary['path_length_m']:.1f} m)")
     if summary.get("success") is not None:

@@ -1,6 +1,7 @@
 """transformers backend: AutoModelForImageTextToText + AutoProcessor from a local directory
 (Qwen2-VL / Qwen2.5-VL / LLaVA families). One right-padded forward pass per batch of prompts;
-the next-token distribution is read at each sequence's last real token. Requests sharing an image
+the next-token distribution is read at each sequence's last real token. Open questions: greedy
+`generate` over one user turn holding all of the views. Requests sharing an image
 (a view's answer / relevance / worth_exploring queries) run the vision encoder once for it, through
 the model's `mm_encoder_outputs` input, where the model accepts that input."""
 from __future__ import annotations
@@ -21,7 +22,7 @@ from vlm.imaging import image_hash
 from vlm.probs import normalize_token
 from vlm.prompted import PromptedVLM
 from vlm.registry import Backend
-from vlm.scoring import NextToken, PromptRequest
+from vlm.scoring import GeneratedText, NextToken, PromptRequest, TextRequest
 
 _DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
@@ -166,6 +167,23 @@ class HFScorer:
         inputs["mm_encoder_outputs"] = {"image": BaseModelOutputWithPooling(
             pooler_output=[feats[row[first[h]]] for h in hashes])}
 
+    @torch.inference_mode()
+    def generate(self, req: TextRequest) -> GeneratedText:
+        """Greedy reply of at most req.max_tokens tokens to the images (in order) and text."""
+        content = [{"type": "image"} for _ in req.images] + [{"type": "text", "text": req.text}]
+        chat = self.processor.apply_chat_template([{"role": "user", "content": content}], add_generation_prompt=True,
+                                                  tokenize=False)
+        inputs = self.processor(text=[chat], images=[Image.fromarray(im) for im in req.images] or None,
+                                return_tensors="pt")
+        inputs = {k: (v.to(self.device) if hasattr(v, "to") else v) for k, v in inputs.items()}
+        if "pixel_values" in inputs and inputs["pixel_values"].is_floating_point():
+            inputs["pixel_values"] = inputs["pixel_values"].to(_DTYPES[self.config.dtype])
+        n_in = int(inputs["input_ids"].shape[1])
+        out = self.model.generate(**inputs, max_new_tokens=req.max_tokens, do_sample=False,
+                                  pad_token_id=self.tokenizer.pad_token_id or self.tokenizer.eos_token_id)
+        new = out[0, n_in:]
+        return GeneratedText(self.tokenizer.decode(new, skip_special_tokens=True).strip(), n_in, int(new.numel()))
+
     def score(self, requests: Sequence[PromptRequest], top_k: int = 0) -> list[NextToken]:
         """Next-token log-probabilities; image and text-only requests go in separate batches."""
         results: list = [None] * len(requests)
@@ -190,4 +208,4 @@ class HFScorer:
 
 
 BACKEND = Backend("hf", HFConfig, build=lambda settings, cache, visual_prompt: PromptedVLM(
-    HFScorer(settings), cache, visual_prompt), serve=HFScorer)
+    HFScorer(settings), cache, visual_prompt), serve=HFScorer, writes_text=True)

@@ -1,9 +1,10 @@
 """OpenAI-compatible chat-completions client (vLLM, SGLang, Ollama, llama.cpp, hosted APIs, eqa serve-vlm).
 
 Images travel as PNG data URLs; probabilities come from `logprobs` / `top_logprobs` of the first
-generated token. The API key is read from the environment variable whose NAME is configured and is
-only ever placed in the Authorization header (never in messages, records or reprs). Standard library
-HTTP only. Declared fallback (logprobs_mode='sample'): sample_k replies per query, label frequencies.
+generated token; open questions read the reply's text (greedy, temperature 0). The API key is read from
+the environment variable whose NAME is configured and is only ever placed in the Authorization header (never
+in messages, records or reprs). Standard library HTTP only. Declared fallback (logprobs_mode='sample'): sample_k
+replies per query, label frequencies.
 """
 from __future__ import annotations
 
@@ -28,7 +29,7 @@ from vlm.imaging import image_hash, to_data_url
 from vlm.probs import candidate_logprobs, fill_missing, sampled_logprobs
 from vlm.prompted import PromptedVLM
 from vlm.registry import Backend
-from vlm.scoring import NextToken, PromptRequest
+from vlm.scoring import GeneratedText, NextToken, PromptRequest, TextRequest
 
 _RETRY_STATUS = {408, 429, 500, 502, 503, 504}
 
@@ -255,6 +256,22 @@ class OpenAIScorer:
         return NextToken(candidate_logprobs=cand, tokens_in=n_in, tokens_out=cfg.sample_k,
                          method=self.probability_method, notes=notes)
 
+    def generate(self, req: TextRequest) -> GeneratedText:
+        """One chat completion at temperature 0: the images (data URLs, in order), then the text."""
+        content = [{"type": "image_url", "image_url": {"url": to_data_url(im)}} for im in req.images]
+        content.append({"type": "text", "text": req.text})
+        body = self._post({"model": self.config.model, "messages": [{"role": "user", "content": content}],
+                           "max_tokens": req.max_tokens, "temperature": 0.0})
+        try:
+            text = body["choices"][0]["message"]["content"]
+        except (KeyError, IndexError, TypeError):
+            raise VLMResponseError(f"malformed chat completion (no message content): {_snippet(body)}") from None
+        if not isinstance(text, str):
+            raise VLMResponseError(f"the server's reply has no text content: {_snippet(body)}")
+        usage = body.get("usage") or {}
+        return GeneratedText(text.strip(), int(usage.get("prompt_tokens") or 0),
+                             int(usage.get("completion_tokens") or 0))
+
     def score(self, requests: Sequence[PromptRequest], top_k: int = 0) -> list[NextToken]:
         """One chat completion per request, up to max_concurrency in flight; a shared image is encoded once."""
         urls: dict[str, str] = {}
@@ -296,4 +313,4 @@ def _retry_after(headers) -> float:
 
 # A remote client: `eqa serve-vlm` does not serve it (serve the model behind it directly).
 BACKEND = Backend("openai", OpenAIConfig, build=lambda settings, cache, visual_prompt: PromptedVLM(
-    OpenAIScorer(settings), cache, visual_prompt))
+    OpenAIScorer(settings), cache, visual_prompt), writes_text=True)
