@@ -48,19 +48,19 @@ bench: $(VENV)/.installed-$(TEST_EXTRAS) $(VENV)/.interfaces
 # Reproduce the shipped conformal calibrations of the built-in VLM for a camera preset (CAMERA=hm-eqa:
 # vlm/calibrations/semantic-eps*.json; CAMERA=realsense: semantic-realsense-eps*.json): calibration-split
 # questions of two dataset seeds (2 x CAL_N) run to their budget with semantic exploration, then
-# `eqa calibrate` on both folders pooled.
+# `eqa calibrate` on both folders pooled. The seeds are sim.questions.CALIBRATION_SEEDS (never used to choose a
+# setting; tests/test_questions.py checks that they match).
+CAL_SEEDS := 10 11
 CAMERA ?= hm-eqa
 CAL_TAG := $(if $(filter hm-eqa,$(CAMERA)),,-$(CAMERA))
 CAL_DIR := out/calib_semantic$(subst -,_,$(CAL_TAG))
 calibrations: $(VENV)/.installed-$(DEMO_EXTRAS)
-	$(EQA) dataset make --split calib --n $(CAL_N) --seed 0 --out out/datasets/calib-$(CAL_N).jsonl
-	$(EQA) dataset make --split calib --n $(CAL_N) --seed 1 --out out/datasets/calib-$(CAL_N)-s1.jsonl
-	$(EQA) bench --dataset out/datasets/calib-$(CAL_N).jsonl --method semantic --no-early-stop --workers 2 \
-		--out $(CAL_DIR) sim.camera.preset=$(CAMERA)
-	$(EQA) bench --dataset out/datasets/calib-$(CAL_N)-s1.jsonl --method semantic --no-early-stop --workers 2 \
-		--out $(CAL_DIR)_s1 sim.camera.preset=$(CAMERA)
+	for s in $(CAL_SEEDS); do \
+		$(EQA) dataset make --split calib --n $(CAL_N) --seed $$s --out out/datasets/calib-$(CAL_N)-s$$s.jsonl && \
+		$(EQA) bench --dataset out/datasets/calib-$(CAL_N)-s$$s.jsonl --method semantic --no-early-stop --workers 2 \
+			--out $(CAL_DIR)_s$$s sim.camera.preset=$(CAMERA) || exit 1; done
 	for eps in 0.05 0.1 0.2; do \
-		$(EQA) calibrate --records $(CAL_DIR) $(CAL_DIR)_s1 --eps $$eps \
+		$(EQA) calibrate --records $(foreach s,$(CAL_SEEDS),$(CAL_DIR)_s$(s)) --eps $$eps \
 			--out vlm/calibrations/semantic$(CAL_TAG)-eps$$eps.json; done
 
 # Issue 9 evaluation: test-split questions run to their budget, every stop policy replayed, plus a live
@@ -71,7 +71,7 @@ bench-stopping: calibrations
 		--out out/test_semantic
 	$(EQA) bench --dataset out/datasets/test-$(TEST_N).jsonl --method semantic --workers 2 \
 		--out out/test_semantic_conformal0.1 stop.policy=conformal stop.eps=0.1
-	$(PY) bench/bench_stopping.py --calib out/calib_semantic out/calib_semantic_s1 --test out/test_semantic \
+	$(PY) bench/bench_stopping.py --calib $(foreach s,$(CAL_SEEDS),$(CAL_DIR)_s$(s)) --test out/test_semantic \
 		--live 0.1=out/test_semantic_conformal0.1
 
 clean:

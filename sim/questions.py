@@ -17,11 +17,20 @@ a start pose from which it is not, so exploration is needed:
   which cover 360 deg with the 120 deg camera) shows any target pixel (for "No" existence: sees
   at most `start_max_floor_fraction` of the room's floor). Checking the look-around and not only
   the first view is the conservative choice: turning in place must not reveal the answer.
+- one reading (`answer_checks`, sim.answer_checks): an answerable viewpoint must also show the answer one way
+  only: a colour question's answer colour covers most of the target's visible surface and no wrong choice names
+  the colour of a large part of it; the part that shows a state (shade, screen) is in view; nothing else of the
+  counted kind is. Viewpoints that fail are dropped, and a question left without any is not asked.
 
 Splits use disjoint house seeds: house k of split s with dataset seed S is
 `SPLIT_BASES[s] + S * SEED_STRIDE + k` (S in [0, 99], k < SEED_STRIDE), so the train, calib and
 test ranges [0, 1e6), [1e6, 2e6), [2e6, 3e6) never overlap and different dataset seeds use
 different houses. Every random choice comes from `numpy.random.default_rng(house seed)`.
+
+Dataset seeds of the calib split are reserved per use, so that no calibration is computed from questions a
+setting was chosen on: TUNING_SEEDS for every choice (exploration settings, thresholds, checks), and
+CALIBRATION_SEEDS only for the shipped conformal calibrations (`make calibrations`). Reported figures come from
+test-split seeds not used before.
 """
 from __future__ import annotations
 
@@ -38,6 +47,7 @@ from scipy import ndimage
 
 from mapping.bounds import NonNegative, Positive, Probability, Range, check_bounds
 from mapping.frame import wrap_angle
+from sim.answer_checks import TriangleLabels, check_views
 from sim.config import SimConfig
 from sim.freespace import FreeSpace
 from sim.house import generate_house
@@ -51,6 +61,8 @@ SPLITS = ("train", "calib", "test")
 SPLIT_BASES = {"train": 0, "calib": 1_000_000, "test": 2_000_000}
 SEED_STRIDE = 10_000
 MAX_DATASET_SEED = 99
+TUNING_SEEDS = tuple(range(10))  # calib split: choosing settings (all settings so far were chosen on 0 and 1)
+CALIBRATION_SEEDS = (10, 11)  # calib split: the shipped conformal calibrations, never used for a choice
 Pose = tuple[float, float, float]  # base (x, y, yaw): metres, radians about +z
 REFINE_BANDS = (1.5, 1.15)  # pixel counts within these factors of a threshold are re-cast at 2x, then full resolution
 GIVE_UP_HOUSES = 50  # houses tried before an empty result is an error
@@ -79,6 +91,11 @@ class QuestionConfig:
     max_viewpoints: Annotated[int, Range(ge=1, le=1000)] = 20
     start_clearance: Annotated[float, Range(ge=0, le=5)] = 0.5  # free distance from the robot disc to obstacles, m
     start_candidates: Annotated[int, Range(ge=1, le=1000)] = 16  # start poses tried per question (4 views each)
+    answer_checks: bool = True  # answerable viewpoints must show one reading (sim.answer_checks)
+    colour_majority: Probability = 0.6  # the answer colour's share of the target's pixels, at least
+    colour_distractor_max: Probability = 0.1  # a wrong choice colour's share of the target's pixels, at most
+    state_min_pixels: NonNegative = 150.0  # pixels of the part showing the state (shade, screen), at least
+    count_other_max_pixels: NonNegative = 50.0  # pixels of each other instance of the counted kind, at most
 
     def __post_init__(self) -> None:
         check_bounds(self)
@@ -189,6 +206,11 @@ def _finite_numbers(values) -> bool:
         isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in values)
 
 
+def dataset_seed(split: str, hseed: int) -> int:
+    """The dataset seed whose questions of `split` use house `hseed` (the inverse of house_seed)."""
+    return (hseed - SPLIT_BASES[split]) // SEED_STRIDE
+
+
 def house_seed(split: str, seed: int, k: int) -> int:
     """House seed of the k-th house of `split` for dataset seed `seed` (disjoint per split and seed)."""
     if split not in SPLITS:
@@ -215,6 +237,7 @@ class HouseLabeller:
         self._floor_points: dict[int, np.ndarray] = {}
         self.camera = sim.camera
         self._refiners: list[VisibilityCaster] = []
+        self.labels = TriangleLabels(self.caster.mesh)
 
     def label(self, cand: Candidate, rng: np.random.Generator) -> Optional[tuple[np.ndarray, Pose]]:
         """(answerable viewpoints (M, 3), start (x, y, yaw)), or None when either cannot be found."""
@@ -316,7 +339,16 @@ class HouseLabeller:
         yaw[near] = rng.uniform(-math.pi, math.pi, size=int(near.sum()))
         poses = np.column_stack([xy, yaw])
         poses = poses[self.answerable(cand, poses)]
+        if cfg.answer_checks and len(poses):
+            checks = self.check_results(cand, poses)
+            if checks:
+                poses = poses[np.all(list(checks.values()), axis=0)]
         return poses[farthest_subset(poses[:, :2], cfg.max_viewpoints)]
+
+    def check_results(self, cand: Candidate, poses: np.ndarray) -> dict[str, np.ndarray]:
+        """Per one-reading check that applies to the candidate, (N,) bool: which poses pass it."""
+        ids, _, _, tris = self.caster.cast_triangles(poses)
+        return check_views(cand, self.scene, ids, tris, self.caster.scale, self.labels, self.cfg)
 
     def start_pose(self, cand: Candidate, rng: np.random.Generator) -> Optional[Pose]:
         """A start pose from which none of 4 look-around views reveals the answer, or None."""

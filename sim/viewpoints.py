@@ -41,6 +41,7 @@ class VisibilityCaster:
         self.scale = self.full_pixels / float(width * height)
         self.T_base_cam = camera_mount(camera.mount_height, math.radians(camera.pitch_down_deg))
         mesh = build_mesh(scene)
+        self.mesh = mesh
         self._tri_instance = np.append(mesh.instance, 0).astype(np.int32)  # invalid primitive -> 0
         self._raycaster = o3d.t.geometry.RaycastingScene()
         self._raycaster.add_triangles(o3d.core.Tensor(mesh.vertices), o3d.core.Tensor(mesh.triangles.astype(np.uint32)))
@@ -60,9 +61,16 @@ class VisibilityCaster:
 
     def cast(self, poses: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(ids (N, h, w) int32, z-depth (N, h, w) float32 metres (inf = no hit), T_world_cam (N, 4, 4))."""
+        ids, depth, T, _ = self.cast_triangles(poses)
+        return ids, depth, T
+
+    def cast_triangles(self, poses: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """As `cast`, plus the triangle each pixel shows: (N, h, w) int64 indices into `self.mesh`'s triangles,
+        len(triangles) where nothing is hit."""
         T = self.cam_poses(poses)
         h, w = self._dirs_cam.shape[:2]
         ids = np.zeros((len(T), h, w), dtype=np.int32)
+        tris = np.zeros((len(T), h, w), dtype=np.int64)
         depth = np.full((len(T), h, w), np.inf, dtype=np.float32)
         chunk = max(1, CHUNK_RAYS // (h * w))
         for start in range(0, len(T), chunk):
@@ -73,9 +81,11 @@ class VisibilityCaster:
             rays[..., 3:] = np.matmul(self._dirs_cam.reshape(1, -1, 3), R_T).reshape(len(Tc), h, w, 3)
             hit = self._raycaster.cast_rays(o3d.core.Tensor(rays))
             # Misses carry open3d's INVALID_ID (2**32 - 1); clipping maps them to the trailing 0 entry.
-            np.take(self._tri_instance, hit["primitive_ids"].numpy(), mode="clip", out=ids[start:start + len(Tc)])
+            prim = np.minimum(hit["primitive_ids"].numpy().astype(np.int64), len(self._tri_instance) - 1)
+            tris[start:start + len(Tc)] = prim
+            ids[start:start + len(Tc)] = self._tri_instance[prim]
             depth[start:start + len(Tc)] = hit["t_hit"].numpy()
-        return ids, depth, T
+        return ids, depth, T, tris
 
     def pixel_counts(self, ids: np.ndarray, targets) -> np.ndarray:
         """(N, K) full-resolution-equivalent pixel counts of each target instance id in each view."""

@@ -258,3 +258,69 @@ def test_cli_dataset_make(tmp_path, capsys):
     assert "wrote 3 questions" in capsys.readouterr().out
     assert main(["dataset", "make", "--split", "calib", "--n", "0", "--out", str(out)]) == 2
     assert main(["dataset", "make", "--split", "calib", "--n", "1", "--seed", "500", "--out", str(out)]) == 2
+
+
+def test_surface_colours_are_named_by_the_palette_colour_they_are_a_shade_of():
+    from sim.answer_checks import COLOUR_NAMES, colour_names
+    from sim.catalog import DARK, METAL, WOOD
+    from sim.palette import COLORS
+
+    shades = [np.array(COLORS[n]) * f / 255 for n in ("white", "red", "grey", "beige") for f in (1.0, 0.85, 0.6)]
+    names = [COLOUR_NAMES[i] for i in colour_names(np.array(shades))]
+    assert names == ["white"] * 3 + ["red"] * 3 + ["grey"] * 3 + ["beige"] * 3
+    assert [COLOUR_NAMES[i] for i in colour_names(np.array([DARK, WOOD, METAL]) / 255)] == ["black", "brown", "white"]
+
+
+def test_one_reading_checks_judge_views_by_the_parts_they_show():
+    from types import SimpleNamespace
+
+    from sim.answer_checks import COLOUR_NAMES, check_views
+    from sim.question_templates import Candidate
+
+    # one 4x5 view per row of cases; triangles: 0 white body, 1 black top, 2 lamp shade (off), 3 another lamp
+    labels = SimpleNamespace(colour=np.array([COLOUR_NAMES.index("white"), COLOUR_NAMES.index("black"), 0, 0, -1]),
+                             state_part=np.array([False, False, True, False, False]), instance=np.array([7, 7, 7, 9]))
+    cfg = QuestionConfig()
+    white_body = np.zeros((1, 4, 5), dtype=np.int64)
+    ids = np.full((2, 4, 5), 7, dtype=np.int32)
+    tris = np.concatenate([white_body, white_body])
+    tris[1, :2] = 1  # the second view: 10 of 20 pixels on the black top
+    colour = Candidate("identification", "colour", "What colour is the stove?", ["Black", "White"], 1, [7])
+    assert check_views(colour, None, ids, tris, 1.0, labels, cfg)["colour"].tolist() == [True, False]
+    only_white = Candidate("identification", "colour", "What colour is the stove?", ["Grey", "White"], 1, [7])
+    assert check_views(only_white, None, ids, tris, 1.0, labels, cfg)["colour"].tolist() == [True, False]  # 50 % < 60
+    lamp = Candidate("state", "table_lamp", "Is the lamp on?", ["Yes", "No"], 1, [7])
+    tris[0, 0] = 2  # the first view shows 5 shade pixels, the second none
+    assert check_views(lamp, None, ids, tris, 40.0, labels, cfg)["state"].tolist() == [True, False]
+    scene = SimpleNamespace(objects=[SimpleNamespace(instance_id=7, category="plant"),
+                                     SimpleNamespace(instance_id=9, category="plant")],
+                            object_by_id=lambda i: SimpleNamespace(category="plant"))
+    ids[1, 0, 0] = 9  # the second view also shows a plant that is not counted
+    count = Candidate("count", "things_in_room", "How many plants are there?", ["One", "Two"], 0, [7], mode="all")
+    assert check_views(count, scene, ids, tris, 40.0, labels, cfg)["count"].tolist() == [True, True]  # 40 <= 50 px
+    assert check_views(count, scene, ids, tris, 60.0, labels, cfg)["count"].tolist() == [True, False]
+
+
+def test_the_white_stove_with_a_dark_top_is_not_asked_any_more():
+    """`make demo`'s old first question: every answerable view shows the dark top or door as black."""
+    from sim.config import SimConfig
+    from sim.questions import HouseLabeller
+
+    old = generate_questions("test", 1, 0, QuestionConfig(answer_checks=False))[0]
+    assert old.question == "What colour is the stove in the kitchen?" and old.answer_text == "White"
+    sim = SimConfig()
+    labeller = HouseLabeller(generate_house(old.house_seed, None, sim.house, sim.robot), sim, QuestionConfig())
+    checks = labeller.check_results(old.candidate(), np.array(old.answerable_viewpoints))
+    assert not checks["colour"].any()
+    assert all(q.question != old.question for q in generate_questions("test", 5, 0))
+
+
+def test_calibration_seeds_are_the_makefiles_and_never_tuning_seeds():
+    from pathlib import Path
+
+    from sim.questions import CALIBRATION_SEEDS, TUNING_SEEDS
+
+    makefile = (Path(__file__).resolve().parent.parent / "Makefile").read_text()
+    seeds = re.search(r"^CAL_SEEDS := (.+)$", makefile, re.M).group(1).split()
+    assert tuple(int(s) for s in seeds) == CALIBRATION_SEEDS
+    assert not set(CALIBRATION_SEEDS) & set(TUNING_SEEDS)

@@ -46,6 +46,11 @@ def run(args: argparse.Namespace) -> int:
     wrong = sorted({split_of(s) for s in summaries} & {"train", "test"})
     if wrong:
         raise ValueError(f"{records}: calibrate on calibration-split questions, not {wrong} ones")
+    tuned = tuning_seeds_used(summaries)
+    if tuned:
+        print(f"warning: {records} hold questions of calib dataset seeds {tuned}, reserved for choosing settings "
+              "(sim.questions.TUNING_SEEDS); a calibration from questions that settings were chosen on may cover "
+              "less than 1 - eps on fresh questions. Shipped calibrations use CALIBRATION_SEEDS.")
     scores = calibration_scores(episodes)
     cal = calibrate(scores, args.eps, vlm["model_id"], vlm["prompt_version"], hashes.pop(),
                     method=runs[0].method.name, source=records, camera=runs[0].sim.camera.describe())
@@ -54,6 +59,14 @@ def run(args: argparse.Namespace) -> int:
     print(f"eps {cal.eps:g}: N = {cal.n} episodes, threshold q = {thr}; VLM {cal.vlm_id}, prompts "
           f"{cal.prompt_version}, config {cal.config_hash} -> {args.out}")
     return 0
+
+
+def tuning_seeds_used(summaries: list[dict]) -> list[int]:
+    """The calib-split tuning seeds (sim.questions.TUNING_SEEDS) of the summaries' procedural questions."""
+    from sim.questions import TUNING_SEEDS, dataset_seed
+
+    seeds = {dataset_seed("calib", int(s["seed"])) for s in summaries if split_of(s) == "calib"}
+    return sorted(seeds & set(TUNING_SEEDS))
 
 
 def split_of(summary: dict) -> str:

@@ -54,6 +54,9 @@ class DataConfig:
     near_radius: Annotated[float, Range(gt=0, le=20)] = 2.0
     random_views: Annotated[int, Range(ge=0, le=1000)] = 12  # random navigable poses per house
     point_candidates: Annotated[int, Range(ge=3, le=10_000)] = 200
+    # The question generator's one-reading checks (QuestionConfig.answer_checks); the shipped weights were trained
+    # on questions made before them.
+    answer_checks: bool = False
 
     def __post_init__(self) -> None:
         check_bounds(self)
@@ -96,7 +99,7 @@ def house_samples(split: str, hseed: int, dcfg: DataConfig) -> dict | None:
     from vlm.visual_prompt import VISIBLE, project_points
 
     sim = SimConfig()
-    qcfg = QuestionConfig(questions_per_house=dcfg.questions_per_house)
+    qcfg = QuestionConfig(questions_per_house=dcfg.questions_per_house, answer_checks=dcfg.answer_checks)
     questions = list(house_questions(split, hseed, qcfg, sim, {c: 0 for c in qcfg.categories}, {},
                                      limit=dcfg.questions_per_house))
     if not questions:
