@@ -410,6 +410,11 @@ def test_the_node_survives_and_reports_bad_input(tmp_path):
             _stream(camera, 1.0)  # good input again: frames are built, the node works on
             s = client.wait_status(lambda s: s["sensors"]["frames"] >= 5, 5)
             assert procs.alive("node") and s["state"] == "idle"
+
+            handle, _ = client.send_question("What is on the sofa?", ())  # open: the built-in VLM cannot write text
+            status, result = client.result(handle, 30)
+            assert status == ABORTED and result.stop_reason == "error" and "cannot write text" in result.error
+            assert procs.alive("node") and client.wait_status(lambda s: s["state"] == "idle", 5)
         finally:
             client.close()
 

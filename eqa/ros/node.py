@@ -390,6 +390,8 @@ def make_node(**kwargs):
         def _fill_result(self, result, summary: dict, question) -> None:
             index = summary.get("answer")
             probs = summary.get("answer_probabilities") or []
+            if summary.get("answer_text") is not None:  # an open question's free-text answer
+                result.answer = summary["answer_text"]
             if index is not None:
                 result.answer_index, result.answer = int(index), question.choices[index]
                 result.answer_letter = chr(ord("A") + int(index))
