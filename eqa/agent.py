@@ -35,6 +35,7 @@ from mapping.value_map import SemanticValueMap
 from nav.frontier_planner import FrontierPlanner
 from nav.scan import ViewWedge, camera_hfov, nearest_floor_distance, scan_turns
 from vlm.conformal import Calibration
+from vlm.errors import VLMError
 from vlm.interface import OpenAnswer
 from vlm.prompts import letter
 from vlm.queries import QueryKind
@@ -81,8 +82,9 @@ class Answer:
     """The agent's answer: choice index and letter (None without one), the answer probabilities of the most
     relevant view, the prediction set (conformal stopping), why it stopped, how the answer was chosen (the
     stop policy's name when it stopped confidently, else "most-relevant-step"), the step of the most
-    relevant view, and whether the stop was confident. Open questions: `text` (the VLM's free-text answer
-    from the most relevant views) and `open_answer` (its prompt, views and cost); index and letter None."""
+    relevant view, and whether the stop was confident. Open questions, once the episode has ended: `text` (the
+    VLM's free-text answer from the most relevant views), `open_answer` (its prompt, views and cost) or
+    `open_answer_error` (why the VLM gave none: the episode is kept); index and letter None."""
 
     index: Optional[int]
     letter: Optional[str]
@@ -95,6 +97,7 @@ class Answer:
     policy: str
     text: Optional[str] = None
     open_answer: Optional[OpenAnswer] = None
+    open_answer_error: Optional[str] = None
 
 
 class StepObserver(Protocol):
@@ -148,9 +151,10 @@ class EQAAgent:
             raise ValueError(f"method {method.name!r} scores directions by ground truth: its driver must give the "
                              "direction oracle (only the built-in simulator has one)")
         if question is not None and question.is_open:
-            if not self.vlm.writes_text:
-                raise ValueError(f"open questions are answered in free text: the {self.vlm.info.backend} backend "
-                                 "cannot write text (use hf or openai)")
+            if self.vlm is None or not self.vlm.writes_text:
+                backend = self.vlm.info.backend if self.vlm is not None else "method's (none)"
+                raise ValueError(f"open questions are answered in free text: the {backend} backend cannot write "
+                                 "text (use hf or openai)")
             if method.stop.policy not in OPEN_QUESTION_POLICIES:
                 raise ValueError(f"stop policy {method.stop.policy!r} needs answer choices; an open question stops "
                                  f"by {', '.join(OPEN_QUESTION_POLICIES)} (e.g. stop.policy=relevance)")
@@ -171,7 +175,7 @@ class EQAAgent:
         self.vlm_calls, self.vlm_seconds = 0, 0.0
         self.best_view = self.last_view = None
         self._open_views: list[tuple[float, int, np.ndarray]] = []  # (relevance, step, RGB), most relevant first
-        self._open_answer: Optional[tuple[tuple[int, ...], OpenAnswer]] = None  # (steps used, answer)
+        self._open_answer: Optional[tuple[Optional[OpenAnswer], Optional[str]]] = None  # (answer, error), once
         self._phase = "start"  # start -> explore (turns in place queued as needed) -> stopped
         self._turns: list[tuple[float, Reason]] = []  # turns in place still to issue (look-around, scan)
         self._views: list[Frame] = []  # frames the next decision scores
@@ -271,30 +275,39 @@ class EQAAgent:
         return self._newest
 
     def answer(self) -> Answer:
-        """The answer as the stop policy gives it now (after a stop: the final answer)."""
+        """The answer as the stop policy gives it now (after a stop: the final answer). An open question's free
+        text is written once the episode has ended (a stop or interrupt()), not during it."""
         if self.policy is None:
             raise RuntimeError("call reset() before answer()")
         index, rule = self.policy.answer()
-        open_answer = self._answer_open() if self.question is not None and self.question.is_open else None
+        open_answer, error = None, None
+        if self.question is not None and self.question.is_open and self.stopped:
+            open_answer, error = self._answer_open()
         return Answer(index=index, letter=letter(index) if index is not None else None,
                       probabilities=self.policy.best_p, prediction_set=self.policy.final_set,
                       stop_reason=self._stop_reason, rule=rule, step=self.policy.best_step,
                       confident=self.policy.stopped_confident, policy=self.policy.name,
-                      text=open_answer.text if open_answer is not None else None, open_answer=open_answer)
+                      text=open_answer.text if open_answer is not None else None, open_answer=open_answer,
+                      open_answer_error=error)
 
-    def _answer_open(self) -> Optional[OpenAnswer]:
-        """The free-text answer from the most relevant views so far (one VLM call per distinct set of views);
-        None before any view was scored."""
-        if not self._open_views:
-            return None
-        steps = tuple(step for _, step, _ in self._open_views)
-        if self._open_answer is None or self._open_answer[0] != steps:
-            cfg = self.method.open_answer
-            reply = self.vlm.answer_open([rgb for _, _, rgb in self._open_views], self.question.text, cfg.max_tokens)
-            self.vlm_calls += 1
-            self.vlm_seconds += reply.latency_s
-            self._open_answer = (steps, reply)
-        return self._open_answer[1]
+    def _answer_open(self) -> tuple[Optional[OpenAnswer], Optional[str]]:
+        """(the free-text answer from the most relevant views, None) once per episode, or (None, why): no view
+        was scored, or the VLM failed (a server down, a reply refused)."""
+        if self._open_answer is None:
+            if not self._open_views:
+                self._open_answer = (None, "no view was scored")
+            else:
+                cfg = self.method.open_answer
+                try:
+                    reply = self.vlm.answer_open([rgb for _, _, rgb in self._open_views], self.question.text,
+                                                 cfg.max_tokens)
+                except (VLMError, ValueError) as err:
+                    self._open_answer = (None, f"{type(err).__name__}: {err}")
+                else:
+                    self.vlm_calls += 1
+                    self.vlm_seconds += reply.latency_s
+                    self._open_answer = (reply, None)
+        return self._open_answer
 
     # -- one decision -------------------------------------------------------------------------------
     def _integrate(self, frames: Sequence[Frame]) -> list[Frame]:

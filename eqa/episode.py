@@ -223,6 +223,8 @@ def episode_summary(agent: EQAAgent, episode: Episode, path_length: float, block
         if episode.question.is_open:
             summary["answer_text"] = answer.text
             summary["open_answer"] = answer.open_answer.to_record() if answer.open_answer is not None else None
+            if answer.open_answer_error is not None:
+                summary["open_answer_error"] = answer.open_answer_error
     return summary
 
 

@@ -19,7 +19,7 @@ from vlm.config import VLMConfig
 from vlm.conformal import config_hash
 from vlm.registry import backend
 
-OPEN_QUESTION_POLICIES = ("fixed-budget", "relevance", "oracle")  # policies that need no answer probabilities
+OPEN_QUESTION_POLICIES = ("fixed-budget", "relevance")  # policies that stop without answer probabilities
 STOP_POLICIES = ("fixed-budget", "relevance", "max-prob", "conformal", "oracle")
 VLM_POLICIES = ("relevance", "max-prob", "conformal")  # stop policies that read the VLM's outputs
 

@@ -107,8 +107,8 @@ class _OpenEqaObserver:
 
 
 def write_predictions(out: Path, summaries: list[dict]) -> Path:
-    """OUT/openeqa-predictions.json: [{"question_id", "answer"}] of the finished OpenEQA episodes, in
-    question-id order (OpenEQA's prediction format)."""
+    """OUT/openeqa-predictions.json: [{"question_id", "answer"}] of the finished OpenEQA episodes among
+    `summaries` (give every finished one of the folder), in question-id order (OpenEQA's prediction format)."""
     rows = sorted(({"question_id": s["question_id"], "answer": s.get("answer_text") or ""}
                    for s in summaries if s.get("dataset") == "openeqa"), key=lambda r: r["question_id"])
     path = out / PREDICTIONS

@@ -17,8 +17,8 @@ Every policy also stops at the budget and, with stop_when_explored, when nothing
 With allow_early off (MethodConfig.early_stop false) a policy records its state but stops only at the budget.
 Answer: the policy's own when it stopped confidently (argmax p of that step; the single set member),
 else argmax p at the most relevant step (DESIGN.md). Open questions (no choices) have no answer
-probabilities: fixed-budget, relevance (on relevance alone) and oracle stop them; the most relevant step is
-still tracked (the agent answers from its views in free text).
+probabilities: fixed-budget and relevance (on relevance alone) stop them; the most relevant step is still
+tracked (the agent answers from its views in free text).
 """
 from __future__ import annotations
 

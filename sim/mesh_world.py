@@ -90,8 +90,8 @@ class MeshWorld:
 def load_world(path: str | Path, config: Optional[MeshSceneConfig] = None, floor_near: Optional[float] = None,
                floor_z: Optional[float] = None, floor_below: Optional[float] = None) -> MeshWorld:
     """Load a scene file and pick its floor: `floor_z` (m, file frame) as given, else the detected floor
-    nearest `floor_near` (e.g. a start pose's height), else the highest detected floor below `floor_below` (a
-    camera's height; the largest floor 0.2-2.5 m below it), else the detected floor with the largest area."""
+    nearest `floor_near` (e.g. a start pose's height), else the largest detected floor 0.2-2.5 m below
+    `floor_below` (a camera's height), else the detected floor with the largest area."""
     config = config or MeshSceneConfig()
     mesh = load_mesh_scene(path, config.up, config.shading)
     if floor_z is None:

@@ -148,6 +148,80 @@ def test_habitat_camera_matrices_map_to_camera_poses_and_headings():
         camera_matrix_to_camera_pose(np.eye(3))
 
 
+def test_a_habitat_camera_matrix_written_out_by_hand():
+    """Identity rotation at Habitat (1, 1.5, -2): an OpenGL camera looking along Habitat -z, i.e. world +y."""
+    T_h = np.eye(4)
+    T_h[:3, 3] = (1.0, 1.5, -2.0)
+    T = camera_matrix_to_camera_pose(T_h)
+    np.testing.assert_allclose(T[:3, 3], (1.0, 2.0, 1.5), atol=1e-12)
+    np.testing.assert_allclose(T[:3, 2], (0.0, 1.0, 0.0), atol=1e-12)  # optical z: forward
+    np.testing.assert_allclose(T[:3, 1], (0.0, 0.0, -1.0), atol=1e-12)  # optical y: image down = world down
+    assert camera_heading(T) == pytest.approx(math.pi / 2)
+
+
+def test_the_floor_below_a_camera_is_the_largest_surface_0_2_to_2_5_m_under_it(tmp_path):
+    trimesh = pytest.importorskip("trimesh")
+    from sim.mesh_freespace import choose_floor
+    from sim.mesh_io import load_mesh_scene
+
+    def slab(x, y, z, size_x, size_y):
+        return trimesh.creation.box((size_x, size_y, 0.02),
+                                    trimesh.transformations.translation_matrix((x, y, z - 0.01)))
+
+    # two storeys (z 0 and 3) and a bed-sized top on each (z 0.5 and 3.6, 3.2 m^2): a "highest surface" rule
+    # would pick the beds
+    parts = [slab(0, 0, 0.0, 10, 10), slab(2, 2, 0.5, 2, 1.6), slab(0, 0, 3.0, 8, 8), slab(2, 2, 3.6, 2, 1.6)]
+    path = tmp_path / "storeys.ply"
+    trimesh.util.concatenate(parts).export(path)
+    mesh = load_mesh_scene(path, "z")
+    assert choose_floor(mesh, below=3.0 + 1.3) == pytest.approx(3.0, abs=0.02)
+    assert choose_floor(mesh, below=1.3) == pytest.approx(0.0, abs=0.02)
+    with pytest.raises(ValueError, match="no floor found 0.2-2.5 m below the camera at 0.10 m"):
+        choose_floor(mesh, below=0.1)
+
+
+def test_a_server_whose_backend_cannot_write_text_refuses_text_replies():
+    import http.client
+
+    from vlm.backends.builtin import BACKEND, BuiltinConfig
+    from vlm.imaging import to_data_url
+    from vlm.server import ServerConfig, VLMServer
+
+    body = {"max_tokens": 5, "messages": [{"role": "user", "content": [
+        {"type": "image_url", "image_url": {"url": to_data_url(random_image(0))}},
+        {"type": "text", "text": "What is on the table?"}]}]}
+    with VLMServer(BACKEND.serve(BuiltinConfig()), ServerConfig(port=0)) as server:
+        host, port = server.address
+        conn = http.client.HTTPConnection(host, port, timeout=30)
+        conn.request("POST", "/v1/chat/completions", json.dumps(body), {"Content-Type": "application/json"})
+        reply = conn.getresponse()
+        assert reply.status == 400 and "max_tokens must be 1" in json.loads(reply.read())["error"]["message"]
+        conn.close()
+
+
+def test_an_open_question_is_answered_once_after_the_stop_and_a_failed_reply_keeps_the_episode(tiny, tmp_path):
+    from eqa.sim_driver import CustomQuestion, load_sim_run, run_custom
+    from vlm.errors import VLMConnectionError
+
+    run = load_sim_run("semantic", ["vlm.backend=hf", f"vlm.hf.model_path={tiny}", "stop.policy=relevance",
+                                    "agent.default_budget=2", "agent.budget_factor=0.1"] + SMALL)
+    vlm = make_vlm(run.method.vlm)
+    calls = []
+    real = vlm.answer_open
+    vlm.answer_open = lambda *a, **k: calls.append(1) or real(*a, **k)
+    q = CustomQuestion(id="open-1", question="What is in the kitchen?", choices=[])
+    summary = run_custom(q, 3, run, tmp_path / "ok", vlm=vlm)
+    assert len(calls) == 1 and summary["answer_text"] == summary["open_answer"]["text"]
+
+    def down(*args, **kwargs):
+        raise VLMConnectionError("VLM server http://127.0.0.1:9/v1/chat/completions unavailable")
+
+    vlm.answer_open = down
+    summary = run_custom(q, 3, run, tmp_path / "down", vlm=vlm)
+    assert summary["answer_text"] is None and "unavailable" in summary["open_answer_error"]
+    assert (tmp_path / "down" / "episode.png").is_file() and summary["decisions"] >= 1
+
+
 def _openeqa_layout(tmp_path: Path, house_seed: int) -> tuple[Path, Path, tuple[float, float, float]]:
     """An exported house laid out as HM3D scene 00800-BFRyYbPCCPE (z up, offset as an HM3D scene may be) and
     OpenEQA frames whose first camera pose stands at a free pose of it; returns (scenes, frames, that pose in
@@ -190,9 +264,9 @@ def test_openeqa_runs_its_hm3d_questions_from_the_first_frame_and_writes_predict
         assert s["open_answer"]["n_images"] >= 1 and s["question"] in s["open_answer"]["prompt"]
         assert s["truth_text"] and s["start_moved_m"] == 0.0 and (folder / "episode.png").is_file()
         first = read_records(folder / "record.jsonl")[0]
-        # the floor found below the camera is z = 0, the house's own frame is the world's up to the offset
+        # the start is the frame's camera pose: the house's xy plus the scene file's offset, the camera's heading
         assert first.pose[0] == pytest.approx(x + 3.0, abs=1e-6) and first.pose[1] == pytest.approx(y - 5.0, abs=1e-6)
-        assert math.remainder(first.pose[2] - yaw, 2 * math.pi) == pytest.approx(0.0, abs=1e-6) or first.step > 0
+        assert first.frames[0].yaw == pytest.approx(yaw, abs=1e-6)
     predictions = json.loads((out / "openeqa-predictions.json").read_text())
     assert [p["question_id"] for p in predictions] == sorted(s["question_id"] for s in summaries)
     assert {p["answer"] for p in predictions} == {s["answer_text"] for s in summaries}

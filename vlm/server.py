@@ -124,6 +124,10 @@ def parse_chat_request(body: object, served: str, max_top_logprobs: int,
         raise BadRequest(400, "top_logprobs needs logprobs: true")
     if n_tokens > 1 and want:
         raise BadRequest(400, "logprobs are served for one token only (max_tokens 1)")
+    temperature = body.get("temperature", 0) or 0
+    if n_tokens > 1 and (not isinstance(temperature, (int, float)) or isinstance(temperature, bool)
+                         or temperature != 0):
+        raise BadRequest(400, "text replies are greedy: temperature must be 0")
     messages = body.get("messages")
     if not isinstance(messages, list) or not messages:
         raise BadRequest(400, "messages must be a non-empty list")

@@ -203,7 +203,8 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError(str(err) if (hm_eqa or open_eqa) else locate(dataset, str(err))) from None
     if open_eqa:
         from eqa.openeqa_driver import predictions_summary, write_predictions
-        print(predictions_summary(write_predictions(args.out, summaries)))
+        from eqa.runner import load_summaries
+        print(predictions_summary(write_predictions(args.out, load_summaries(args.out))))
     print(f"{len(summaries)}/{len(jobs)} episodes finished in {args.out}/episodes "
           f"(method {run_config.method.name}); `eqa report {args.out}` summarises them")
     return 0

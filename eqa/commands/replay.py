@@ -100,6 +100,9 @@ def replay(args: argparse.Namespace) -> int:
         if "/eqa/episode" in probe.topics:
             head = episode_header(probe)
     question, choices = args.question or head.get("question"), args.choices or head.get("choices")
+    if question and head.get("question") and not choices:
+        raise ValueError("this bag records an open question (no choices): replay answers multiple-choice "
+                         "questions only; give --choices")
     if not question or not choices:
         raise ValueError("give --question and --choices (this bag records no question)")
     run_cfg = replay_run(args, head)
