@@ -31,8 +31,7 @@ def main(argv=None) -> int:
 
     from sim.answer_checks import COLOUR_NAMES, colour_shares
     from sim.config import SimConfig
-    from sim.house import generate_house
-    from sim.questions import HouseLabeller, QuestionConfig, generate_questions
+    from sim.questions import QuestionConfig, generate_questions
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--split", default="calib")
@@ -47,14 +46,10 @@ def main(argv=None) -> int:
     with tqdm(total=args.n, desc="questions (checks off)", unit="q") as bar:
         old = generate_questions(args.split, args.n, args.seed, dataclasses.replace(cfg, answer_checks=False), sim,
                                  progress=bar.update)
-    labellers: dict[int, HouseLabeller] = {}
+    labeller = labellers_for(sim, cfg)
     rows = []
     for q in tqdm(old, desc="checks", unit="q"):
-        if q.house_seed not in labellers:
-            labellers.clear()  # questions come house by house
-            labellers[q.house_seed] = HouseLabeller(generate_house(q.house_seed, q.n_rooms, sim.house, sim.robot),
-                                                    sim, cfg)
-        lab = labellers[q.house_seed]
+        lab = labeller(q.house_seed, q.n_rooms)
         poses = np.asarray(q.answerable_viewpoints, dtype=float)
         checks = lab.check_results(q.candidate(), poses)
         passing = np.all(list(checks.values()), axis=0) if checks else np.ones(len(poses), dtype=bool)
@@ -89,14 +84,15 @@ def main(argv=None) -> int:
               f"{gone} ({gone / len(rs):.1%}) | {dropped}/{views} ({dropped / max(views, 1):.1%}) |")
     (args.out / "checks.json").write_text(json.dumps({"table": table, "questions": rows}, indent=1))
     picks = sorted(zip(old, rows), key=lambda qr: qr[0].house_seed)  # one house at a time
-    sheet = contact_sheet([q for q, _ in picks], [r for _, r in picks], labellers_for(sim, cfg), sim, args.examples,
+    sheet = contact_sheet([q for q, _ in picks], [r for _, r in picks], labeller, sim, args.examples,
                           args.out / "contact_sheet.png")
     print(f"\nwrote {args.out / 'checks.json'} and {sheet}")
     return 0
 
 
 def labellers_for(sim, cfg):
-    """A function house seed -> HouseLabeller (one kept at a time)."""
+    """A function (house seed, room count) -> HouseLabeller, keeping the last house's (questions come house by
+    house)."""
     from sim.house import generate_house
     from sim.questions import HouseLabeller
 
