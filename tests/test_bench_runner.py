@@ -97,6 +97,18 @@ def test_method_mismatch_is_refused(questions, tmp_path):
     assert main(["bench", "--dataset", str(path), "--out", str(tmp_path), "--limit", "1", *SMALL]) == 0
     assert main(["bench", "--dataset", str(path), "--out", str(tmp_path), "--limit", "1", *SMALL,
                  "agent.planner.backoff=0.3"]) == 2
+    # a folder written before a setting existed (here open_answer and the question checks) resumes: the new
+    # settings take their defaults; the finished episode is not run again
+    saved = tmp_path / "method.json"
+    old = json.loads(saved.read_text())
+    del old["open_answer"]
+    for key in ("answer_checks", "colour_majority", "colour_distractor_max", "state_min_pixels",
+                "count_other_max_pixels"):
+        del old["questions"][key]
+    saved.write_text(json.dumps(old))
+    before = (tmp_path / "episodes").stat().st_mtime_ns
+    assert main(["bench", "--dataset", str(path), "--out", str(tmp_path), "--limit", "1", *SMALL]) == 0
+    assert (tmp_path / "episodes").stat().st_mtime_ns == before
 
 
 def test_wilson_interval():

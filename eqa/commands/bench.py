@@ -125,6 +125,18 @@ def hmeqa_jobs(args: argparse.Namespace) -> list:
     return jobs
 
 
+def stored_run(path: Path) -> dict:
+    """A folder's method.json as this version writes it: settings added since it was written get their defaults
+    (a folder from before a new setting stays resumable); an unreadable one is returned as read."""
+    from eqa.sim_driver import SimRun
+
+    held = json.loads(path.read_text())
+    try:
+        return json.loads(json.dumps(SimRun.from_dict(held).to_dict()))
+    except (ValueError, TypeError):
+        return held
+
+
 def openeqa_jobs(args: argparse.Namespace) -> list:
     """The runner jobs of OpenEQA's HM3D questions whose scene file and start pose are found; says which are
     skipped."""
@@ -193,7 +205,7 @@ def run(args: argparse.Namespace) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     run_dict = json.loads(json.dumps(run_config.to_dict()))  # as stored
     saved = args.out / "method.json"
-    if saved.is_file() and json.loads(saved.read_text()) != run_dict:
+    if saved.is_file() and stored_run(saved) != run_dict:
         raise ValueError(f"{args.out} holds episodes of a different method config ({saved}); use another --out")
     check_datasets(args.out, dataset_entry(dataset, all_jobs), args.add_dataset)
     saved.write_text(json.dumps(run_dict, indent=1))
