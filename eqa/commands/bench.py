@@ -158,7 +158,8 @@ def openeqa_jobs(args: argparse.Namespace) -> list:
     config = MeshSceneConfig(up=args.up, shading=args.shading, start_snap=args.start_snap)
     scenes = {h: scene_file(args.scenes, h) for h in sorted({q.scene_id for q in hm3d})}
     no_scene = [q for q in hm3d if scenes[q.scene_id] is None]
-    no_pose = [q for q in hm3d if scenes[q.scene_id] is not None and first_pose_file(args.frames, q) is None]
+    poses = {q.question_id: first_pose_file(args.frames, q) for q in hm3d if scenes[q.scene_id] is not None}
+    no_pose = [q for q in hm3d if q.question_id in poses and poses[q.question_id] is None]
     if no_scene:
         missing = sorted({q.scene_id for q in no_scene})
         print(f"skipping {len(no_scene)} of {len(hm3d)} OpenEQA HM3D questions: no scene file under {args.scenes} "
@@ -167,8 +168,8 @@ def openeqa_jobs(args: argparse.Namespace) -> list:
     if no_pose:
         print(f"skipping {len(no_pose)} OpenEQA HM3D questions: no start pose (e.g. "
               f"{args.frames / no_pose[0].episode_history / '00000.txt'}; extract the frames with poses)")
-    jobs = [Job(job_id(q), question_payload(q, scenes[q.scene_id], first_pose_file(args.frames, q), config))
-            for q in hm3d if scenes[q.scene_id] is not None and first_pose_file(args.frames, q) is not None]
+    jobs = [Job(job_id(q), question_payload(q, scenes[q.scene_id], poses[q.question_id], config))
+            for q in hm3d if poses.get(q.question_id) is not None]
     if not jobs:
         raise ValueError(f"no OpenEQA HM3D question has both its scene under {args.scenes} and its start pose "
                          f"under {args.frames}")
