@@ -170,6 +170,22 @@ def test_pairer_queues_are_bounded_and_count_overflow():
     assert pairer.stats.paired == 0
 
 
+def test_pairer_repeats_of_a_stamp_take_one_place_while_a_late_stream_catches_up():
+    """The sim robot repeats its frame once a second while standing; a camera info delayed for seconds (seen
+    over Fast DDS under load) must still find the colour and depth of its frames."""
+    pairer = StampPairer(("rgb", "depth", "info"), tolerance=0.0, queue_size=3)
+    for stamp in (1.0, 2.0):
+        pairer.add("rgb", stamp, f"c{stamp}")
+        pairer.add("depth", stamp, f"d{stamp}")
+    for repeat in range(20):  # the newest frame again and again, stamped alike
+        assert pairer.add("rgb", 2.0, f"c2-{repeat}") == [] and pairer.add("depth", 2.0, f"d2-{repeat}") == []
+    assert pairer.stats.overflow == 0 and pairer.stats.replaced == 40
+    assert pairer.add("info", 1.0, "i1") == [{"rgb": "c1.0", "depth": "d1.0", "info": "i1", "stamp": 1.0}]
+    # the repeat that came last stands for its stamp
+    assert pairer.add("info", 2.0, "i2") == [{"rgb": "c2-19", "depth": "d2-19", "info": "i2", "stamp": 2.0}]
+    assert pairer.stats.unmatched == 0
+
+
 def test_pairer_clear_and_bad_arguments():
     pairer = StampPairer(("a", "b"), tolerance=0.0)
     pairer.add("a", 1.0, "a1")

@@ -58,7 +58,8 @@ class SyncConfig:
     stationary_speed / stationary_turn_rate (m/s, rad/s): the robot counts as stopped below both (odometry
     twist), which marks the frame a decision waits for after a motion; reliable_sensors: subscribe to images
     with reliable QoS (default: sensor data, best effort); queue_depth: messages each camera subscription
-    holds while the node is busy (the DDS history depth; a burst longer than this loses the oldest)."""
+    holds while the node is busy (the DDS history depth; a burst longer than this loses the oldest), and also
+    how many messages of each stream wait for the other streams of their frame (at least 8)."""
 
     pair_tolerance_s: NonNegative = 0.02
     pose_tolerance_s: NonNegative = 0.1

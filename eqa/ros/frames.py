@@ -26,6 +26,7 @@ from mapping.frame import R_BASE_OPTICAL_LEVEL, Frame, check_pose, make_pose
 
 STREAMS = ("rgb", "depth", "camera_info")
 TIME_JUMP_S = 1.0  # an image this much older than the newest frame: the camera's time jumped back
+PAIR_QUEUE_MIN = 8  # messages per stream waiting to be paired, at least (else sync.queue_depth)
 MAX_WAITING = 32  # frames waiting for their pose; the oldest gives way (dropped as a stale pose)
 
 
@@ -65,7 +66,7 @@ class FrameAssembler:
         self.config = config
         sync = config.sync
         self.tf = TransformBuffer(cache_s=60.0, max_extrapolation_s=sync.pose_tolerance_s)
-        self.pairer = StampPairer(STREAMS, sync.pair_tolerance_s, queue_size=8)
+        self.pairer = StampPairer(STREAMS, sync.pair_tolerance_s, queue_size=max(PAIR_QUEUE_MIN, sync.queue_depth))
         self.T_base_cam = camera_offset_matrix(config.frames.camera_offset)
         self.stats = FrameStats()
         self._clock = clock

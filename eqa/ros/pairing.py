@@ -3,7 +3,9 @@ a set is emitted when every stream has a message within `tolerance` seconds of t
 
 Streams arrive in stamp order per stream but interleaved arbitrarily. A first-stream message is dropped when
 it can no longer be matched: every other stream has moved past it by more than the tolerance, or its queue
-overflowed. Queues are bounded, so a stream that stops never grows memory.
+overflowed. Queues are bounded, so a stream that stops never grows memory. A message stamped exactly like the
+newest one queued of its stream replaces it: a camera repeating its last frame (a robot standing still) takes
+one place per stream, so it cannot push out older messages still waiting for a late stream.
 """
 from __future__ import annotations
 
@@ -14,12 +16,13 @@ from typing import Any, Deque, Optional, Sequence
 
 @dataclass
 class PairingStats:
-    """Counts since the pairer was made: sets emitted, first-stream messages dropped unmatched, and messages
-    of any stream dropped because their queue was full."""
+    """Counts since the pairer was made: sets emitted, first-stream messages dropped unmatched, messages of any
+    stream dropped because their queue was full, and queued messages replaced by a repeat of their stamp."""
 
     paired: int = 0
     unmatched: int = 0
     overflow: int = 0
+    replaced: int = 0
 
 
 @dataclass
@@ -43,6 +46,10 @@ class StampPairer:
         """Queue `msg` of `stream` at `stamp` seconds; returns the sets completed by it (oldest first), each a
         dict stream -> message plus "stamp" (the anchor's)."""
         queue = self._queues[stream]
+        if queue and queue[-1][0] == float(stamp):
+            queue[-1] = (float(stamp), msg)  # a repeat of the newest: the later message wins
+            self.stats.replaced += 1
+            return []  # the queue's stamps are as before: nothing new can match
         if len(queue) >= self.queue_size:
             queue.popleft()
             self.stats.overflow += 1
