@@ -29,6 +29,10 @@ class Renderer:
 
     def render(self, T_world_cam: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(rgb HxWx3 uint8, depth HxW float32 metres, instance ids HxW int32) from pose T_world_cam."""
+        return self.render_triangles(T_world_cam)[:3]
+
+    def render_triangles(self, T_world_cam: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """`render` plus the triangle of self.mesh each pixel shows (HxW, -1 where nothing is hit)."""
         rays = camera_rays(self._dirs_cam, T_world_cam)
         hit = self._raycaster.cast_rays(o3d.core.Tensor(rays))
         h, w = self._dirs_cam.shape[:2]
@@ -41,7 +45,8 @@ class Renderer:
         m = self.mesh
         _shade(rays, t_hit, prim, normals, m.instance, m.color, m.color_b, m.emissive, m.pattern,
                SUN.astype(np.float32), rgb, depth, ids)
-        return rgb, depth, ids
+        tris = np.where(np.isfinite(t_hit), prim.astype(np.int64), -1)
+        return rgb, depth, ids, tris
 
 
 def raycasting_scene(vertices: np.ndarray, triangles: np.ndarray) -> o3d.t.geometry.RaycastingScene:

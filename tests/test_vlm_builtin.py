@@ -139,6 +139,105 @@ def test_colour_loss_scores_the_answer_colour_over_the_target_cells():
     assert float(T.colour_loss(cell_colours, b)) == 0.0
 
 
+def test_choice_numbers():
+    from vlm.builtin_model.model import choice_number
+
+    assert [choice_number(c) for c in ("Three", " one ", "10", "None")] == [3, 1, 10, 0]
+    assert choice_number("Red") == -1 and choice_number("Two chairs") == -1
+
+
+def tiny_count_net(seed: int, cell_logits: tuple[float, float, float], log_var: float, log_weight: float):
+    """A tiny network with the count head whose every cell has the same class logits (its convolutions zeroed),
+    relevance ~1."""
+    from vlm.builtin_model.model import BuiltinVLMNet
+
+    torch.manual_seed(seed)
+    net = BuiltinVLMNet(30, 48, 32, dim=16, emb=8, heads=2, key_dim=4, count_head=True).eval()
+    with torch.no_grad():
+        net.relevance.bias.fill_(30.0)
+        net.count_out.weight.zero_()
+        net.count_out.bias.copy_(torch.tensor(cell_logits))
+        net.count_log_var.fill_(log_var)
+        net.count_log_weight.fill_(log_weight)
+    return net
+
+
+def test_count_head_scores_number_choices_by_the_expected_count():
+    net = tiny_count_net(3, (0.0, math.log(0.1 / 0.85), math.log(0.05 / 0.85)), math.log(0.5), math.log(2.0))
+    feats = net.encode_images(torch.rand(1, 3, 32, 48))
+    args = (feats, torch.zeros(2, dtype=torch.long), torch.randint(1, 30, (2, 5)), torch.randint(1, 30, (2, 3, 2)))
+    numbers = torch.tensor([[-1, -1, -1], [1, 2, -1]])  # row 0 names no number; row 1: One, Two, something else
+    with torch.no_grad():
+        plain = net(*args)
+        counted = net(*args, c_numbers=numbers)
+    assert "count_rows" not in plain and counted["count_rows"].tolist() == [1]
+    cells = 4 * 6  # every cell: P(0, 1, 2+) = 0.85, 0.10, 0.05
+    mean = cells * (0.10 + 2 * 0.05)
+    var = cells * (0.10 + 4 * 0.05 - (0.10 + 2 * 0.05) ** 2) + 0.5
+    assert float(counted["count_mean"][0]) == pytest.approx(mean, rel=1e-5)
+    assert float(counted["count_var"][0]) == pytest.approx(var, rel=1e-5)
+    expect = torch.tensor([-2.0 * (n - mean) ** 2 / (2 * var) for n in (1, 2)] + [0.0])
+    assert torch.allclose(counted["answer"][1] - plain["answer"][1], expect, atol=1e-4)
+    assert torch.equal(counted["answer"][0], plain["answer"][0])  # no number choices: unchanged
+
+
+def test_count_loss_is_cell_cross_entropy_plus_the_counts_likelihood():
+    logits = torch.zeros(2, 3, 4)  # 2 count rows, 3 classes, 4 cells: uniform
+    centres = torch.tensor([[1, 0, 0, 2], [-1, -1, -1, -1]])  # row 1: its question counts nothing (ignored)
+    out = {"relevance": torch.zeros(3), "count_rows": torch.tensor([0, 2]), "count_logits": logits,
+           "count_mean": torch.tensor([2.5, 7.0]), "count_var": torch.tensor([1.0, 1.0])}
+    b = {"centres": torch.cat([centres[:1], torch.zeros(1, 4, dtype=torch.long), centres[1:]])}
+    nll = 0.5 * math.log(2 * math.pi) + (3 - 2.5) ** 2 / 2
+    assert float(T.count_loss(out, b)) == pytest.approx(4 * math.log(3) + nll, rel=1e-5)
+    assert float(T.count_loss({"relevance": torch.zeros(3)}, b)) == 0.0
+
+
+def test_target_centres_count_the_instances_with_enough_pixels_in_each_cell():
+    ids = np.zeros((16, 24), np.int32)  # 2 x 3 cells
+    ids[0:4, 0:4] = 5  # centre (1.5, 1.5): cell (0, 0)
+    ids[2:6, 2:5] = 6  # 12 pixels, some over 5's: centre in cell (0, 0) too
+    ids[10:14, 17:20] = 7  # cell (1, 2)
+    ids[15, 0:9] = 8  # 9 pixels: too few to count
+    got = D.centre_counts(ids, [5, 6, 7, 8], 10).reshape(2, 3)
+    assert got.tolist() == [[2, 0, 0], [0, 0, 1]]
+    assert not D.centre_counts(ids, [9], 10).any()
+    assert D.centre_counts(ids, [8], 9).sum() == 1
+
+
+def test_block_colours_name_object_blocks_whose_pixels_agree():
+    from vlm.builtin_model.model import COLOUR_WORDS
+
+    tri_colour = np.array([3, 7, -1, -1])  # triangles 0, 1: yellow, white; 2: a wall; entry -1: nothing hit
+    tris = np.full((4, 6), -1)
+    tris[0:2, 0:2] = 0  # a yellow block
+    tris[0:2, 2:4] = 1
+    tris[1, 3] = 0  # a block of two colours
+    tris[2:4, 0:2] = 2  # a wall
+    tris[2:4, 2:4] = 1  # white
+    got = D.block_colours(tris, tri_colour)
+    N = D.NO_COLOUR
+    assert got.tolist() == [[3, N, N], [N, 7, N]]
+    assert COLOUR_WORDS[3] == "yellow" and COLOUR_WORDS[7] == "white"
+
+
+def test_triangle_colours_name_objects_only():
+    from sim.house import generate_house
+    from sim.mesh import build_mesh
+    from sim.config import SimConfig
+    from vlm.builtin_model.model import COLOUR_WORDS
+
+    sim = SimConfig()
+    scene = generate_house(3, 4, sim.house, sim.robot)
+    mesh = build_mesh(scene)
+    objects = [o.instance_id for o in scene.objects]
+    got = D.triangle_colours(mesh, objects)
+    assert len(got) == len(mesh.instance) + 1 and got[-1] == -1
+    on_object = np.isin(mesh.instance, objects)
+    assert np.all(got[:-1][~on_object] == -1) and np.all(got[:-1][on_object & (mesh.pattern == 0)] >= 0)
+    white = np.all(np.rint(mesh.color * 255) == (235, 235, 230), axis=1) & on_object
+    assert white.any() and np.all(got[:-1][white] == COLOUR_WORDS.index("white"))
+
+
 def test_dataset_labels_are_consistent(smoke_data):
     ds = smoke_data
     V = len(ds["images"])
@@ -189,6 +288,10 @@ def test_flipped_batches_flip_the_target_cells_with_the_image(smoke_data, smoke_
     fh, fw = H // 8, W // 8
     assert torch.equal(flipped["target_cells"].view(-1, fh, fw), plain["target_cells"].view(-1, fh, fw).flip(-1))
     assert torch.equal(flipped["images"], plain["images"].flip(-1))
+    assert (plain["block_colours"] != D.NO_COLOUR).any()
+    assert torch.equal(flipped["block_colours"], plain["block_colours"].flip(-1))
+    brighter = data.batch(views, gain=torch.full((len(views),), 1.5))
+    assert torch.equal(brighter["images"], (plain["images"] * 1.5).clamp(0, 1))
 
 
 @pytest.mark.training
@@ -251,6 +354,46 @@ def test_evaluating_between_epochs_does_not_change_training(smoke_data, smoke_cf
     assert [e for e, _ in seen] == [1, 2]
     s1, s2 = m1.state_dict(), m2.state_dict()
     assert all(torch.equal(s1[k], s2[k]) for k in s1)
+
+
+@pytest.mark.training
+def test_count_head_learns_from_target_centres_and_loads_through_make_vlm(smoke_cfg, tmp_path):
+    """A house with count questions: centre labels agree with the answers on views that answer; flipped batches
+    flip them; a few steps of the v6 options train, save and load, and the runtime scores number choices."""
+    from dataclasses import replace
+
+    from vlm import make_vlm
+    from vlm.builtin_model.model import choice_number
+
+    dcfg = replace(smoke_cfg.data, questions_per_house=15, answerable_views=1, near_views=0, random_views=2,
+                   answer_checks=True)
+    ds = D.build_dataset("train", 1, 0, dcfg, workers=1)
+    qs, pq = ds["questions"], ds["pair_question"][ds["centre_pair"]]
+    assert len(ds["centre_pair"]) and all(qs[i]["category"] == "count" for i in pq)
+    said = np.array([choice_number(qs[i]["choices"][qs[i]["answer_index"]]) for i in pq])
+    answers = ds["relevant"][ds["centre_pair"]]
+    assert answers.any() and np.array_equal(ds["centre_map"][answers].sum(1), said[answers])
+    cfg = replace(smoke_cfg, data=dcfg, count_head=True, block_colour_weight=1.0, exposure=0.2, max_steps=3)
+    model, vocab, _ = T.train(ds, cfg, log=lambda m: None)
+    data = T.Batches(ds, vocab, model.config)
+    views = np.arange(len(data.images))
+    plain = data.batch(views, torch.zeros(len(views), dtype=torch.bool))
+    flipped = data.batch(views, torch.ones(len(views), dtype=torch.bool))
+    H, W = ds["images"].shape[1:3]
+    assert (plain["centres"] > 0).any()
+    assert torch.equal(flipped["centres"].view(-1, H // 8, W // 8), plain["centres"].view(-1, H // 8, W // 8).flip(-1))
+    with torch.no_grad():
+        out = T.run_model(model, plain) | {"block_colour_logits": model.block_colour_logits(plain["images"])}
+        ls = T.losses(out, plain, cfg)
+    assert float(ls["count"]) > 0 and float(ls["blocks"]) > 0
+    path = tmp_path / "builtin_vlm.pt"
+    T.save_checkpoint(T.make_checkpoint(model, vocab, cfg), path)
+    (tmp_path / "MODEL_CARD.md").write_text("smoke")
+    vlm = make_vlm(VLMConfig(sections={"builtin": BuiltinConfig(weights=str(path))}))
+    assert vlm.info.model_id.startswith("builtin-")
+    img = np.kron(ds["images"][0], np.ones((2, 2, 1), np.uint8))
+    r = vlm.query_view(img, "How many pillows are on the bed in the bedroom?", ["One", "Two", "Three"], None)
+    assert r.answer.sum() == pytest.approx(1.0) and np.all(r.answer > 0)
 
 
 def test_token_scorer_reads_vlm_prompts():
@@ -349,12 +492,13 @@ def test_shipped_weights_were_trained_with_the_shipped_config():
     from dataclasses import asdict
 
     recorded = torch.load(WEIGHTS_FILE, map_location="cpu", weights_only=True)["config"]["train"]
-    removed = {"count_head": False, "dir_context": False, "goal_map": False, "count_weight": 1.0, "goal_weight": 1.0,
-               "colour_head": True}
+    removed = {"dir_context": False, "goal_map": False, "goal_weight": 1.0, "colour_head": True}
     removed_data = {"recolour_per_view": 0, "point_sampling": "random", "goal_distances": False}
+    added = {"block_colour_weight": 0.0, "exposure": 0.0}  # options added since (count_head and count_weight: back)
     added_data = {"answer_checks": False}  # options added since, at the values the shipped data was made with
     assert {k: recorded.pop(k) for k in removed} == removed
     current = asdict(load_config(T.TrainConfig, "train_vlm"))
+    assert {k: current.pop(k) for k in added} == added
     for key in ("data", "eval_data"):
         assert {k: recorded[key].pop(k) for k in removed_data} == removed_data
         assert {k: current[key].pop(k) for k in added_data} == added_data

@@ -8,6 +8,8 @@ every question and query about that view cheaply.
 """
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -22,12 +24,23 @@ COLOUR_WORDS = ("red", "green", "blue", "yellow", "orange", "purple", "pink", "w
 COLOUR_HIDDEN = 16  # hidden units of the per-pixel colour classifier
 COLOUR_POOL = 2  # the colour head classifies the mean colour of each 2x2 pixel block (a quarter of the cost)
 COLOUR_EPS = 1e-3  # floor of a pooled colour probability before its log
+NUMBER_WORDS = ("none", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten")
+COUNT_HIDDEN = 48  # channels of the count head
+COUNT_CLASSES = 3  # per feature cell: 0, 1 or 2 (or more) centres of counted things
 
 
 def choice_colour(text: str) -> int:
     """Index in COLOUR_WORDS of the colour a choice names ("Grey"), -1 otherwise: feeds the colour head."""
     t = text.strip().lower()
     return COLOUR_WORDS.index(t) if t in COLOUR_WORDS else -1
+
+
+def choice_number(text: str) -> int:
+    """The number a choice names ("Three", "3"), -1 otherwise: feeds the count head."""
+    t = text.strip().lower()
+    if t in NUMBER_WORDS:
+        return NUMBER_WORDS.index(t)
+    return int(t) if t.isdigit() else -1
 
 
 def feature_grid(width: int, height: int) -> tuple[int, int]:
@@ -102,13 +115,22 @@ class BuiltinVLMNet(nn.Module):
     alone, so it cannot learn a house's context) into COLOUR_WORDS, averaged per feature cell; forward pools it
     with the grounded attention head (first hop, first head) and, for choices that name a colour, adds
     weight * log(pooled probability of that colour) to the answer logit, scaled by the (detached) relevance
-    probability."""
+    probability.
+
+    count_head (v6): for rows whose choices name numbers, a per-cell classifier of how many centres of the counted
+    things lie in each feature cell (0, 1, 2 or more), from the cell features and every attention map of the row
+    (standardised per map, detached), FiLM-modulated by the question. Its expected count mu and variance (the
+    cells' own plus a learned floor) score each number choice n by weight * -(n - mu)^2 / (2 variance), scaled
+    by the relevance probability like the colour term."""
 
     def __init__(self, vocab_size: int, width: int = 224, height: int = 168, dim: int = 96, emb: int = 64,
-                 heads: int = 4, key_dim: int = 16, patch_dim: int = 16, max_q_len: int = 16, max_c_len: int = 4):
+                 heads: int = 4, key_dim: int = 16, patch_dim: int = 16, max_q_len: int = 16, max_c_len: int = 4,
+                 count_head: bool = False):
         super().__init__()
         self.config = dict(vocab_size=vocab_size, width=width, height=height, dim=dim, emb=emb, heads=heads,
                            key_dim=key_dim, patch_dim=patch_dim, max_q_len=max_q_len, max_c_len=max_c_len)
+        if count_head:  # recorded only when on: the checkpoints before it stay as they were
+            self.config["count_head"] = True
         self.heads, self.key_dim, self.dim = heads, key_dim, dim
         self.feat_dim = fd = dim + patch_dim  # feature channels per cell (without the colour head's)
         self.cnn = nn.Sequential(_conv(3, 24, 5, 2), _conv(24, 48, 3, 2), _conv(48, dim, 3, 2),
@@ -133,6 +155,16 @@ class BuiltinVLMNet(nn.Module):
         self.colour_pixel = nn.Sequential(nn.Conv2d(3, COLOUR_HIDDEN, 1), nn.ReLU(inplace=True),
                                           nn.Conv2d(COLOUR_HIDDEN, len(COLOUR_WORDS), 1))
         self.colour_log_weight = nn.Parameter(torch.tensor(0.0))
+        self.has_count_head = count_head
+        if count_head:
+            self.count_in = nn.Conv2d(fd + HOPS * heads, COUNT_HIDDEN, 1)
+            self.count_film = nn.Linear(dim, 2 * COUNT_HIDDEN)
+            self.count_mid = nn.Conv2d(COUNT_HIDDEN, COUNT_HIDDEN, 3, padding=1)
+            self.count_out = nn.Conv2d(COUNT_HIDDEN, COUNT_CLASSES, 1)
+            with torch.no_grad():  # start near "no centre anywhere" (about 1.5 expected over the view)
+                self.count_out.bias.copy_(torch.tensor([0.0, -6.0, -8.0]))
+            self.count_log_weight = nn.Parameter(torch.tensor(0.0))
+            self.count_log_var = nn.Parameter(torch.tensor(math.log(0.25)))
         nn.init.normal_(self.pos, std=0.02)
 
     # -- encoders -----------------------------------------------------------------------------------
@@ -147,6 +179,13 @@ class BuiltinVLMNet(nn.Module):
         probs = torch.softmax(self.colour_pixel(blocks), dim=1)
         colours = F.avg_pool2d(probs, STRIDE // COLOUR_POOL, STRIDE // COLOUR_POOL, ceil_mode=True)
         return torch.cat([self.cnn(x) + self.pos, self.patch(F.pad(x, pad)), colours], dim=1)
+
+    def block_colour_logits(self, images: torch.Tensor) -> torch.Tensor:
+        """(B, 3, H, W) float in [0, 1] -> (B, len(COLOUR_WORDS), H/2, W/2) colour-name logits of each 2x2 pixel
+        block (the colour head before its softmax; encode_images averages its probabilities per cell)."""
+        mean = images.new_tensor(MEAN).view(1, 3, 1, 1)
+        std = images.new_tensor(STD).view(1, 3, 1, 1)
+        return self.colour_pixel(F.avg_pool2d((images - mean) / std, COLOUR_POOL, COLOUR_POOL, ceil_mode=True))
 
     def encode_questions(self, tokens: torch.Tensor) -> torch.Tensor:
         """(P, L) word ids (0 = pad) -> (P, dim): GRU state after the last word."""
@@ -164,13 +203,15 @@ class BuiltinVLMNet(nn.Module):
     def forward(self, feats: torch.Tensor, pair_view: torch.Tensor, q_tokens: torch.Tensor,
                 c_tokens: torch.Tensor | None = None, c_mask: torch.Tensor | None = None,
                 points: torch.Tensor | None = None, p_mask: torch.Tensor | None = None,
-                c_colours: torch.Tensor | None = None) -> dict:
+                c_colours: torch.Tensor | None = None, c_numbers: torch.Tensor | None = None) -> dict:
         """feats: encode_images output; one row per (view, question) pair: pair_view indexes feats.
         points: (P, K, 2) in normalised [-1, 1] (x right, y down); c_colours: (P, C) long, the COLOUR_WORDS
-        index each choice names, -1 for other choices (choice_colour). Returns logits per head ("relevance",
-        "worth", "ground_logits" (P, cells), "answer" with choices, "direction" with points), "z" (the fused
-        row), "cell_colours" (B, cells, colours) and "colour" (P, colours), the cell colours pooled by the
-        grounded head's attention."""
+        index each choice names, -1 for other choices (choice_colour); c_numbers: (P, C) long, the number each
+        choice names, -1 otherwise (choice_number). Returns logits per head ("relevance", "worth", "ground_logits"
+        (P, cells), "answer" with choices, "direction" with points), "z" (the fused row), "cell_colours"
+        (B, cells, colours) and "colour" (P, colours), the cell colours pooled by the grounded head's attention;
+        with the count head and number choices also "count_rows" (R,) the rows it ran on, "count_logits"
+        (R, COUNT_CLASSES, cells), "count_mean" and "count_var" (R,)."""
         feats, cell_colours = feats.split([self.feat_dim, len(COLOUR_WORDS)], dim=1)
         B, FD, fh, fw = feats.shape
         D = self.dim
@@ -209,6 +250,8 @@ class BuiltinVLMNet(nn.Module):
                 named = c_colours >= 0
                 picked = out["colour"].gather(1, c_colours.clamp(min=0))
                 logits = logits + self.colour_log_weight.exp() * seen * torch.log(picked + COLOUR_EPS) * named
+            if self.has_count_head and c_numbers is not None and (c_numbers >= 0).any():
+                logits = self._count(out, feats, pair_view, q, lmaps, c_numbers, logits)
             out["answer"] = logits.masked_fill(~c_mask, float("-inf")) if c_mask is not None else logits
         if points is not None:
             K = points.shape[1]
@@ -220,6 +263,29 @@ class BuiltinVLMNet(nn.Module):
             logits = self.dir(torch.cat([local, wide, at_point, zk, points], dim=-1)).squeeze(-1)
             out["direction"] = logits.masked_fill(~p_mask, float("-inf")) if p_mask is not None else logits
         return out
+
+    def _count(self, out: dict, feats: torch.Tensor, pair_view: torch.Tensor, q: torch.Tensor, lmaps: torch.Tensor,
+               c_numbers: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
+        """The count head on the rows with number choices: fills out's count entries, returns the answer logits
+        with each number choice scored by the predicted count."""
+        rows = torch.nonzero((c_numbers >= 0).any(1)).squeeze(1)
+        maps = lmaps[rows].detach()
+        maps = (maps - maps.mean((2, 3), keepdim=True)) / (maps.std((2, 3), keepdim=True) + 1e-3)
+        x = self.count_in(torch.cat([feats[pair_view[rows]], maps], dim=1))
+        gamma, beta = self.count_film(q[rows]).chunk(2, dim=-1)
+        x = F.relu(x * (1 + gamma[..., None, None]) + beta[..., None, None])
+        x = self.count_out(F.relu(self.count_mid(x))).flatten(2)  # (R, classes, cells)
+        p = torch.softmax(x, dim=1)
+        k = torch.arange(COUNT_CLASSES, dtype=p.dtype, device=p.device).view(1, -1, 1)
+        cell_mean = (p * k).sum(1)
+        mean = cell_mean.sum(1)
+        var = ((p * k * k).sum(1) - cell_mean ** 2).sum(1) + self.count_log_var.exp()
+        out.update(count_rows=rows, count_logits=x, count_mean=mean, count_var=var)
+        n = c_numbers[rows].to(p.dtype)
+        seen = torch.sigmoid(out["relevance"][rows]).detach().unsqueeze(1)
+        score = -(n - mean.unsqueeze(1)) ** 2 / (2 * var.unsqueeze(1))
+        named = (c_numbers[rows] >= 0).to(p.dtype)
+        return logits.index_add(0, rows, self.count_log_weight.exp() * seen * score * named)
 
 
 def state_hash(state: dict) -> str:

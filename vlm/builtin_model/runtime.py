@@ -61,7 +61,7 @@ class BuiltinModel:
                 raise ValueError(f"the builtin model scores at most {MAX_CHOICES} choices, got {len(choices)}")
         rows = [{"question": q, "choices": list(choices) if kind == QueryKind.ANSWER else [], "answer_index": 0}
                 for kind, q, choices, _points in queries]
-        qt, ct, cm, _, cc = question_tensors(rows, self.vocab, self.max_q, self.max_c)
+        qt, ct, cm, _, cc, cn = question_tensors(rows, self.vocab, self.max_q, self.max_c)
         k_max = max([len(q[3]) for q in queries if q[0] == QueryKind.DIRECTION and q[3] is not None] or [1])
         pts = torch.zeros(P, k_max, 2)
         pm = torch.zeros(P, k_max, dtype=torch.bool)
@@ -78,7 +78,7 @@ class BuiltinModel:
         out = self.model(feats, torch.zeros(P, dtype=torch.long, device=self.device), qt.to(self.device),
                          ct.to(self.device) if any_answer else None, cm.to(self.device) if any_answer else None,
                          pts.to(self.device) if any_dir else None, pm.to(self.device) if any_dir else None,
-                         cc.to(self.device) if any_answer else None)
+                         cc.to(self.device) if any_answer else None, cn.to(self.device) if any_answer else None)
         result = []
         for i, (kind, _q, choices, points) in enumerate(queries):
             if kind == QueryKind.ANSWER:

@@ -15,7 +15,12 @@ resolution (same 120-degree HFOV camera as the simulator, smaller image):
   distance to the nearest answerable viewpoint at least max(1 m, 25 %) shorter than the robot's own;
 - target cells: which cells of the model's feature grid (STRIDE x STRIDE pixels each) show any pixel of the
   question's targets (its objects, or the room floor of "floor" questions), from the renderer's instance ids;
-  a grounding label for the question's attention (bit-packed per pair).
+  a grounding label for the question's attention (bit-packed per pair);
+- target centres (count questions): per feature cell, how many of the counted instances showing at least
+  CENTRE_MIN_PIXELS (full camera-resolution) pixels have their pixel centroid there (per count-question pair);
+- block colours: per 2x2 pixel block showing an object (furniture or thing), the colour name (`model.COLOUR_WORDS`
+  index) of its surface before lighting (each triangle's own colour named as `sim.answer_checks` names it);
+  NO_COLOUR where the block's pixels disagree or show walls, floors, ceilings or nothing.
 
 Every view is labelled against every question of its house, so one image serves several samples.
 Deterministic in (split, seed, house index).
@@ -32,10 +37,14 @@ import numpy as np
 
 from mapping.bounds import Range, check_bounds
 from mapping.frame import wrap_angle
-from vlm.builtin_model.model import STRIDE, feature_grid
+from vlm.builtin_model.model import COLOUR_POOL, COLOUR_WORDS, STRIDE, feature_grid
 
 N_POINTS = 3
-DATA_VERSION = 4  # part of the cache key: 2 added target cells, 4 dropped the unused experimental labels
+DATA_VERSION = 5  # part of the cache key: 2 added target cells, 4 dropped the unused experimental labels,
+# 5 added target centres and block colours
+CENTRE_MIN_PIXELS = 80.0  # a counted instance needs this many full camera-resolution pixels for its centre to
+# count (10 at the 224x168 training views; the generator asks 250 of each counted thing in an answering view)
+NO_COLOUR = 255  # block colour label: none
 POINT_MIN_M, POINT_MAX_M = 2.0, 10.0
 WORTH_MIN_M = 1.0
 POINT_MERGE_M = 1.0  # direction points are at least this far apart
@@ -75,6 +84,44 @@ def cells_showing(ids: np.ndarray, target_ids) -> np.ndarray:
     hit = np.isin(ids, np.asarray(list(target_ids)))
     hit = np.pad(hit, ((0, -H % STRIDE), (0, -W % STRIDE)))
     return hit.reshape(hit.shape[0] // STRIDE, STRIDE, hit.shape[1] // STRIDE, STRIDE).any(axis=(1, 3)).ravel()
+
+
+def centre_counts(ids: np.ndarray, target_ids, min_pixels: float) -> np.ndarray:
+    """(cells,) uint8, row-major over the STRIDE-pixel grid: how many of target_ids show at least min_pixels
+    pixels with their pixel centroid in each cell. ids: (H, W) instance ids."""
+    H, W = ids.shape
+    rows, cols = feature_grid(W, H)
+    out = np.zeros(rows * cols, np.uint8)
+    for tid in target_ids:
+        r, c = np.nonzero(ids == tid)
+        if len(r) >= min_pixels:
+            out[int(r.mean()) // STRIDE * cols + int(c.mean()) // STRIDE] += 1
+    return out
+
+
+def block_colours(tris: np.ndarray, tri_colour: np.ndarray) -> np.ndarray:
+    """(H/COLOUR_POOL, W/COLOUR_POOL) uint8 COLOUR_WORDS index of each pixel block's surface colour (NO_COLOUR where
+    its pixels disagree or show none). tris: (H, W) triangle per pixel (-1: none); tri_colour: per triangle its
+    COLOUR_WORDS index (-1: none), with a trailing -1 entry for tris == -1."""
+    names = tri_colour[tris]
+    H, W = names.shape
+    k = COLOUR_POOL
+    blocks = np.pad(names, ((0, -H % k), (0, -W % k)), constant_values=-1)
+    blocks = blocks.reshape(blocks.shape[0] // k, k, blocks.shape[1] // k, k).transpose(0, 2, 1, 3).reshape(
+        blocks.shape[0] // k, blocks.shape[1] // k, k * k)
+    same = (blocks == blocks[..., :1]).all(-1) & (blocks[..., 0] >= 0)
+    return np.where(same, blocks[..., 0], NO_COLOUR).astype(np.uint8)
+
+
+def triangle_colours(mesh, object_ids) -> np.ndarray:
+    """Per triangle of a scene mesh its COLOUR_WORDS index before lighting where it belongs to one of object_ids
+    (furniture and things: walls, floors and ceilings, mostly white or patterned, get -1), plus a trailing -1 for
+    pixels that hit nothing."""
+    from sim.answer_checks import COLOUR_NAMES, colour_names
+
+    to_word = np.array([COLOUR_WORDS.index(n.lower()) for n in COLOUR_NAMES])
+    on_object = np.isin(mesh.instance, np.asarray(list(object_ids))) & (np.asarray(mesh.pattern) == 0)
+    return np.append(np.where(on_object, to_word[colour_names(mesh.color)], -1), -1)
 
 
 def _choose_points(xy: np.ndarray, order: np.ndarray) -> list[int]:
@@ -144,12 +191,20 @@ def house_samples(split: str, hseed: int, dcfg: DataConfig) -> dict | None:
     point_xy = np.zeros((V, N_POINTS, 2))
     visible_floor: list[np.ndarray] = []
     target_cells = np.zeros((V, Q, cell_count(dcfg.width, dcfg.height)), bool)
+    counted = [qi for qi, q in enumerate(questions) if q.category == "count"]
+    centre_min = CENTRE_MIN_PIXELS * (dcfg.width * dcfg.height) / (cam.width * cam.height)
+    centres = np.zeros((V, len(counted), cell_count(dcfg.width, dcfg.height)), np.uint8)
+    tri_colour = triangle_colours(renderer.mesh, [o.instance_id for o in scene.objects])
+    colours = np.empty((V, -(-dcfg.height // COLOUR_POOL), -(-dcfg.width // COLOUR_POOL)), np.uint8)
     for v, (x, y, yaw) in enumerate(poses):
         T_world_cam = base_pose(x, y, yaw) @ T_base_cam
-        rgb, depth, ids = renderer.render(T_world_cam)
+        rgb, depth, ids, tris = renderer.render_triangles(T_world_cam)
         images[v] = rgb
+        colours[v] = block_colours(tris, tri_colour)
         for qi, q in enumerate(questions):
             target_cells[v, qi] = cells_showing(ids, q.target_ids)
+        for k, qi in enumerate(counted):
+            centres[v, k] = centre_counts(ids, questions[qi].target_ids, centre_min)
         d = np.hypot(*(cell_xy - (x, y)).T)
         ang = wrap_angle(np.arctan2(cell_xy[:, 1] - y, cell_xy[:, 0] - x) - yaw)
         sel = np.nonzero((d >= WORTH_MIN_M) & (d <= POINT_MAX_M) & (np.abs(ang) < math.radians(62)))[0]
@@ -193,7 +248,8 @@ def house_samples(split: str, hseed: int, dcfg: DataConfig) -> dict | None:
             for q in questions]
     return {"images": images, "points": points, "has_points": has_points, "relevant": relevant, "worth": worth,
             "dir_label": dir_label, "point_dist": point_dist, "questions": qrec, "poses": poses.astype(np.float32),
-            "target_cells": np.packbits(target_cells, axis=-1)}
+            "target_cells": np.packbits(target_cells, axis=-1), "block_colours": colours,
+            "count_questions": np.asarray(counted, np.int64), "target_centres": centres}
 
 
 def _worker(args):
@@ -230,8 +286,9 @@ def merge(houses: list[dict]) -> dict:
     """One flat dataset: views (images, points) and (view, question) pairs with their labels."""
     images, points, has_points, poses = [], [], [], []
     pv, pq, rel, wor, dl, pdist, cells = [], [], [], [], [], [], []
+    colours, centre_pair, centre_map = [], [], []
     questions: list[dict] = []
-    v0 = 0
+    v0 = p0 = 0
     for h in houses:
         V, Q = h["relevant"].shape
         images.append(h["images"])
@@ -246,13 +303,20 @@ def merge(houses: list[dict]) -> dict:
         dl.append(h["dir_label"].ravel())
         pdist.append(h["point_dist"].reshape(V * Q, N_POINTS))
         cells.append(h["target_cells"].reshape(V * Q, -1))
+        colours.append(h["block_colours"])
+        counted = h["count_questions"]  # pairs of count questions: (view, question) -> view * Q + question
+        centre_pair.append((p0 + np.arange(V)[:, None] * Q + counted[None, :]).ravel())
+        centre_map.append(h["target_centres"].reshape(V * len(counted), h["target_centres"].shape[-1]))
         questions += h["questions"]
         v0 += V
+        p0 += V * Q
     return {"images": np.concatenate(images), "points": np.concatenate(points),
             "has_points": np.concatenate(has_points), "poses": np.concatenate(poses),
             "pair_view": np.concatenate(pv), "pair_question": np.concatenate(pq),
             "relevant": np.concatenate(rel), "worth": np.concatenate(wor), "dir_label": np.concatenate(dl),
-            "point_dist": np.concatenate(pdist), "target_cells": np.concatenate(cells), "questions": questions}
+            "point_dist": np.concatenate(pdist), "target_cells": np.concatenate(cells),
+            "block_colours": np.concatenate(colours), "centre_pair": np.concatenate(centre_pair),
+            "centre_map": np.concatenate(centre_map), "questions": questions}
 
 
 def save(ds: dict, path) -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from vlm.builtin_model.model import BuiltinVLMNet, choice_colour
+from vlm.builtin_model.model import BuiltinVLMNet, choice_colour, choice_number
 from vlm.builtin_model.training.data import N_POINTS
 from vlm.builtin_model.training.train import Batches, run_model
 from vlm.builtin_model.vocab import Vocab
@@ -38,6 +38,7 @@ def predict(model: BuiltinVLMNet, vocab: Vocab, ds: dict, views_per_step: int = 
     rel, worth = np.zeros(P), np.zeros(P)
     dirp = np.zeros((P, N_POINTS))
     colour = None
+    count = np.full(P, np.nan)  # the count head's expected count, on the rows it ran on
     for s in range(0, V, views_per_step):
         b = data.batch(np.arange(s, min(V, s + views_per_step)))
         out = run_model(model, b)
@@ -49,7 +50,10 @@ def predict(model: BuiltinVLMNet, vocab: Vocab, ds: dict, views_per_step: int = 
         if colour is None:
             colour = np.zeros((P, out["colour"].shape[1]))
         colour[idx] = out["colour"].numpy()
-    return {"answer": ans, "relevance": rel, "worth": worth, "direction": dirp, "colour": colour}
+        if "count_rows" in out:
+            count[idx[out["count_rows"].numpy()]] = out["count_mean"].numpy()
+    return {"answer": ans, "relevance": rel, "worth": worth, "direction": dirp, "colour": colour,
+            "count": count if np.isfinite(count).any() else None}
 
 
 def evaluate(pred: dict, ds: dict, n_bins: int = 10) -> dict:
@@ -78,6 +82,11 @@ def evaluate(pred: dict, ds: dict, n_bins: int = 10) -> dict:
         rows = vis & (named[np.arange(len(pq)), truth] >= 0)
         score = np.where(named >= 0, np.take_along_axis(pred["colour"], np.maximum(named, 0), 1), -1.0)
         m["colour_head_acc_visible"] = float((score[rows].argmax(1) == truth[rows]).mean())
+    if pred.get("count") is not None:  # the count head's own rounded count, visible count pairs
+        said = np.array([choice_number(q["choices"][q["answer_index"]]) for q in qs])[pq]
+        rows = vis & np.isfinite(pred["count"]) & (said >= 0)
+        m["count_head_acc_visible"] = float((np.rint(pred["count"][rows]) == said[rows]).mean())
+        m["count_head_mean_abs_error_visible"] = float(np.abs(pred["count"][rows] - said[rows]).mean())
     templates = np.array([qs[i].get("template", qs[i]["category"]) for i in pq])
     m["answer_acc_visible_by_template"] = {str(t): float(correct[vis & (templates == t)].mean())
                                           for t in sorted(set(templates)) if (vis & (templates == t)).any()}

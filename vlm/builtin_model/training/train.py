@@ -5,7 +5,11 @@ KL(uniform || p) where it does not (so the model stays unsure about what it cann
 worth-exploring binary cross-entropy; direction cross-entropy over the 3 points (label: smallest path
 distance to an answerable viewpoint); grounding: -log of the attention mass that the first hop's first head
 puts on the cells showing the question's targets (pairs where any target pixel is in view); colour: -log of
-the answer's colour in the colour head's classification of the target cells. Seeded: the same config and
+the answer's colour in the colour head's classification of the target cells. Options (v6): block colours:
+cross-entropy of the colour head on every 2x2 pixel block showing an object against the colour of its surface
+before lighting; count: per-cell cross-entropy of the count head against the counted things' centres plus the
+Gaussian negative log-likelihood of the visible count under its mean and variance; exposure: each training view's
+pixels scaled by a random gain in [1 - exposure, 1 + exposure] (clipped to [0, 1]). Seeded: the same config and
 data give bit-identical weights on the same machine and thread count (CPU kernels are deterministic there;
 across CPUs results may differ in the last bits).
 """
@@ -23,9 +27,10 @@ import torch
 import torch.nn.functional as F
 
 from mapping.bounds import NonNegative, NonNegativeInt, PositiveInt, Range, check_bounds
-from vlm.builtin_model.model import ARCHITECTURE, COLOUR_EPS, BuiltinVLMNet, feature_grid, state_hash
+from vlm.builtin_model.model import (ARCHITECTURE, COLOUR_EPS, COUNT_CLASSES, BuiltinVLMNet, feature_grid,
+                                     state_hash)
 from vlm.builtin_model.tensors import norm_points, question_tensors
-from vlm.builtin_model.training.data import N_POINTS, DataConfig
+from vlm.builtin_model.training.data import N_POINTS, NO_COLOUR, DataConfig
 from vlm.builtin_model.vocab import Vocab
 
 
@@ -56,6 +61,10 @@ class TrainConfig:
     direction_weight: NonNegative = 1.0
     ground_weight: NonNegative = 1.0  # grounding loss on the first attention head (target cells)
     colour_weight: NonNegative = 1.0  # colour loss: the colour head's colour over the target cells vs the answer
+    block_colour_weight: NonNegative = 0.0  # colour head vs every object block's colour before lighting
+    count_head: bool = False  # the per-cell count head (model.BuiltinVLMNet)
+    count_weight: NonNegative = 1.0  # its losses (with count_head)
+    exposure: Annotated[float, Range(ge=0, lt=1)] = 0.0  # random gain per training view: 1 +- exposure
     threads: Annotated[int, Range(ge=1, le=256)] = 2
     max_steps: Optional[PositiveInt] = None  # stop early (smoke tests)
 
@@ -72,7 +81,7 @@ class Batches:
         H, W = ds["images"].shape[1:3]
         self.points = torch.from_numpy(norm_points(ds["points"], W, H))
         self.has_points = torch.from_numpy(ds["has_points"])
-        self.qt, self.ct, self.cm, self.ans, self.cc = question_tensors(
+        self.qt, self.ct, self.cm, self.ans, self.cc, self.cn = question_tensors(
             ds["questions"], vocab, cfg_model["max_q_len"], cfg_model["max_c_len"])
         self.pair_view = torch.from_numpy(ds["pair_view"]).long()
         self.pair_q = torch.from_numpy(ds["pair_question"]).long()
@@ -81,29 +90,49 @@ class Batches:
         self.dir = torch.from_numpy(ds["dir_label"]).long()
         self.cells = ds["target_cells"]  # (pairs, bytes) bit-packed target cells
         self.grid = feature_grid(W, H)
+        self.block_colours = torch.from_numpy(ds["block_colours"]) if "block_colours" in ds else None
+        self.centre_map = ds.get("centre_map")  # (count pairs, cells) centres per cell
+        self.centre_row = np.full(len(ds["pair_view"]), -1, np.int64)  # pair -> its row of centre_map
+        if "centre_pair" in ds:
+            self.centre_row[ds["centre_pair"]] = np.arange(len(ds["centre_pair"]))
         pv = ds["pair_view"]
         self.starts = np.searchsorted(pv, np.arange(len(self.images)), side="left")
         self.ends = np.searchsorted(pv, np.arange(len(self.images)), side="right")
 
-    def batch(self, views: np.ndarray, flip: Optional[torch.Tensor] = None) -> dict:
+    def batch(self, views: np.ndarray, flip: Optional[torch.Tensor] = None, gain: Optional[torch.Tensor] = None
+              ) -> dict:
+        """The tensors of `views` and all their pairs; flip: per view, mirror it left-right; gain: per view, scale
+        its pixels (clipped to [0, 1])."""
         pairs = torch.from_numpy(np.concatenate([np.arange(self.starts[v], self.ends[v]) for v in views]))
         local = {int(v): i for i, v in enumerate(views)}
-        imgs = self.images[torch.from_numpy(np.asarray(views))].permute(0, 3, 1, 2).float() / 255.0
+        vt = torch.from_numpy(np.asarray(views))
+        imgs = self.images[vt].permute(0, 3, 1, 2).float() / 255.0
+        if gain is not None:
+            imgs = (imgs * gain.view(-1, 1, 1, 1)).clamp(0.0, 1.0)
+        blocks = self.block_colours[vt].long() if self.block_colours is not None else None
         pts = self.points[self.pair_view[pairs]].clone()
         pvl = torch.tensor([local[int(v)] for v in self.pair_view[pairs]], dtype=torch.long)
         pf = None  # per pair: its view is flipped
         if flip is not None:
             imgs = torch.where(flip.view(-1, 1, 1, 1), imgs.flip(-1), imgs)
+            if blocks is not None:  # exact when the width is a multiple of the block size
+                blocks = torch.where(flip.view(-1, 1, 1), blocks.flip(-1), blocks)
             pf = flip[pvl]
             pts[..., 0] = torch.where(pf.view(-1, 1), -pts[..., 0], pts[..., 0])
         q = self.pair_q[pairs]
         has = self.has_points[self.pair_view[pairs]]
         fh, fw = self.grid
         cells = np.unpackbits(self.cells[pairs.numpy()], axis=-1)[:, :fh * fw].astype(bool)
-        return {"target_cells": self._cell_map(cells, pf), "images": imgs, "pair_view": pvl, "q_tokens": self.qt[q],
-                "c_tokens": self.ct[q], "c_mask": self.cm[q], "c_colours": self.cc[q], "answer": self.ans[q],
-                "points": pts, "p_mask": has.view(-1, 1).expand(-1, N_POINTS).clone(),
-                "relevant": self.rel[pairs], "worth": self.worth[pairs], "dir": self.dir[pairs], "pairs": pairs}
+        out = {"target_cells": self._cell_map(cells, pf), "images": imgs, "pair_view": pvl, "q_tokens": self.qt[q],
+               "c_tokens": self.ct[q], "c_mask": self.cm[q], "c_colours": self.cc[q], "c_numbers": self.cn[q],
+               "answer": self.ans[q], "points": pts, "p_mask": has.view(-1, 1).expand(-1, N_POINTS).clone(),
+               "relevant": self.rel[pairs], "worth": self.worth[pairs], "dir": self.dir[pairs], "pairs": pairs,
+               "block_colours": blocks}
+        if self.centre_map is not None:  # per pair its centre map (-1 for pairs of questions that count nothing)
+            row = self.centre_row[pairs.numpy()]
+            centres = np.where(row[:, None] >= 0, self.centre_map[np.maximum(row, 0)].astype(np.int64), -1)
+            out["centres"] = self._cell_map(centres, pf)
+        return out
 
     def _cell_map(self, per_cell: np.ndarray, flip: Optional[torch.Tensor]) -> torch.Tensor:
         """(pairs, cells) row-major over the feature grid -> tensor, mirrored left-right in the rows where
@@ -119,7 +148,7 @@ def run_model(model: BuiltinVLMNet, b: dict) -> dict:
     feats = model.encode_images(b["images"])
     p_mask = b["p_mask"] | ~b["p_mask"].any(1, keepdim=True)  # rows without points: dummy (no loss)
     return model(feats, b["pair_view"], b["q_tokens"], b["c_tokens"], b["c_mask"], b["points"], p_mask,
-                 b["c_colours"])
+                 b["c_colours"], b["c_numbers"])
 
 
 def losses(out: dict, b: dict, cfg: TrainConfig) -> dict:
@@ -141,7 +170,31 @@ def losses(out: dict, b: dict, cfg: TrainConfig) -> dict:
         total = total + cfg.ground_weight * parts["ground"]
     parts["colour"] = colour_loss(out["cell_colours"], b)
     total = total + cfg.colour_weight * parts["colour"]
+    if cfg.block_colour_weight > 0:
+        parts["blocks"] = F.cross_entropy(out["block_colour_logits"], b["block_colours"], ignore_index=NO_COLOUR)
+        total = total + cfg.block_colour_weight * parts["blocks"]
+    if cfg.count_head:
+        parts["count"] = count_loss(out, b)
+        total = total + cfg.count_weight * parts["count"]
     return {"total": total, **parts}
+
+
+def count_loss(out: dict, b: dict) -> torch.Tensor:
+    """On the rows the count head ran on: per-cell cross-entropy against the centres in each cell (classes 0, 1
+    and 2 or more), summed over the cells, plus the Gaussian negative log-likelihood of the visible count (all
+    centres) under the head's mean and variance; averaged over rows (0 without count rows)."""
+    if "count_rows" not in out:
+        return out["relevance"].new_zeros(())
+    centres = b["centres"][out["count_rows"]]
+    ok = centres[:, 0] >= 0
+    if not ok.any():
+        return out["relevance"].new_zeros(())
+    logits, centres = out["count_logits"][ok], centres[ok]
+    cells = F.cross_entropy(logits, centres.clamp(max=COUNT_CLASSES - 1), reduction="none").sum(1)
+    total = centres.sum(1).to(logits.dtype)
+    mean, var = out["count_mean"][ok], out["count_var"][ok]
+    nll = 0.5 * torch.log(2 * math.pi * var) + (total - mean) ** 2 / (2 * var)
+    return (cells + nll).mean()
 
 
 def colour_loss(cell_colours: torch.Tensor, b: dict) -> torch.Tensor:
@@ -183,7 +236,8 @@ def train(ds: dict, cfg: TrainConfig, log: Callable[[str], None] = print,
     seed_all(cfg.seed)
     vocab = Vocab.build([q["question"] for q in ds["questions"]] + [c for q in ds["questions"] for c in q["choices"]])
     H, W = ds["images"].shape[1:3]
-    model = BuiltinVLMNet(len(vocab), W, H, cfg.dim, cfg.emb, cfg.heads, cfg.key_dim, cfg.patch_dim)
+    model = BuiltinVLMNet(len(vocab), W, H, cfg.dim, cfg.emb, cfg.heads, cfg.key_dim, cfg.patch_dim,
+                          count_head=cfg.count_head)
     data = Batches(ds, vocab, model.config)
     rng = np.random.default_rng(cfg.seed)
     gen = torch.Generator().manual_seed(cfg.seed)
@@ -209,8 +263,14 @@ def train(ds: dict, cfg: TrainConfig, log: Callable[[str], None] = print,
                 break
             views = order[s * cfg.views_per_step:(s + 1) * cfg.views_per_step]
             flip = torch.rand(len(views), generator=gen) < 0.5
-            b = data.batch(views, flip)
-            ls = losses(run_model(model, b), b, cfg)
+            gain = None
+            if cfg.exposure > 0:  # drawn only when on: the random stream of runs without it is unchanged
+                gain = 1.0 + cfg.exposure * (2.0 * torch.rand(len(views), generator=gen) - 1.0)
+            b = data.batch(views, flip, gain)
+            out = run_model(model, b)
+            if cfg.block_colour_weight > 0:
+                out["block_colour_logits"] = model.block_colour_logits(b["images"])
+            ls = losses(out, b, cfg)
             opt.zero_grad(set_to_none=True)
             ls["total"].backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
@@ -225,7 +285,7 @@ def train(ds: dict, cfg: TrainConfig, log: Callable[[str], None] = print,
                 rec.update(step=step, epoch=step / steps_per_epoch, elapsed_s=time.perf_counter() - t0)
                 history.append(rec)
                 acc = {}
-                optional = "".join(f" {k} {rec[k]:.3f}" for k in ("ground", "colour") if k in rec)
+                optional = "".join(f" {k} {rec[k]:.3f}" for k in ("ground", "colour", "blocks", "count") if k in rec)
                 log(f"step {step}/{total_steps} epoch {rec['epoch']:.2f} loss {rec['total']:.3f} "
                     f"(ans {rec['answer']:.3f} uni {rec['uniform']:.3f} rel {rec['relevance']:.3f} "
                     f"worth {rec['worth']:.3f} dir {rec['direction']:.3f}{optional}) {rec['elapsed_s']:.0f}s")
