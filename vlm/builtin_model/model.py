@@ -29,6 +29,11 @@ COUNT_HIDDEN = 48  # channels of the count head
 COUNT_CLASSES = 3  # per feature cell: 0, 1 or 2 (or more) centres of counted things
 
 
+def _normalise(images: torch.Tensor) -> torch.Tensor:
+    """(B, 3, H, W) float in [0, 1] -> standardised per channel with MEAN and STD (the network's input)."""
+    return (images - images.new_tensor(MEAN).view(1, 3, 1, 1)) / images.new_tensor(STD).view(1, 3, 1, 1)
+
+
 def choice_colour(text: str) -> int:
     """Index in COLOUR_WORDS of the colour a choice names ("Grey"), -1 otherwise: feeds the colour head."""
     t = text.strip().lower()
@@ -171,21 +176,19 @@ class BuiltinVLMNet(nn.Module):
     def encode_images(self, images: torch.Tensor) -> torch.Tensor:
         """(B, 3, H, W) float in [0, 1] -> (B, dim + patch_dim + len(COLOUR_WORDS), H/8, W/8) features; the last
         channels are the mean colour-name probabilities of each cell's 2x2 pixel blocks."""
-        mean = images.new_tensor(MEAN).view(1, 3, 1, 1)
-        std = images.new_tensor(STD).view(1, 3, 1, 1)
-        x = (images - mean) / std
+        x = _normalise(images)
         pad = (0, -x.shape[-1] % STRIDE, 0, -x.shape[-2] % STRIDE)
-        blocks = F.avg_pool2d(x, COLOUR_POOL, COLOUR_POOL, ceil_mode=True)
-        probs = torch.softmax(self.colour_pixel(blocks), dim=1)
+        probs = torch.softmax(self._block_colour_logits(x), dim=1)
         colours = F.avg_pool2d(probs, STRIDE // COLOUR_POOL, STRIDE // COLOUR_POOL, ceil_mode=True)
         return torch.cat([self.cnn(x) + self.pos, self.patch(F.pad(x, pad)), colours], dim=1)
 
     def block_colour_logits(self, images: torch.Tensor) -> torch.Tensor:
         """(B, 3, H, W) float in [0, 1] -> (B, len(COLOUR_WORDS), H/2, W/2) colour-name logits of each 2x2 pixel
         block (the colour head before its softmax; encode_images averages its probabilities per cell)."""
-        mean = images.new_tensor(MEAN).view(1, 3, 1, 1)
-        std = images.new_tensor(STD).view(1, 3, 1, 1)
-        return self.colour_pixel(F.avg_pool2d((images - mean) / std, COLOUR_POOL, COLOUR_POOL, ceil_mode=True))
+        return self._block_colour_logits(_normalise(images))
+
+    def _block_colour_logits(self, x: torch.Tensor) -> torch.Tensor:
+        return self.colour_pixel(F.avg_pool2d(x, COLOUR_POOL, COLOUR_POOL, ceil_mode=True))
 
     def encode_questions(self, tokens: torch.Tensor) -> torch.Tensor:
         """(P, L) word ids (0 = pad) -> (P, dim): GRU state after the last word."""
