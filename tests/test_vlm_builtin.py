@@ -181,6 +181,33 @@ def test_count_head_scores_number_choices_by_the_expected_count():
     assert torch.equal(counted["answer"][0], plain["answer"][0])  # no number choices: unchanged
 
 
+def test_count_fine_folds_the_stride_4_map_into_the_cells_for_the_count_head_only():
+    from vlm.builtin_model.model import COLOUR_WORDS, FINE_DIM, BuiltinVLMNet, _normalise
+
+    with pytest.raises(ValueError, match="count_head"):
+        BuiltinVLMNet(30, 48, 32, count_fine=True)
+    torch.manual_seed(4)
+    net = BuiltinVLMNet(30, 44, 30, dim=16, emb=8, heads=2, key_dim=4, count_head=True, count_fine=True).eval()
+    assert net.config["count_fine"] is True
+    img = torch.rand(1, 3, 30, 44)
+    with torch.no_grad():
+        feats = net.encode_images(img)
+        fine = net.fine(net.cnn[:2](_normalise(img)))  # (1, FINE_DIM, 8, 11): stride 4
+    assert feats.shape == (1, 16 + 16 + 4 * FINE_DIM + len(COLOUR_WORDS), 4, 6)  # 30 x 44 pixels: 4 x 6 cells
+    folded = feats[0, 32:32 + 4 * FINE_DIM]
+    for ch, r, c, i, j in ((0, 0, 0, 0, 0), (3, 1, 2, 1, 0), (FINE_DIM - 1, 3, 4, 1, 1), (5, 2, 1, 0, 1)):
+        assert float(folded[ch * 4 + i * 2 + j, r, c]) == pytest.approx(float(fine[0, ch, 2 * r + i, 2 * c + j]))
+    assert torch.all(folded[:, :, 5].view(FINE_DIM, 4, -1)[:, 1::2] == 0)  # the padded stride-4 column (x 11)
+    args = (torch.zeros(2, dtype=torch.long), torch.randint(1, 30, (2, 5)), torch.randint(1, 30, (2, 3, 2)))
+    numbers = torch.tensor([[-1, -1, -1], [1, 2, 3]])
+    blank = feats.clone()
+    blank[:, 32:32 + 4 * FINE_DIM] = 0
+    with torch.no_grad():
+        a, b = net(feats, *args, c_numbers=numbers), net(blank, *args, c_numbers=numbers)
+    assert a["count_rows"].tolist() == [1] and float(a["count_mean"][0]) != pytest.approx(float(b["count_mean"][0]))
+    assert torch.equal(a["relevance"], b["relevance"]) and torch.equal(a["answer"][0], b["answer"][0])
+
+
 def test_count_loss_is_cell_cross_entropy_plus_the_counts_likelihood():
     logits = torch.zeros(2, 3, 4)  # 2 count rows, 3 classes, 4 cells: uniform
     centres = torch.tensor([[1, 0, 0, 2], [-1, -1, -1, -1]])  # row 1: its question counts nothing (ignored)
@@ -357,7 +384,8 @@ def test_evaluating_between_epochs_does_not_change_training(smoke_data, smoke_cf
 
 
 @pytest.mark.training
-def test_count_head_learns_from_target_centres_and_loads_through_make_vlm(smoke_cfg, tmp_path):
+@pytest.mark.parametrize("count_fine", [False, True])
+def test_count_head_learns_from_target_centres_and_loads_through_make_vlm(smoke_cfg, tmp_path, count_fine):
     """A house with count questions: centre labels agree with the answers on views that answer; flipped batches
     flip them; a few steps of the v6 options train, save and load, and the runtime scores number choices."""
     from dataclasses import replace
@@ -373,7 +401,8 @@ def test_count_head_learns_from_target_centres_and_loads_through_make_vlm(smoke_
     said = np.array([choice_number(qs[i]["choices"][qs[i]["answer_index"]]) for i in pq])
     answers = ds["relevant"][ds["centre_pair"]]
     assert answers.any() and np.array_equal(ds["centre_map"][answers].sum(1), said[answers])
-    cfg = replace(smoke_cfg, data=dcfg, count_head=True, block_colour_weight=1.0, exposure=0.2, max_steps=3)
+    cfg = replace(smoke_cfg, data=dcfg, count_head=True, count_fine=count_fine, block_colour_weight=1.0, exposure=0.2,
+                  max_steps=3)
     model, vocab, _ = T.train(ds, cfg, log=lambda m: None)
     data = T.Batches(ds, vocab, model.config)
     views = np.arange(len(data.images))

@@ -68,7 +68,7 @@ def split_data_config(split: str, cfg):
     return cfg.data if split == "train" else (cfg.eval_data or cfg.data)
 
 
-def _data(split: str, n_houses: int, cfg, work: Path, log) -> dict:
+def cached_data(split: str, n_houses: int, cfg, work: Path, log) -> dict:
     """Cached dataset of `split` (views as split_data_config says)."""
     from vlm.builtin_model.training import data
 
@@ -130,13 +130,13 @@ def run(args: argparse.Namespace) -> int:
         log_file.flush()
 
     t0 = time.perf_counter()
-    ds = _data("train", cfg.train_houses, cfg, work, log)
+    ds = cached_data("train", cfg.train_houses, cfg, work, log)
     t_data = time.perf_counter() - t0
     evaluate = not args.skip_eval and cfg.eval_houses > 0
     curve: list[dict] = []
     on_epoch, test = None, None
     if args.eval_epochs and evaluate:
-        test = _data("test", cfg.eval_houses, cfg, work, log)
+        test = cached_data("test", cfg.eval_houses, cfg, work, log)
 
         def on_epoch(model, vocab, epoch: int) -> None:
             te = time.perf_counter()
@@ -157,7 +157,7 @@ def run(args: argparse.Namespace) -> int:
     metrics = None
     if evaluate:
         if test is None:
-            test = _data("test", cfg.eval_houses, cfg, work, log)
+            test = cached_data("test", cfg.eval_houses, cfg, work, log)
         metrics = E.evaluate(E.predict(model, vocab, test), test)
         metrics.update(model_id=ckpt["model_id"], data_seconds=t_data, train_seconds=t_train, weights_bytes=size)
         if curve:

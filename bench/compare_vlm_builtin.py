@@ -1,0 +1,84 @@
+"""Compare builtin VLM checkpoints on the same held-out test-split views: the first --weights is the baseline
+(default: the shipped file), every other one is printed with its difference to it. The views are those of a
+train-vlm config's evaluation data (`eval_data`, default configs/train_vlm.yaml), made and cached in the
+train-vlm work folder like `eqa train-vlm` makes them; --answer-checks makes their questions with the question
+generator's one-reading checks (the generator's default) instead of the config's setting.
+
+    .venv/bin/python bench/compare_vlm_builtin.py --weights vlm/weights/builtin_vlm.pt \\
+        out/train_vlm/model-4/builtin_vlm.pt --answer-checks --json out/compare_vlm.json
+"""
+from __future__ import annotations
+
+import argparse
+import json
+from dataclasses import replace
+from pathlib import Path
+
+ROWS = (("visible answers", "answer_acc_visible"), ("  count", ("by_category", "count")),
+        ("  existence", ("by_category", "existence")), ("  identification", ("by_category", "identification")),
+        ("    colour", ("by_template", "colour")), ("  location", ("by_category", "location")),
+        ("  state", ("by_category", "state")), ("not visible", "answer_acc_not_visible"),
+        ("chance, not visible", "chance_not_visible"), ("relevance AUROC", "relevance_auroc"),
+        ("ECE, visible", "ece_visible"), ("count head alone", "count_head_acc_visible"),
+        ("colour head alone", "colour_head_acc_visible"))
+
+
+def value(metrics: dict, key) -> float | None:
+    if isinstance(key, tuple):
+        return metrics[f"answer_acc_visible_{key[0]}"].get(key[1])
+    return metrics.get(key)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--weights", nargs="+", default=["vlm/weights/builtin_vlm.pt"], help="checkpoints; first: baseline")
+    ap.add_argument("--config", default="train_vlm", help="train-vlm config whose eval_data names the views")
+    ap.add_argument("--answer-checks", action="store_true", help="questions made with the one-reading checks")
+    ap.add_argument("--work-dir", default="out/train_vlm", help="train-vlm work folder (data caches)")
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--json", default=None, help="also write every checkpoint's metrics here")
+    args = ap.parse_args()
+
+    import torch
+
+    from eqa.commands.train_vlm import cached_data, split_data_config
+    from eqa.config import load_config
+    from vlm.builtin_model.model import model_from_checkpoint
+    from vlm.builtin_model.training import evaluate as E
+    from vlm.builtin_model.training import train as T
+
+    torch.set_num_threads(args.threads)
+    cfg = load_config(T.TrainConfig, args.config)
+    if args.answer_checks:
+        cfg = replace(cfg, eval_data=replace(split_data_config("test", cfg), answer_checks=True))
+    ds = cached_data("test", cfg.eval_houses, cfg, Path(args.work_dir), print)
+    results = {}
+    for path in args.weights:
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+        model, vocab = model_from_checkpoint(ckpt)
+        results[path] = E.evaluate(E.predict(model, vocab, ds), ds)
+        results[path]["model_id"] = ckpt["model_id"]
+    m0 = results[args.weights[0]]
+    print(f"{m0['houses']} test-split houses, {m0['questions']} questions, {m0['pairs']} pairs "
+          f"({m0['visible_pairs']} visible); one-reading checks {'on' if args.answer_checks else 'as configured'}")
+    print("| | " + " | ".join(results[p]["model_id"][-12:] for p in args.weights) + " |")
+    print("|---" * (len(args.weights) + 1) + "|")
+    for label, key in ROWS:
+        base = value(m0, key)
+        cells = []
+        for p in args.weights:
+            v = value(results[p], key)
+            if v is None:
+                cells.append("-")
+            elif p == args.weights[0] or base is None:
+                cells.append(f"{v:.3f}")
+            else:
+                cells.append(f"{v:.3f} ({v - base:+.3f})")
+        print(f"| {label} | " + " | ".join(cells) + " |")
+    if args.json:
+        Path(args.json).write_text(json.dumps(results, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
