@@ -2,6 +2,8 @@
 one image encoding, resize inside), on the CPU.
 
     .venv/bin/python bench/bench_vlm_builtin.py --repeats 50 --threads 2
+    .venv/bin/python bench/bench_vlm_builtin.py --question "How many chairs are at the dining table in the kitchen?" \
+        --choices Two Three Four Five     # number choices: the count head runs too
 """
 from __future__ import annotations
 
@@ -18,6 +20,8 @@ def main() -> int:
     ap.add_argument("--warmup", type=int, default=5)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--house", type=int, default=2_000_000, help="house seed of the view (test split)")
+    ap.add_argument("--question", default="What colour is the sofa in the living room?")
+    ap.add_argument("--choices", nargs="+", default=["Red", "Blue", "Green", "Grey"])
     args = ap.parse_args()
 
     import numpy as np
@@ -33,8 +37,7 @@ def main() -> int:
     frame = env.reset(SimEpisode(seed=0))
     assert frame.rgb.shape == (480, 640, 3)
     vlm = make_vlm(VLMConfig(sections={"builtin": BuiltinConfig(weights=args.weights)}))
-    question = "What colour is the sofa in the living room?"
-    choices = ["Red", "Blue", "Green", "Grey"]
+    question, choices = args.question, args.choices
     points = [[100.0, 300.0], [320.0, 260.0], [540.0, 330.0]]
     rng = np.random.default_rng(0)
     times = []
@@ -48,7 +51,7 @@ def main() -> int:
             times.append(dt * 1000)
     times.sort()
     out = {"model_id": vlm.info.model_id, "threads": args.threads, "repeats": args.repeats,
-           "image": "640x480", "queries": 4, "median_ms": statistics.median(times),
+           "image": "640x480", "queries": 4, "question": question, "median_ms": statistics.median(times),
            "p90_ms": times[int(0.9 * (len(times) - 1))], "min_ms": times[0]}
     print(json.dumps(out, indent=1))
     return 0
