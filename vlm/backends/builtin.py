@@ -51,7 +51,7 @@ class BuiltinConfig:
 
 # architecture name -> "module:factory" building the loaded model from (checkpoint, device)
 ARCHITECTURES: MappingProxyType = MappingProxyType({
-    "eqa-cnn-xattn-v3": "vlm.builtin_model.runtime:BuiltinModel",  # the network with the colour head (v4, v5)
+    "eqa-cnn-xattn-v3": "vlm.builtin_model.runtime:BuiltinModel",  # with the colour head (v4-v6), count head (v6)
 })
 
 

@@ -27,7 +27,6 @@ COLOUR_EPS = 1e-3  # floor of a pooled colour probability before its log
 NUMBER_WORDS = ("none", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten")
 COUNT_HIDDEN = 48  # channels of the count head
 COUNT_CLASSES = 3  # per feature cell: 0, 1 or 2 (or more) centres of counted things
-FINE_DIM = 16  # count_fine: channels of the stride-4 CNN map's projection, folded 2x2 into each feature cell
 
 
 def _normalise(images: torch.Tensor) -> torch.Tensor:
@@ -127,24 +126,16 @@ class BuiltinVLMNet(nn.Module):
     things lie in each feature cell (0, 1, 2 or more), from the cell features and every attention map of the row
     (standardised per map, detached), FiLM-modulated by the question. Its expected count mu and variance (the
     cells' own plus a learned floor) score each number choice n by weight * -(n - mu)^2 / (2 variance), scaled
-    by the relevance probability like the colour term.
-
-    count_fine (with count_head): the count head also reads the CNN's stride-4 map (projected to FINE_DIM
-    channels, its 2x2 cells folded into each feature cell: encode_images appends them before the colour channels)
-    and has two residual 3x3 layers (dilation 1 and 2) instead of one 3x3 layer."""
+    by the relevance probability like the colour term."""
 
     def __init__(self, vocab_size: int, width: int = 224, height: int = 168, dim: int = 96, emb: int = 64,
                  heads: int = 4, key_dim: int = 16, patch_dim: int = 16, max_q_len: int = 16, max_c_len: int = 4,
-                 count_head: bool = False, count_fine: bool = False):
+                 count_head: bool = False):
         super().__init__()
         self.config = dict(vocab_size=vocab_size, width=width, height=height, dim=dim, emb=emb, heads=heads,
                            key_dim=key_dim, patch_dim=patch_dim, max_q_len=max_q_len, max_c_len=max_c_len)
-        if count_fine and not count_head:
-            raise ValueError("count_fine needs count_head")
         if count_head:  # recorded only when on: the checkpoints before it stay as they were
             self.config["count_head"] = True
-        if count_fine:
-            self.config["count_fine"] = True
         self.heads, self.key_dim, self.dim = heads, key_dim, dim
         self.feat_dim = fd = dim + patch_dim  # feature channels per cell (without the colour head's)
         self.cnn = nn.Sequential(_conv(3, 24, 5, 2), _conv(24, 48, 3, 2), _conv(48, dim, 3, 2),
@@ -170,17 +161,10 @@ class BuiltinVLMNet(nn.Module):
                                           nn.Conv2d(COLOUR_HIDDEN, len(COLOUR_WORDS), 1))
         self.colour_log_weight = nn.Parameter(torch.tensor(0.0))
         self.has_count_head = count_head
-        self.fine_dim = 4 * FINE_DIM if count_fine else 0  # channels of the folded stride-4 map in the features
-        if count_fine:
-            self.fine = nn.Conv2d(self.cnn[1][0].out_channels, FINE_DIM, 1)  # stride-4 map (cnn[1]) -> FINE_DIM
         if count_head:
-            self.count_in = nn.Conv2d(fd + self.fine_dim + HOPS * heads, COUNT_HIDDEN, 1)
+            self.count_in = nn.Conv2d(fd + HOPS * heads, COUNT_HIDDEN, 1)
             self.count_film = nn.Linear(dim, 2 * COUNT_HIDDEN)
-            if count_fine:
-                self.count_mid = nn.ModuleList([nn.Conv2d(COUNT_HIDDEN, COUNT_HIDDEN, 3, padding=d, dilation=d)
-                                                for d in (1, 2)])
-            else:
-                self.count_mid = nn.Conv2d(COUNT_HIDDEN, COUNT_HIDDEN, 3, padding=1)
+            self.count_mid = nn.Conv2d(COUNT_HIDDEN, COUNT_HIDDEN, 3, padding=1)
             self.count_out = nn.Conv2d(COUNT_HIDDEN, COUNT_CLASSES, 1)
             with torch.no_grad():  # start near "no centre anywhere" (about 1.5 expected over the view)
                 self.count_out.bias.copy_(torch.tensor([0.0, -6.0, -8.0]))
@@ -190,19 +174,13 @@ class BuiltinVLMNet(nn.Module):
 
     # -- encoders -----------------------------------------------------------------------------------
     def encode_images(self, images: torch.Tensor) -> torch.Tensor:
-        """(B, 3, H, W) float in [0, 1] -> (B, dim + patch_dim [+ 4 FINE_DIM] + len(COLOUR_WORDS), H/8, W/8)
-        features; the last channels are the mean colour-name probabilities of each cell's 2x2 pixel blocks, the
-        ones before them (count_fine) the stride-4 map folded into the cells."""
+        """(B, 3, H, W) float in [0, 1] -> (B, dim + patch_dim + len(COLOUR_WORDS), H/8, W/8) features; the last
+        channels are the mean colour-name probabilities of each cell's 2x2 pixel blocks."""
         x = _normalise(images)
         pad = (0, -x.shape[-1] % STRIDE, 0, -x.shape[-2] % STRIDE)
         probs = torch.softmax(self._block_colour_logits(x), dim=1)
         colours = F.avg_pool2d(probs, STRIDE // COLOUR_POOL, STRIDE // COLOUR_POOL, ceil_mode=True)
-        if not self.fine_dim:
-            return torch.cat([self.cnn(x) + self.pos, self.patch(F.pad(x, pad)), colours], dim=1)
-        x4 = self.cnn[:2](x)
-        fine = self.fine(x4)
-        fine = F.pixel_unshuffle(F.pad(fine, (0, -fine.shape[-1] % 2, 0, -fine.shape[-2] % 2)), 2)
-        return torch.cat([self.cnn[2:](x4) + self.pos, self.patch(F.pad(x, pad)), fine, colours], dim=1)
+        return torch.cat([self.cnn(x) + self.pos, self.patch(F.pad(x, pad)), colours], dim=1)
 
     def block_colour_logits(self, images: torch.Tensor) -> torch.Tensor:
         """(B, 3, H, W) float in [0, 1] -> (B, len(COLOUR_WORDS), H/2, W/2) colour-name logits of each 2x2 pixel
@@ -237,7 +215,7 @@ class BuiltinVLMNet(nn.Module):
         (B, cells, colours) and "colour" (P, colours), the cell colours pooled by the grounded head's attention;
         with the count head and number choices also "count_rows" (R,) the rows it ran on, "count_logits"
         (R, COUNT_CLASSES, cells), "count_mean" and "count_var" (R,)."""
-        feats, fine, cell_colours = feats.split([self.feat_dim, self.fine_dim, len(COLOUR_WORDS)], dim=1)
+        feats, cell_colours = feats.split([self.feat_dim, len(COLOUR_WORDS)], dim=1)
         B, FD, fh, fw = feats.shape
         D = self.dim
         N, h, k = fh * fw, self.heads, self.key_dim
@@ -276,7 +254,7 @@ class BuiltinVLMNet(nn.Module):
                 picked = out["colour"].gather(1, c_colours.clamp(min=0))
                 logits = logits + self.colour_log_weight.exp() * seen * torch.log(picked + COLOUR_EPS) * named
             if self.has_count_head and c_numbers is not None and (c_numbers >= 0).any():
-                logits = self._count(out, torch.cat([feats, fine], dim=1), pair_view, q, lmaps, c_numbers, logits)
+                logits = self._count(out, feats, pair_view, q, lmaps, c_numbers, logits)
             out["answer"] = logits.masked_fill(~c_mask, float("-inf")) if c_mask is not None else logits
         if points is not None:
             K = points.shape[1]
@@ -292,20 +270,14 @@ class BuiltinVLMNet(nn.Module):
     def _count(self, out: dict, feats: torch.Tensor, pair_view: torch.Tensor, q: torch.Tensor, lmaps: torch.Tensor,
                c_numbers: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
         """The count head on the rows with number choices: fills out's count entries, returns the answer logits
-        with each number choice scored by the predicted count. feats: the cell features (with count_fine also the
-        folded stride-4 map)."""
+        with each number choice scored by the predicted count."""
         rows = torch.nonzero((c_numbers >= 0).any(1)).squeeze(1)
         maps = lmaps[rows].detach()
         maps = (maps - maps.mean((2, 3), keepdim=True)) / (maps.std((2, 3), keepdim=True) + 1e-3)
         x = self.count_in(torch.cat([feats[pair_view[rows]], maps], dim=1))
         gamma, beta = self.count_film(q[rows]).chunk(2, dim=-1)
         x = F.relu(x * (1 + gamma[..., None, None]) + beta[..., None, None])
-        if isinstance(self.count_mid, nn.ModuleList):  # count_fine: residual 3x3 layers
-            for layer in self.count_mid:
-                x = F.relu(x + layer(x))
-        else:
-            x = F.relu(self.count_mid(x))
-        x = self.count_out(x).flatten(2)  # (R, classes, cells)
+        x = self.count_out(F.relu(self.count_mid(x))).flatten(2)  # (R, classes, cells)
         p = torch.softmax(x, dim=1)
         k = torch.arange(COUNT_CLASSES, dtype=p.dtype, device=p.device).view(1, -1, 1)
         cell_mean = (p * k).sum(1)

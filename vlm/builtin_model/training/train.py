@@ -64,7 +64,6 @@ class TrainConfig:
     block_colour_weight: NonNegative = 0.0  # colour head vs every object block's colour before lighting
     count_head: bool = False  # the per-cell count head (model.BuiltinVLMNet)
     count_weight: NonNegative = 1.0  # its losses (with count_head)
-    count_fine: bool = False  # the count head also reads the stride-4 map, two residual layers (with count_head)
     exposure: Annotated[float, Range(ge=0, lt=1)] = 0.0  # random gain per training view: 1 +- exposure
     threads: Annotated[int, Range(ge=1, le=256)] = 2
     max_steps: Optional[PositiveInt] = None  # stop early (smoke tests)
@@ -238,7 +237,7 @@ def train(ds: dict, cfg: TrainConfig, log: Callable[[str], None] = print,
     vocab = Vocab.build([q["question"] for q in ds["questions"]] + [c for q in ds["questions"] for c in q["choices"]])
     H, W = ds["images"].shape[1:3]
     model = BuiltinVLMNet(len(vocab), W, H, cfg.dim, cfg.emb, cfg.heads, cfg.key_dim, cfg.patch_dim,
-                          count_head=cfg.count_head, count_fine=cfg.count_fine)
+                          count_head=cfg.count_head)
     data = Batches(ds, vocab, model.config)
     rng = np.random.default_rng(cfg.seed)
     gen = torch.Generator().manual_seed(cfg.seed)
