@@ -43,6 +43,7 @@ def main() -> int:
 
     from eqa.commands.train_vlm import cached_data, split_data_config
     from eqa.config import load_config
+    from vlm.backends.builtin import check_checkpoint
     from vlm.builtin_model.model import model_from_checkpoint
     from vlm.builtin_model.training import evaluate as E
     from vlm.builtin_model.training import train as T
@@ -54,7 +55,7 @@ def main() -> int:
     ds = cached_data("test", cfg.eval_houses, cfg, Path(args.work_dir), print)
     results = {}
     for path in args.weights:
-        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+        ckpt = check_checkpoint(torch.load(path, map_location="cpu", weights_only=True), Path(path))
         model, vocab = model_from_checkpoint(ckpt)
         results[path] = E.evaluate(E.predict(model, vocab, ds), ds)
         results[path]["model_id"] = ckpt["model_id"]
