@@ -2,7 +2,9 @@
 (default: the shipped file), every other one is printed with its difference to it. The views are those of a
 train-vlm config's evaluation data (`eval_data`, default configs/train_vlm.yaml), made and cached in the
 train-vlm work folder like `eqa train-vlm` makes them; --answer-checks makes their questions with the question
-generator's one-reading checks (the generator's default) instead of the config's setting.
+generator's one-reading checks (the generator's default) instead of the config's setting. The phantom-colour rows
+ask each relevant location view about colours it does not show (training.phantoms): the relevance AUROC of the
+real pairs against those.
 
     .venv/bin/python bench/compare_vlm_builtin.py --weights vlm/weights/builtin_vlm.pt \\
         out/train_vlm/model-4/builtin_vlm.pt --answer-checks --json out/compare_vlm.json
@@ -20,7 +22,12 @@ ROWS = (("visible answers", "answer_acc_visible"), ("  count", ("by_category", "
         ("  state", ("by_category", "state")), ("not visible", "answer_acc_not_visible"),
         ("chance, not visible", "chance_not_visible"), ("relevance AUROC", "relevance_auroc"),
         ("ECE, visible", "ece_visible"), ("count head alone", "count_head_acc_visible"),
-        ("colour head alone", "colour_head_acc_visible"))
+        ("colour head alone", "colour_head_acc_visible"), ("phantom-colour AUROC", "phantom_auroc"),
+        ("  location relevance, mean", "location_mean_relevance"),
+        ("  phantom relevance, mean", "phantom_mean_relevance"))
+
+
+PHANTOMS_PER_PAIR = 2  # phantom-colour questions per relevant location pair (training.phantoms)
 
 
 def value(metrics: dict, key) -> float | None:
@@ -47,17 +54,20 @@ def main() -> int:
     from vlm.builtin_model.model import model_from_checkpoint
     from vlm.builtin_model.training import evaluate as E
     from vlm.builtin_model.training import train as T
+    from vlm.builtin_model.training.phantoms import add_phantom_colours, phantom_metrics
 
     torch.set_num_threads(args.threads)
     cfg = load_config(T.TrainConfig, args.config)
     if args.answer_checks:
         cfg = replace(cfg, eval_data=replace(split_data_config("test", cfg), answer_checks=True))
     ds = cached_data("test", cfg.eval_houses, cfg, Path(args.work_dir), print)
+    with_phantoms = add_phantom_colours(ds, PHANTOMS_PER_PAIR, seed=0)
     results = {}
     for path in args.weights:
         ckpt = check_checkpoint(torch.load(path, map_location="cpu", weights_only=True), Path(path))
         model, vocab = model_from_checkpoint(ckpt)
         results[path] = E.evaluate(E.predict(model, vocab, ds), ds)
+        results[path].update(phantom_metrics(E.predict(model, vocab, with_phantoms)["relevance"], with_phantoms))
         results[path]["model_id"] = ckpt["model_id"]
     m0 = results[args.weights[0]]
     print(f"{m0['houses']} test-split houses, {m0['questions']} questions, {m0['pairs']} pairs "

@@ -256,6 +256,66 @@ def test_dataset_labels_are_consistent(smoke_data):
     assert np.all(cells[ds["relevant"]].any(1))  # a view that answers shows some target pixel
 
 
+def _phantom_toy() -> dict:
+    """3 views x 2 questions (a location question naming red, a count question), view-major pairs."""
+    from vlm.builtin_model.model import COLOUR_WORDS
+
+    every = np.array([COLOUR_WORDS.index(c) for c in COLOUR_WORDS], np.uint8)
+    blocks = np.full((3, 4, 4), D.NO_COLOUR, np.uint8)
+    blocks[0].flat[:10] = [c for c in every if COLOUR_WORDS[c] not in ("blue", "green")]  # blue, green absent
+    blocks[1].flat[:11] = [c for c in every if COLOUR_WORDS[c] != "white"]  # only white absent
+    questions = [{"question": "Where is the red chair?", "choices": ["In the kitchen", "In the office"],
+                  "answer_index": 0, "category": "location", "template": "where_is", "house_seed": 5, "id": "q0"},
+                 {"question": "How many chairs are in the kitchen?", "choices": ["One", "Two"], "answer_index": 1,
+                  "category": "count", "template": "count", "house_seed": 5, "id": "q1"}]
+    return {"questions": questions, "block_colours": blocks, "pair_view": np.repeat(np.arange(3), 2),
+            "pair_question": np.tile(np.arange(2), 3), "relevant": np.array([1, 0, 1, 1, 0, 0], bool),
+            "worth": np.array([1, 0, 1, 1, 1, 0], bool), "dir_label": np.array([0, 1, 2, 0, 1, 2]),
+            "point_dist": np.arange(18, dtype=np.float32).reshape(6, 3),
+            "target_cells": np.arange(12, dtype=np.uint8).reshape(6, 2),
+            "centre_pair": np.array([1, 3, 5]), "centre_map": np.arange(9, dtype=np.uint8).reshape(3, 3)}
+
+
+def test_phantom_colours_ask_relevant_location_views_about_colours_they_do_not_show():
+    from vlm.builtin_model.training.phantoms import add_phantom_colours, phantom_metrics
+
+    ds = _phantom_toy()
+    out = add_phantom_colours(ds, per_pair=2, seed=0)
+    assert len(ds["pair_view"]) == 6 and len(ds["questions"]) == 2  # the input is not changed
+    assert np.all(np.diff(out["pair_view"]) >= 0)  # still view-major
+    phantom = out["pair_question"] >= 2
+    texts = {(int(v), out["questions"][q]["question"]) for v, q in zip(out["pair_view"][phantom],
+                                                                       out["pair_question"][phantom])}
+    assert texts == {(0, "Where is the blue chair?"), (0, "Where is the green chair?"),
+                     (1, "Where is the white chair?")}
+    assert not out["relevant"][phantom].any() and not out["worth"][phantom].any()
+    assert np.all(out["dir_label"][phantom] == -1) and not out["target_cells"][phantom].any()
+    assert all(q["template"] == "where_is_phantom" and q["choices"] == ds["questions"][0]["choices"]
+               for q in out["questions"][2:])
+    for k in ("pair_view", "pair_question", "relevant", "worth", "dir_label", "point_dist", "target_cells"):
+        assert np.array_equal(out[k][~phantom], ds[k]), k  # the real pairs keep their order and labels
+    for k in ("pair_view", "pair_question"):  # count rows still name their pairs
+        assert np.array_equal(out[k][out["centre_pair"]], ds[k][ds["centre_pair"]])
+    assert add_phantom_colours(ds, per_pair=0, seed=0) is ds
+    relevance = np.where(phantom, 0.2, 0.9)
+    m = phantom_metrics(relevance, out)
+    assert m["phantom_auroc"] == 1.0 and m["phantom_pairs"] == 3 and m["phantom_mean_relevance"] == pytest.approx(0.2)
+
+
+def test_training_with_phantom_colours_adds_not_relevant_pairs(smoke_data, smoke_cfg):
+    from dataclasses import replace
+
+    from vlm.builtin_model.training.phantoms import add_phantom_colours
+
+    ds = dict(smoke_data)
+    ds["questions"] = [dict(q) for q in smoke_data["questions"]]
+    ds["questions"][0].update(question="Where is the red chair?", template="where_is")  # a location question
+    out = add_phantom_colours(ds, per_pair=2, seed=0)
+    assert len(out["pair_view"]) > len(ds["pair_view"])
+    model, _, history = T.train(ds, replace(smoke_cfg, phantom_colours=2, max_steps=2), log=lambda m: None)
+    assert np.isfinite(history[-1]["total"])
+
+
 def test_target_cells_mark_every_cell_with_a_target_pixel():
     ids = np.zeros((10, 17), np.int32)  # 2 x 3 cells, the last row and column partial
     ids[9, 16] = 7
@@ -487,11 +547,15 @@ def test_locate_labels_are_cell_centres_in_the_image_pixels():
 
 def test_shipped_weights_were_trained_with_the_shipped_config():
     """`eqa train-vlm --config train_vlm` must reproduce the shipped file: the training config recorded in the
-    checkpoint equals configs/train_vlm.yaml, field for field, and the network it records has the count head."""
+    checkpoint equals configs/train_vlm.yaml, field for field (options added after the shipped file was trained
+    are at their defaults, which leave training unchanged), and the network it records has the count head."""
     from dataclasses import asdict
 
     ckpt = torch.load(WEIGHTS_FILE, map_location="cpu", weights_only=True)
-    assert ckpt["config"]["train"] == asdict(load_config(T.TrainConfig, "train_vlm"))
+    recorded, shipped = ckpt["config"]["train"], asdict(load_config(T.TrainConfig, "train_vlm"))
+    assert {k: shipped[k] for k in recorded} == recorded
+    newer = shipped.keys() - recorded.keys()
+    assert newer <= {"phantom_colours"} and all(shipped[k] == asdict(T.TrainConfig())[k] for k in newer)
     assert ckpt["config"]["model"]["count_head"] is True
 
 
