@@ -81,7 +81,7 @@ class Decision:
 class Answer:
     """The agent's answer: choice index and letter (None without one), the answer probabilities of the most
     relevant view, the prediction set (conformal stopping), why it stopped, how the answer was chosen (the
-    stop policy's name when it stopped confidently, else "most-relevant-step"), the step of the most
+    stop policy's name when it stopped confidently, else that of StopConfig.answer_rule), the step of the most
     relevant view, and whether the stop was confident. Open questions, once the episode has ended: `text` (the
     VLM's free-text answer from the most relevant views), `open_answer` (its prompt, views and cost) or
     `open_answer_error` (why the VLM gave none: the episode is kept); index and letter None."""

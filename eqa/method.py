@@ -21,6 +21,7 @@ from vlm.registry import backend
 
 OPEN_QUESTION_POLICIES = ("fixed-budget", "relevance")  # policies that stop without answer probabilities
 STOP_POLICIES = ("fixed-budget", "relevance", "max-prob", "conformal", "oracle")
+ANSWER_RULES = ("most-relevant-step", "least-rejected")  # the answer of a stop without confidence (eqa.stopping)
 VLM_POLICIES = ("relevance", "max-prob", "conformal")  # stop policies that read the VLM's outputs
 
 
@@ -88,7 +89,8 @@ class StopConfig:
     """When to stop and answer (eqa.stopping). policy: one of STOP_POLICIES. Thresholds are probabilities.
     conformal: `calibration` is a calibration JSON path; when None the shipped file for (method, eps) under
     vlm/calibrations/ is used. stop_when_explored: also stop when no frontier is left (the one switch for
-    it). stop_on_empty: conformal also stops (not confidently) once the intersection of its sets is empty."""
+    it). stop_on_empty: conformal also stops (not confidently) once the intersection of its sets is empty.
+    answer_rule: one of ANSWER_RULES, how a stop without confidence picks its answer."""
 
     policy: str = "fixed-budget"
     relevance_threshold: Probability = 0.8
@@ -98,11 +100,14 @@ class StopConfig:
     calibration: Optional[str] = None
     stop_when_explored: bool = True
     stop_on_empty: bool = True
+    answer_rule: str = "most-relevant-step"
 
     def __post_init__(self) -> None:
         check_bounds(self)
         if self.policy not in STOP_POLICIES:
             raise ValueError(f"stop.policy must be one of {STOP_POLICIES}, got {self.policy!r}")
+        if self.answer_rule not in ANSWER_RULES:
+            raise ValueError(f"stop.answer_rule must be one of {ANSWER_RULES}, got {self.answer_rule!r}")
 
 
 @dataclass

@@ -15,10 +15,12 @@ Policies (StopConfig.policy), each a class here:
 - oracle:       stop at the first answerable view (simulator ground truth; an upper bound).
 Every policy also stops at the budget and, with stop_when_explored, when nothing is left to explore.
 With allow_early off (MethodConfig.early_stop false) a policy records its state but stops only at the budget.
-Answer: the policy's own when it stopped confidently (argmax p of that step; the single set member),
-else argmax p at the most relevant step (DESIGN.md). Open questions (no choices) have no answer
-probabilities: fixed-budget and relevance (on relevance alone) stop them; the most relevant step is still
-tracked (the agent answers from its views in free text).
+Answer: the policy's own when it stopped confidently (argmax p of that step; the single set member), else by
+StopConfig.answer_rule: "most-relevant-step", argmax p at the most relevant step (DESIGN.md), or
+"least-rejected", the choice y whose largest conformal step score R_t (1 - p_t(y)) over the steps so far is
+smallest (the choice the views reject least; always a member of a non-empty conformal intersection).
+Open questions (no choices) have no answer probabilities: fixed-budget and relevance (on relevance alone) stop
+them; the most relevant step is still tracked (the agent answers from its views in free text).
 """
 from __future__ import annotations
 
@@ -29,9 +31,9 @@ from typing import Optional
 
 import numpy as np
 
-from eqa.method import StopConfig
+from eqa.method import ANSWER_RULES, StopConfig
 from eqa.records import EXPLORED_REASONS, ConformalRecord, Reason, StepRecord
-from vlm.conformal import Calibration, RunningIntersection
+from vlm.conformal import Calibration, RunningIntersection, step_scores
 
 SHIPPED_CALIBRATIONS = Path(__file__).resolve().parent.parent / "vlm" / "calibrations"
 
@@ -58,19 +60,24 @@ def decision_budget(floor_area_m2: Optional[float], default: int, factor: float 
 
 
 class StopPolicy:
-    """Base of every policy: budget and explored stopping and the most-relevant-step answer rule; as it is,
-    the fixed-budget policy. Subclasses define `confident()` (stop now) and may override `hopeless()`
-    and `confident_answer()`."""
+    """Base of every policy: budget and explored stopping and the answer rules (ANSWER_RULES) of a stop without
+    confidence; as it is, the fixed-budget policy. Subclasses define `confident()` (stop now) and may override
+    `hopeless()` and `confident_answer()`."""
 
     name = "fixed-budget"
 
-    def __init__(self, n_choices: int, allow_early: bool = True, stop_when_explored: bool = True):
+    def __init__(self, n_choices: int, allow_early: bool = True, stop_when_explored: bool = True,
+                 answer_rule: str = "most-relevant-step"):
+        if answer_rule not in ANSWER_RULES:
+            raise ValueError(f"answer rule must be one of {ANSWER_RULES}, got {answer_rule!r}")
         self.n_choices = n_choices
         self.allow_early = allow_early
         self.stop_when_explored = stop_when_explored and allow_early
+        self.answer_rule = answer_rule
         self.last: Optional[StepRecord] = None
         self.best_relevance, self.best_answer, self.best_step = -1.0, None, None
         self.best_p: Optional[list[float]] = None
+        self.rejection: Optional[np.ndarray] = None  # per choice: max over steps of R_t (1 - p_t(y)), in [0, 1]
         self.stopped_confident = False
 
     @property
@@ -86,6 +93,9 @@ class StopPolicy:
             self.best_relevance, self.best_step = float(record.relevance), record.step
             if record.p_answer is not None:
                 self.best_answer, self.best_p = int(np.argmax(record.p_answer)), list(record.p_answer)
+        if record.relevance is not None and record.p_answer is not None:
+            rejected = -step_scores(record.relevance, record.p_answer)
+            self.rejection = rejected if self.rejection is None else np.maximum(self.rejection, rejected)
         return self._update(record)
 
     def _update(self, record: StepRecord) -> Optional[ConformalRecord]:
@@ -122,11 +132,13 @@ class StopPolicy:
         return int(np.argmax(p)) if p else None
 
     def answer(self) -> tuple[Optional[int], str]:
-        """(answer index, how it was chosen: the policy's name or "most-relevant-step")."""
+        """(answer index, how it was chosen: the policy's name, or the answer rule's name without confidence)."""
         if self.stopped_confident:
             a = self.confident_answer()
             if a is not None:
                 return a, self.name
+        if self.answer_rule == "least-rejected" and self.rejection is not None:
+            return int(np.argmin(self.rejection)), self.answer_rule
         return self.best_answer, "most-relevant-step"
 
 
@@ -206,7 +218,8 @@ class OracleStop(StopPolicy):
 def make_stop(config: StopConfig, n_choices: int, allow_early: bool = True,
               calibration: Optional[Calibration] = None) -> StopPolicy:
     """The policy of `config` for a question with n_choices answers (conformal needs `calibration`)."""
-    kw = {"allow_early": allow_early, "stop_when_explored": config.stop_when_explored}
+    kw = {"allow_early": allow_early, "stop_when_explored": config.stop_when_explored,
+          "answer_rule": config.answer_rule}
     if config.policy == "fixed-budget":
         return FixedBudgetStop(n_choices, **kw)
     if config.policy == "relevance":

@@ -108,6 +108,24 @@ def test_disallowed_early_stop_still_records_sets():
     assert policy.should_stop(StopState(decisions=5, budget=5))
 
 
+def test_least_rejected_answer_is_the_choice_the_views_reject_least():
+    # Most relevant view (0.8) says A; two views say B firmly: max_t R_t (1 - p_t(y)) is A 0.63, B 0.48.
+    rels, ps = [0.7, 0.8, 0.7], [[0.1, 0.9], [0.6, 0.4], [0.15, 0.85]]
+    most_relevant = make_stop(StopConfig("fixed-budget"), 2)
+    least_rejected = make_stop(StopConfig("fixed-budget", answer_rule="least-rejected"), 2)
+    assert replay(most_relevant, _rows(rels, ps), 3) == (2, 0)
+    assert most_relevant.answer() == (0, "most-relevant-step")
+    assert replay(least_rejected, _rows(rels, ps), 3) == (2, 1)
+    assert least_rejected.answer() == (1, "least-rejected")
+    assert least_rejected.rejection == pytest.approx([0.63, 0.48])
+    # A confident conformal stop keeps its own answer; without confidence the answer is in the set.
+    conformal = make_stop(StopConfig("conformal", answer_rule="least-rejected"), 3, calibration=_cal(1.5))
+    stop, answer = replay(conformal, _rows([0.5, 0.9], [[0.3, 0.3, 0.4], [0.45, 0.1, 0.45]]), 2)
+    assert conformal.final_set == [0, 2] and answer in conformal.final_set
+    with pytest.raises(ValueError, match="answer_rule"):
+        StopConfig(answer_rule="loudest")
+
+
 def test_other_policies():
     rows = _rows([0.3, 0.95, 0.5], [[0.9, 0.1], [0.4, 0.6], [0.2, 0.8]])
     assert replay(make_stop(StopConfig("max-prob", max_prob_threshold=0.85), 2), rows, 5) == (0, 0)
