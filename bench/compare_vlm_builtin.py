@@ -3,8 +3,9 @@
 train-vlm config's evaluation data (`eval_data`, default configs/train_vlm.yaml), made and cached in the
 train-vlm work folder like `eqa train-vlm` makes them; --answer-checks makes their questions with the question
 generator's one-reading checks (the generator's default) instead of the config's setting. The phantom-colour rows
-ask each relevant location view about colours it does not show (training.phantoms): the relevance AUROC of the
-real pairs against those.
+ask each relevant location view about colours it does not show, the phantom-kind rows ask each view about a thing
+of its main colour of a kind its house lacks (training.phantoms): the relevance AUROC of the real relevant
+location pairs against those.
 
     .venv/bin/python bench/compare_vlm_builtin.py --weights vlm/weights/builtin_vlm.pt \\
         out/train_vlm/model-4/builtin_vlm.pt --answer-checks --json out/compare_vlm.json
@@ -24,7 +25,8 @@ ROWS = (("visible answers", "answer_acc_visible"), ("  count", ("by_category", "
         ("ECE, visible", "ece_visible"), ("count head alone", "count_head_acc_visible"),
         ("colour head alone", "colour_head_acc_visible"), ("phantom-colour AUROC", "phantom_auroc"),
         ("  location relevance, mean", "location_mean_relevance"),
-        ("  phantom relevance, mean", "phantom_mean_relevance"))
+        ("  phantom relevance, mean", "phantom_mean_relevance"), ("phantom-kind AUROC", "kind_phantom_auroc"),
+        ("  phantom-kind relevance, mean", "kind_phantom_mean_relevance"))
 
 
 PHANTOMS_PER_PAIR = 2  # phantom-colour questions per relevant location pair (training.phantoms)
@@ -54,14 +56,14 @@ def main() -> int:
     from vlm.builtin_model.model import model_from_checkpoint
     from vlm.builtin_model.training import evaluate as E
     from vlm.builtin_model.training import train as T
-    from vlm.builtin_model.training.phantoms import add_phantom_colours, phantom_metrics
+    from vlm.builtin_model.training.phantoms import add_phantom_colours, add_phantom_kinds, phantom_metrics
 
     torch.set_num_threads(args.threads)
     cfg = load_config(T.TrainConfig, args.config)
     if args.answer_checks:
         cfg = replace(cfg, eval_data=replace(split_data_config("test", cfg), answer_checks=True))
     ds = cached_data("test", cfg.eval_houses, cfg, Path(args.work_dir), print)
-    with_phantoms = add_phantom_colours(ds, PHANTOMS_PER_PAIR, seed=0)
+    with_phantoms = add_phantom_kinds(add_phantom_colours(ds, PHANTOMS_PER_PAIR, seed=0), 1, seed=0)
     results = {}
     for path in args.weights:
         ckpt = check_checkpoint(torch.load(path, map_location="cpu", weights_only=True), Path(path))

@@ -302,6 +302,29 @@ def test_phantom_colours_ask_relevant_location_views_about_colours_they_do_not_s
     assert m["phantom_auroc"] == 1.0 and m["phantom_pairs"] == 3 and m["phantom_mean_relevance"] == pytest.approx(0.2)
 
 
+def test_phantom_kinds_ask_about_the_main_colour_of_a_view_in_a_kind_the_house_lacks():
+    from vlm.builtin_model.model import COLOUR_WORDS
+    from vlm.builtin_model.training.phantoms import add_phantom_kinds, phantom_metrics
+
+    ds = _phantom_toy()
+    ds["questions"].append({"question": "Where is the blue lamp?", "choices": ["In the office", "In the hall"],
+                            "answer_index": 1, "category": "location", "template": "where_is", "house_seed": 5,
+                            "id": "q2"})
+    ds["block_colours"][2] = D.NO_COLOUR
+    ds["block_colours"][2, :3, :3] = COLOUR_WORDS.index("green")  # view 2: 9 green blocks, nothing else
+    out = add_phantom_kinds(ds, per_view=1, seed=0, min_blocks=5, kinds_of=lambda house: {"chair"})
+    phantom = out["pair_question"] >= 3
+    asked = [(int(v), out["questions"][q]["question"]) for v, q in zip(out["pair_view"][phantom],
+                                                                      out["pair_question"][phantom])]
+    assert asked == [(2, "Where is the green lamp?")]  # views 0, 1: no colour on 5 blocks; chairs are held
+    assert not out["relevant"][phantom].any() and out["questions"][3]["template"] == "where_is_phantom_kind"
+    assert out["questions"][3]["choices"] == ds["questions"][0]["choices"]  # a location question of the house
+    assert len(add_phantom_kinds(ds, per_view=1, seed=0, min_blocks=5, kinds_of=lambda h: {"chair", "lamp"})[
+        "pair_view"]) == len(ds["pair_view"])  # the house holds every named kind: nothing to ask
+    m = phantom_metrics(np.where(phantom, 0.1, 0.8), out)
+    assert m["kind_phantom_auroc"] == 1.0 and m["kind_phantom_pairs"] == 1 and math.isnan(m["phantom_auroc"])
+
+
 def test_training_with_phantom_colours_adds_not_relevant_pairs(smoke_data, smoke_cfg):
     from dataclasses import replace
 
@@ -555,7 +578,7 @@ def test_shipped_weights_were_trained_with_the_shipped_config():
     recorded, shipped = ckpt["config"]["train"], asdict(load_config(T.TrainConfig, "train_vlm"))
     assert {k: shipped[k] for k in recorded} == recorded
     newer = shipped.keys() - recorded.keys()
-    assert newer <= {"phantom_colours"} and all(shipped[k] == asdict(T.TrainConfig())[k] for k in newer)
+    assert newer <= {"phantom_colours", "phantom_kinds"} and all(shipped[k] == asdict(T.TrainConfig())[k] for k in newer)
     assert ckpt["config"]["model"]["count_head"] is True
 
 

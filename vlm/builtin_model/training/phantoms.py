@@ -7,6 +7,10 @@ question with another colour word ("Where is the brown sink?") is a pair labelle
 exploring, without a direction and without target cells. Only colours that no object block of the view shows
 (the data's block colours: surface colours before lighting) are used, so no thing of the phantom colour can be
 in view and the label is exact.
+
+Phantom kinds do the same for the kind: a view whose objects show some colour most is asked about a thing of
+that colour and of a kind the house has none of ("Where is the green chair?" where a green bed is in view but
+the house holds no chair), labelled not relevant; exact since no such thing exists in the house.
 """
 from __future__ import annotations
 
@@ -18,6 +22,7 @@ from vlm.builtin_model.model import COLOUR_WORDS
 from vlm.builtin_model.training.data import N_POINTS
 
 LOCATION_TEXT = re.compile(r"^Where is the (\w+) (.+)\?$")
+MIN_COLOUR_BLOCKS = 200  # phantom kinds: blocks (2x2 pixels) of a view's most shown object colour, at least
 
 
 def named_colour(question: dict) -> int:
@@ -52,6 +57,11 @@ def add_phantom_colours(ds: dict, per_pair: int, seed: int) -> dict:
                 questions.append(q)
             new_view.append(v)
             new_q.append(phantom_q[key])
+    return _with_pairs(ds, questions, new_view, new_q)
+
+
+def _with_pairs(ds: dict, questions: list[dict], new_view: list[int], new_q: list[int]) -> dict:
+    """A copy of `ds` with `questions` and not-relevant pairs (view, question) added, kept view-major."""
     n = len(new_view)
     if n == 0:
         return ds
@@ -73,16 +83,75 @@ def add_phantom_colours(ds: dict, per_pair: int, seed: int) -> dict:
     return out
 
 
+def house_kinds(house_seed: int) -> set[str]:
+    """The display names of every object kind in a house, generated as the training data generates it."""
+    from sim.config import SimConfig
+    from sim.house import generate_house
+    from sim.question_templates import display_name
+    from sim.questions import QuestionConfig
+
+    sim = SimConfig()
+    scene = generate_house(house_seed, QuestionConfig().n_rooms, sim.house, sim.robot)
+    return {display_name(o.category) for o in scene.objects}
+
+
+def add_phantom_kinds(ds: dict, per_view: int, seed: int, min_blocks: int = MIN_COLOUR_BLOCKS,
+                      kinds_of=house_kinds) -> dict:
+    """A copy of dataset `ds` with up to `per_view` phantom-kind pairs per view: "Where is the <c> <k>?" with c
+    the colour most object blocks of the view show (at least min_blocks of them) and k a location question's
+    kind (any in the data) that the view's house does not hold (kinds_of(house seed)); choices from a location
+    question of the same house (views of houses without one get none)."""
+    if per_view <= 0:
+        return ds
+    rng = np.random.default_rng(seed)
+    questions = list(ds["questions"])
+    names = sorted({LOCATION_TEXT.match(q["question"]).group(2) for q in questions if named_colour(q) >= 0})
+    house_of_view = np.full(len(ds["block_colours"]), -1, np.int64)
+    house_of_view[ds["pair_view"]] = [questions[q]["house_seed"] for q in ds["pair_question"]]
+    location_q = {}
+    for qi, q in enumerate(questions):
+        if named_colour(q) >= 0:
+            location_q.setdefault(q["house_seed"], qi)
+    absent_cache: dict[int, list[str]] = {}
+    phantom_q: dict[tuple[int, int, str], int] = {}
+    new_view, new_q = [], []
+    for v, blocks in enumerate(ds["block_colours"]):
+        house = int(house_of_view[v])
+        if house not in location_q:
+            continue
+        counts = np.bincount(blocks[blocks < len(COLOUR_WORDS)], minlength=len(COLOUR_WORDS))
+        if counts.max() < min_blocks:
+            continue
+        c = int(np.argmax(counts))
+        if house not in absent_cache:
+            held = kinds_of(house)
+            absent_cache[house] = [n for n in names if n not in held]
+        for name in rng.permutation(absent_cache[house])[:per_view]:
+            key = (house, c, str(name))
+            if key not in phantom_q:
+                q = dict(questions[location_q[house]])
+                q["question"] = f"Where is the {COLOUR_WORDS[c]} {name}?"
+                q["template"], q["id"] = "where_is_phantom_kind", f"{q['id']}-phantom-{COLOUR_WORDS[c]}-{name}"
+                phantom_q[key] = len(questions)
+                questions.append(q)
+            new_view.append(v)
+            new_q.append(phantom_q[key])
+    return _with_pairs(ds, questions, new_view, new_q)
+
+
 def phantom_metrics(relevance: np.ndarray, ds: dict) -> dict:
-    """How well per-pair `relevance` of a dataset made by add_phantom_colours tells a location question's
-    relevant views from the same views asked about a phantom colour: AUROC of relevant location pairs against
-    phantom pairs, and the phantom pairs' mean relevance."""
+    """How well per-pair `relevance` of a dataset made by add_phantom_colours / add_phantom_kinds tells a location
+    question's relevant views from phantom pairs: AUROC of relevant location pairs against phantom-colour pairs
+    ("phantom_") and phantom-kind pairs ("kind_phantom_"; nan without any), and the mean relevances."""
     from vlm.builtin_model.training.evaluate import auroc
 
     template = np.array([q.get("template") for q in ds["questions"]])[ds["pair_question"]]
     real = ds["relevant"] & (template == "where_is")
-    phantom = template == "where_is_phantom"
-    keep = real | phantom
-    return {"phantom_auroc": auroc(relevance[keep], real[keep]), "phantom_pairs": int(phantom.sum()),
-            "phantom_mean_relevance": float(relevance[phantom].mean()) if phantom.any() else float("nan"),
-            "location_mean_relevance": float(relevance[real].mean()) if real.any() else float("nan")}
+    out = {"location_mean_relevance": float(relevance[real].mean()) if real.any() else float("nan")}
+    for prefix, name in (("phantom", "where_is_phantom"), ("kind_phantom", "where_is_phantom_kind")):
+        phantom = template == name
+        keep = real | phantom
+        out[f"{prefix}_auroc"] = auroc(relevance[keep], real[keep])
+        out[f"{prefix}_pairs"] = int(phantom.sum())
+        out[f"{prefix}_mean_relevance"] = float(relevance[phantom].mean()) if phantom.any() else float("nan")
+    return out

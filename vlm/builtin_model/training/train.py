@@ -10,7 +10,8 @@ cross-entropy of the colour head on every 2x2 pixel block showing an object agai
 before lighting; count: per-cell cross-entropy of the count head against the counted things' centres plus the
 Gaussian negative log-likelihood of the visible count under its mean and variance; exposure: each training view's
 pixels scaled by a random gain in [1 - exposure, 1 + exposure] (clipped to [0, 1]); phantom colours: location
-questions renamed with colours their relevant views do not show, as not-relevant pairs (training.phantoms).
+questions renamed with colours their relevant views do not show, and views asked about a thing of their main
+colour of a kind their house lacks, as not-relevant pairs (phantom kinds; training.phantoms).
 Seeded: the same config and data give bit-identical weights on the same machine and thread count (CPU kernels
 are deterministic there; across CPUs results may differ in the last bits).
 """
@@ -32,7 +33,7 @@ from vlm.builtin_model.model import (ARCHITECTURE, COLOUR_EPS, COUNT_CLASSES, Bu
                                      state_hash)
 from vlm.builtin_model.tensors import norm_points, question_tensors
 from vlm.builtin_model.training.data import N_POINTS, NO_COLOUR, DataConfig
-from vlm.builtin_model.training.phantoms import add_phantom_colours
+from vlm.builtin_model.training.phantoms import add_phantom_colours, add_phantom_kinds
 from vlm.builtin_model.vocab import Vocab
 
 
@@ -68,6 +69,7 @@ class TrainConfig:
     count_weight: NonNegative = 1.0  # its losses (with count_head)
     exposure: Annotated[float, Range(ge=0, lt=1)] = 0.0  # random gain per training view: 1 +- exposure
     phantom_colours: Annotated[int, Range(ge=0, le=11)] = 0  # phantom-colour negatives per relevant location pair
+    phantom_kinds: Annotated[int, Range(ge=0, le=10)] = 0  # phantom-kind negatives per view
     threads: Annotated[int, Range(ge=1, le=256)] = 2
     max_steps: Optional[PositiveInt] = None  # stop early (smoke tests)
 
@@ -239,9 +241,10 @@ def train(ds: dict, cfg: TrainConfig, log: Callable[[str], None] = print,
     seed_all(cfg.seed)
     vocab = Vocab.build([q["question"] for q in ds["questions"]] + [c for q in ds["questions"] for c in q["choices"]])
     n_pairs = len(ds["pair_view"])
-    ds = add_phantom_colours(ds, cfg.phantom_colours, cfg.seed)  # after the vocabulary: it adds no words
+    ds = add_phantom_colours(ds, cfg.phantom_colours, cfg.seed)  # after the vocabulary: they add no words
+    ds = add_phantom_kinds(ds, cfg.phantom_kinds, cfg.seed)
     if len(ds["pair_view"]) > n_pairs:
-        log(f"phantom colours: {len(ds['pair_view']) - n_pairs} not-relevant location pairs added to {n_pairs}")
+        log(f"phantoms: {len(ds['pair_view']) - n_pairs} not-relevant location pairs added to {n_pairs}")
     H, W = ds["images"].shape[1:3]
     model = BuiltinVLMNet(len(vocab), W, H, cfg.dim, cfg.emb, cfg.heads, cfg.key_dim, cfg.patch_dim,
                           count_head=cfg.count_head)
