@@ -41,23 +41,30 @@ def add_phantom_colours(ds: dict, per_pair: int, seed: int) -> dict:
     questions = list(ds["questions"])
     colour_of = np.array([named_colour(q) for q in questions])
     pairs = np.flatnonzero(ds["relevant"] & (colour_of[ds["pair_question"]] >= 0))
-    phantom_q: dict[tuple[int, int], int] = {}
+    phantom_q: dict = {}
     new_view, new_q = [], []
     for p in pairs:
         v, qi = int(ds["pair_view"][p]), int(ds["pair_question"][p])
         shown = np.unique(ds["block_colours"][v])
         absent = [c for c in range(len(COLOUR_WORDS)) if c not in shown and c != colour_of[qi]]
+        name = LOCATION_TEXT.match(questions[qi]["question"]).group(2)
         for c in rng.permutation(absent)[:per_pair]:
-            key = (qi, int(c))
-            if key not in phantom_q:
-                q = dict(questions[qi])
-                q["question"] = f"Where is the {COLOUR_WORDS[c]} {LOCATION_TEXT.match(q['question']).group(2)}?"
-                q["template"], q["id"] = "where_is_phantom", f"{q['id']}-phantom-{COLOUR_WORDS[c]}"
-                phantom_q[key] = len(questions)
-                questions.append(q)
             new_view.append(v)
-            new_q.append(phantom_q[key])
+            new_q.append(_phantom_question(questions, phantom_q, qi, int(c), name, "where_is_phantom"))
     return _with_pairs(ds, questions, new_view, new_q)
+
+
+def _phantom_question(questions: list[dict], made: dict, base: int, colour: int, name: str, template: str) -> int:
+    """Index in `questions` of "Where is the <colour> <name>?" with the choices of question `base`, appended (and
+    remembered in `made`) the first time it is asked."""
+    key = (base, colour, name)
+    if key not in made:
+        q = dict(questions[base])
+        q["question"] = f"Where is the {COLOUR_WORDS[colour]} {name}?"
+        q["template"], q["id"] = template, f"{q['id']}-phantom-{COLOUR_WORDS[colour]}-{name}"
+        made[key] = len(questions)
+        questions.append(q)
+    return made[key]
 
 
 def _with_pairs(ds: dict, questions: list[dict], new_view: list[int], new_q: list[int]) -> dict:
@@ -113,7 +120,7 @@ def add_phantom_kinds(ds: dict, per_view: int, seed: int, min_blocks: int = MIN_
         if named_colour(q) >= 0:
             location_q.setdefault(q["house_seed"], qi)
     absent_cache: dict[int, list[str]] = {}
-    phantom_q: dict[tuple[int, int, str], int] = {}
+    phantom_q: dict = {}
     new_view, new_q = [], []
     for v, blocks in enumerate(ds["block_colours"]):
         house = int(house_of_view[v])
@@ -127,15 +134,9 @@ def add_phantom_kinds(ds: dict, per_view: int, seed: int, min_blocks: int = MIN_
             held = kinds_of(house)
             absent_cache[house] = [n for n in names if n not in held]
         for name in rng.permutation(absent_cache[house])[:per_view]:
-            key = (house, c, str(name))
-            if key not in phantom_q:
-                q = dict(questions[location_q[house]])
-                q["question"] = f"Where is the {COLOUR_WORDS[c]} {name}?"
-                q["template"], q["id"] = "where_is_phantom_kind", f"{q['id']}-phantom-{COLOUR_WORDS[c]}-{name}"
-                phantom_q[key] = len(questions)
-                questions.append(q)
             new_view.append(v)
-            new_q.append(phantom_q[key])
+            new_q.append(_phantom_question(questions, phantom_q, location_q[house], c, str(name),
+                                           "where_is_phantom_kind"))
     return _with_pairs(ds, questions, new_view, new_q)
 
 
