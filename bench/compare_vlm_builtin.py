@@ -64,12 +64,14 @@ def main() -> int:
         cfg = replace(cfg, eval_data=replace(split_data_config("test", cfg), answer_checks=True))
     ds = cached_data("test", cfg.eval_houses, cfg, Path(args.work_dir), print)
     with_phantoms = add_phantom_kinds(add_phantom_colours(ds, PHANTOMS_PER_PAIR, seed=0), 1, seed=0)
+    real = with_phantoms["pair_question"] < len(ds["questions"])  # ds's own pairs, in ds's order
     results = {}
     for path in args.weights:
         ckpt = check_checkpoint(torch.load(path, map_location="cpu", weights_only=True), Path(path))
         model, vocab = model_from_checkpoint(ckpt)
-        results[path] = E.evaluate(E.predict(model, vocab, ds), ds)
-        results[path].update(phantom_metrics(E.predict(model, vocab, with_phantoms)["relevance"], with_phantoms))
+        pred = E.predict(model, vocab, with_phantoms)  # one pass: the real pairs keep their order among them
+        results[path] = E.evaluate({k: None if v is None else v[real] for k, v in pred.items()}, ds)
+        results[path].update(phantom_metrics(pred["relevance"], with_phantoms))
         results[path]["model_id"] = ckpt["model_id"]
     m0 = results[args.weights[0]]
     print(f"{m0['houses']} test-split houses, {m0['questions']} questions, {m0['pairs']} pairs "

@@ -1,4 +1,4 @@
-"""Phantom-colour questions: hard negatives that teach relevance to read the colour a question names.
+"""Phantom questions: hard negatives that teach relevance to read the colour and the kind a question names.
 
 A location question names its target by colour and kind ("Where is the white sink?"); a house may hold
 another thing of the same kind in another colour, and a view of that one must not count as relevant. The

@@ -10,8 +10,8 @@ cross-entropy of the colour head on every 2x2 pixel block showing an object agai
 before lighting; count: per-cell cross-entropy of the count head against the counted things' centres plus the
 Gaussian negative log-likelihood of the visible count under its mean and variance; exposure: each training view's
 pixels scaled by a random gain in [1 - exposure, 1 + exposure] (clipped to [0, 1]); phantom colours: location
-questions renamed with colours their relevant views do not show, and views asked about a thing of their main
-colour of a kind their house lacks, as not-relevant pairs (phantom kinds; training.phantoms).
+questions renamed with colours their relevant views do not show, as not-relevant pairs; phantom kinds: views
+asked about a thing of their main colour of a kind their house lacks, as not-relevant pairs (training.phantoms).
 Seeded: the same config and data give bit-identical weights on the same machine and thread count (CPU kernels
 are deterministic there; across CPUs results may differ in the last bits).
 """
