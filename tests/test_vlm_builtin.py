@@ -181,53 +181,6 @@ def test_count_head_scores_number_choices_by_the_expected_count():
     assert torch.equal(counted["answer"][0], plain["answer"][0])  # no number choices: unchanged
 
 
-def test_density_count_head_sums_its_cells_and_is_recorded():
-    from vlm.builtin_model.model import BuiltinVLMNet
-
-    with pytest.raises(ValueError, match="count_head"):
-        BuiltinVLMNet(30, 48, 32, dim=16, emb=8, heads=2, key_dim=4, count_density=True)
-    assert "count_density" not in BuiltinVLMNet(30, 48, 32, dim=16, emb=8, heads=2, key_dim=4, count_head=True).config
-    torch.manual_seed(0)
-    net = BuiltinVLMNet(30, 48, 32, dim=16, emb=8, heads=2, key_dim=4, count_head=True, count_density=True).eval()
-    assert net.config["count_density"] is True
-    with torch.no_grad():
-        net.relevance.bias.fill_(30.0)
-        net.count_out.weight.zero_()
-        net.count_out.bias.fill_(math.log(math.exp(0.05) - 1))  # softplus: 0.05 things in every cell
-        net.count_log_var.fill_(math.log(0.5))
-        net.count_log_slope.fill_(math.log(0.2))
-        net.count_log_weight.fill_(0.0)
-    feats = net.encode_images(torch.rand(1, 3, 32, 48))
-    args = (feats, torch.zeros(1, dtype=torch.long), torch.randint(1, 30, (1, 5)), torch.randint(1, 30, (1, 3, 2)))
-    with torch.no_grad():
-        plain = net(*args)
-        counted = net(*args, c_numbers=torch.tensor([[1, 2, -1]]))
-    mean = 24 * 0.05  # 4 x 6 cells
-    var = 0.5 + 0.2 * mean
-    assert counted["count_density"].shape == (1, 24) and "count_logits" not in counted
-    assert float(counted["count_mean"][0]) == pytest.approx(mean, rel=1e-5)
-    assert float(counted["count_var"][0]) == pytest.approx(var, rel=1e-5)
-    expect = torch.tensor([-(n - mean) ** 2 / (2 * var) for n in (1, 2)] + [0.0])
-    assert torch.allclose(counted["answer"][0] - plain["answer"][0], expect, atol=1e-4)
-
-
-def test_density_count_loss_is_the_maps_absolute_difference_plus_the_counts_likelihood():
-    density = torch.tensor([[0.5, 0.5, 0.0, 1.0], [0.2, 0.0, 0.0, 0.0]])  # 2 count rows, 4 cells
-    out = {"relevance": torch.zeros(3), "count_rows": torch.tensor([0, 2]), "count_density": density,
-           "count_mean": torch.tensor([2.0, 0.2]), "count_var": torch.tensor([1.0, 1.0])}
-    b = {"centres": torch.tensor([[1, 0, 0, 1], [0, 0, 0, 0], [-1, -1, -1, -1]]),  # row 2 counts nothing
-         "density": torch.tensor([[0.5, 0.25, 0.25, 1.0], [0.0] * 4, [0.0] * 4])}
-    nll = 0.5 * math.log(2 * math.pi) + (2 - 2.0) ** 2 / 2
-    assert float(T.count_loss(out, b)) == pytest.approx(0.5 + nll, rel=1e-5)
-
-
-def test_count_density_needs_its_data():
-    cfg = load_config(T.TrainConfig, "train_vlm_v9")
-    assert cfg.count_density and cfg.data.count_density and not cfg.eval_data.count_density
-    with pytest.raises(ValueError, match="data.count_density"):
-        load_config(T.TrainConfig, "train_vlm_v9", ["data.count_density=false"])
-
-
 def test_count_loss_is_cell_cross_entropy_plus_the_counts_likelihood():
     logits = torch.zeros(2, 3, 4)  # 2 count rows, 3 classes, 4 cells: uniform
     centres = torch.tensor([[1, 0, 0, 2], [-1, -1, -1, -1]])  # row 1: its question counts nothing (ignored)
@@ -249,18 +202,6 @@ def test_target_centres_count_the_instances_with_enough_pixels_in_each_cell():
     assert got.tolist() == [[2, 0, 0], [0, 0, 1]]
     assert not D.centre_counts(ids, [9], 10).any()
     assert D.centre_counts(ids, [8], 9).sum() == 1
-
-
-def test_density_map_spreads_each_counted_instance_over_its_cells():
-    ids = np.zeros((16, 24), np.int32)  # 2 x 3 cells of 8 x 8 pixels
-    ids[0:8, 4:12] = 5  # 64 pixels: half in cell (0, 0), half in cell (0, 1)
-    ids[8:12, 16:20] = 6  # 16 pixels, all in cell (1, 2)
-    ids[15, 0:9] = 8  # 9 pixels: too few to count
-    got = D.density_map(ids, [5, 6, 8], 10).reshape(2, 3)
-    assert got.dtype == np.float32
-    assert np.allclose(got, [[0.5, 0.5, 0.0], [0.0, 0.0, 1.0]])
-    assert got.sum() == pytest.approx(D.centre_counts(ids, [5, 6, 8], 10).sum())
-    assert not D.density_map(ids, [9], 10).any()
 
 
 def test_block_colours_name_object_blocks_whose_pixels_agree():
@@ -538,42 +479,6 @@ def test_count_head_learns_from_target_centres_and_loads_through_make_vlm(smoke_
     assert r.answer.sum() == pytest.approx(1.0) and np.all(r.answer > 0)
 
 
-@pytest.mark.training
-def test_density_count_head_learns_from_target_density_and_loads_through_make_vlm(smoke_cfg, tmp_path):
-    """With data.count_density every count pair's density map sums to its centres; flipped batches flip it; a few
-    steps of the density head train, save and load, and the runtime scores number choices."""
-    from dataclasses import replace
-
-    from vlm import make_vlm
-
-    dcfg = replace(smoke_cfg.data, questions_per_house=15, answerable_views=1, near_views=0, random_views=2,
-                   answer_checks=True, count_density=True)
-    ds = D.build_dataset("train", 1, 0, dcfg, workers=1)
-    assert ds["density_map"].shape == ds["centre_map"].shape and ds["centre_map"].sum() > 0
-    assert np.allclose(ds["density_map"].astype(np.float32).sum(1), ds["centre_map"].sum(1), atol=0.01)
-    assert "density_map" not in D.build_dataset("train", 1, 0, replace(dcfg, count_density=False), workers=1)
-    cfg = replace(smoke_cfg, data=dcfg, count_head=True, count_density=True, max_steps=3)
-    model, vocab, _ = T.train(ds, cfg, log=lambda m: None)
-    assert model.config["count_density"] is True
-    data = T.Batches(ds, vocab, model.config)
-    views = np.arange(len(data.images))
-    plain = data.batch(views, torch.zeros(len(views), dtype=torch.bool))
-    flipped = data.batch(views, torch.ones(len(views), dtype=torch.bool))
-    H, W = ds["images"].shape[1:3]
-    assert (plain["density"] > 0).any()
-    assert torch.equal(flipped["density"].view(-1, H // 8, W // 8), plain["density"].view(-1, H // 8, W // 8).flip(-1))
-    with torch.no_grad():
-        ls = T.losses(T.run_model(model, plain), plain, cfg)
-    assert float(ls["count"]) > 0
-    path = tmp_path / "builtin_vlm.pt"
-    T.save_checkpoint(T.make_checkpoint(model, vocab, cfg), path)
-    (tmp_path / "MODEL_CARD.md").write_text("smoke")
-    vlm = make_vlm(VLMConfig(sections={"builtin": BuiltinConfig(weights=str(path))}))
-    img = np.kron(ds["images"][0], np.ones((2, 2, 1), np.uint8))
-    r = vlm.query_view(img, "How many pillows are on the bed in the bedroom?", ["One", "Two", "Three"], None)
-    assert r.answer.sum() == pytest.approx(1.0) and np.all(r.answer > 0)
-
-
 def test_token_scorer_reads_vlm_prompts():
     from vlm import prompts
 
@@ -671,16 +576,10 @@ def test_shipped_weights_were_trained_with_the_shipped_config():
 
     ckpt = torch.load(WEIGHTS_FILE, map_location="cpu", weights_only=True)
     recorded, shipped = ckpt["config"]["train"], asdict(load_config(T.TrainConfig, "train_vlm"))
-    defaults = asdict(T.TrainConfig())
-    for part in ("data", "eval_data"):  # data fields added later: at their defaults
-        later = shipped[part].keys() - recorded[part].keys()
-        assert later <= {"count_density"}
-        assert all(shipped[part][k] == defaults["data"][k] for k in later)
-        shipped[part] = {k: shipped[part][k] for k in recorded[part]}
     assert {k: shipped[k] for k in recorded} == recorded
     newer = shipped.keys() - recorded.keys()
-    assert newer <= {"phantom_colours", "phantom_kinds", "count_density"}
-    assert all(shipped[k] == defaults[k] for k in newer)
+    assert newer <= {"phantom_colours", "phantom_kinds"}
+    assert all(shipped[k] == asdict(T.TrainConfig())[k] for k in newer)
     assert ckpt["config"]["model"]["count_head"] is True
 
 
@@ -732,8 +631,6 @@ def test_data_cache_key_names_the_data_config():
                 data_cache_key("train", cfg.train_houses, 1, cfg.data),
                 data_cache_key("train", cfg.train_houses, 0, replace(cfg.data, random_views=11))}) == 5
     assert split_data_config("test", cfg) == cfg.eval_data != cfg.data
-    assert key == "dd70a8e7d54d"  # fields added later, at their defaults, keep the caches' names
-    assert key != data_cache_key("train", cfg.train_houses, 0, replace(cfg.data, count_density=True))
 
 
 def test_evaluation_houses_keep_their_own_views():

@@ -130,16 +130,12 @@ class BuiltinVLMNet(nn.Module):
 
     def __init__(self, vocab_size: int, width: int = 224, height: int = 168, dim: int = 96, emb: int = 64,
                  heads: int = 4, key_dim: int = 16, patch_dim: int = 16, max_q_len: int = 16, max_c_len: int = 4,
-                 count_head: bool = False, count_density: bool = False):
+                 count_head: bool = False):
         super().__init__()
         self.config = dict(vocab_size=vocab_size, width=width, height=height, dim=dim, emb=emb, heads=heads,
                            key_dim=key_dim, patch_dim=patch_dim, max_q_len=max_q_len, max_c_len=max_c_len)
         if count_head:  # recorded only when on: the checkpoints before it stay as they were
             self.config["count_head"] = True
-        if count_density:  # likewise
-            if not count_head:
-                raise ValueError("count_density is a form of the count head: it needs count_head")
-            self.config["count_density"] = True
         self.heads, self.key_dim, self.dim = heads, key_dim, dim
         self.feat_dim = fd = dim + patch_dim  # feature channels per cell (without the colour head's)
         self.cnn = nn.Sequential(_conv(3, 24, 5, 2), _conv(24, 48, 3, 2), _conv(48, dim, 3, 2),
@@ -164,18 +160,16 @@ class BuiltinVLMNet(nn.Module):
         self.colour_pixel = nn.Sequential(nn.Conv2d(3, COLOUR_HIDDEN, 1), nn.ReLU(inplace=True),
                                           nn.Conv2d(COLOUR_HIDDEN, len(COLOUR_WORDS), 1))
         self.colour_log_weight = nn.Parameter(torch.tensor(0.0))
-        self.has_count_head, self.count_density = count_head, count_density
+        self.has_count_head = count_head
         if count_head:
             self.count_in = nn.Conv2d(fd + HOPS * heads, COUNT_HIDDEN, 1)
             self.count_film = nn.Linear(dim, 2 * COUNT_HIDDEN)
             self.count_mid = nn.Conv2d(COUNT_HIDDEN, COUNT_HIDDEN, 3, padding=1)
-            self.count_out = nn.Conv2d(COUNT_HIDDEN, 1 if count_density else COUNT_CLASSES, 1)
-            with torch.no_grad():  # start near "nothing anywhere" (about 1.5 expected over the view)
-                self.count_out.bias.copy_(torch.tensor([-6.0] if count_density else [0.0, -6.0, -8.0]))
+            self.count_out = nn.Conv2d(COUNT_HIDDEN, COUNT_CLASSES, 1)
+            with torch.no_grad():  # start near "no centre anywhere" (about 1.5 expected over the view)
+                self.count_out.bias.copy_(torch.tensor([0.0, -6.0, -8.0]))
             self.count_log_weight = nn.Parameter(torch.tensor(0.0))
             self.count_log_var = nn.Parameter(torch.tensor(math.log(0.25)))
-            if count_density:  # the variance also grows with the count (Poisson-like), by this learned factor
-                self.count_log_slope = nn.Parameter(torch.tensor(math.log(0.1)))
         nn.init.normal_(self.pos, std=0.02)
 
     # -- encoders -----------------------------------------------------------------------------------
@@ -284,22 +278,16 @@ class BuiltinVLMNet(nn.Module):
         gamma, beta = self.count_film(q[rows]).chunk(2, dim=-1)
         x = F.relu(x * (1 + gamma[..., None, None]) + beta[..., None, None])
         x = self.count_out(F.relu(self.count_mid(x))).flatten(2)  # (R, classes, cells)
-        if self.count_density:
-            density = F.softplus(x[:, 0])  # (R, cells): things per cell
-            mean = density.sum(1)
-            var = self.count_log_var.exp() + self.count_log_slope.exp() * mean
-            out.update(count_rows=rows, count_density=density, count_mean=mean, count_var=var)
-        else:
-            p = torch.softmax(x, dim=1)
-            k = torch.arange(COUNT_CLASSES, dtype=p.dtype, device=p.device).view(1, -1, 1)
-            cell_mean = (p * k).sum(1)
-            mean = cell_mean.sum(1)
-            var = ((p * k * k).sum(1) - cell_mean ** 2).sum(1) + self.count_log_var.exp()
-            out.update(count_rows=rows, count_logits=x, count_mean=mean, count_var=var)
-        n = c_numbers[rows].to(mean.dtype)
+        p = torch.softmax(x, dim=1)
+        k = torch.arange(COUNT_CLASSES, dtype=p.dtype, device=p.device).view(1, -1, 1)
+        cell_mean = (p * k).sum(1)
+        mean = cell_mean.sum(1)
+        var = ((p * k * k).sum(1) - cell_mean ** 2).sum(1) + self.count_log_var.exp()
+        out.update(count_rows=rows, count_logits=x, count_mean=mean, count_var=var)
+        n = c_numbers[rows].to(p.dtype)
         seen = torch.sigmoid(out["relevance"][rows]).detach().unsqueeze(1)
         score = -(n - mean.unsqueeze(1)) ** 2 / (2 * var.unsqueeze(1))
-        named = (c_numbers[rows] >= 0).to(mean.dtype)
+        named = (c_numbers[rows] >= 0).to(p.dtype)
         return logits.index_add(0, rows, self.count_log_weight.exp() * seen * score * named)
 
 

@@ -18,9 +18,6 @@ resolution (same 120-degree HFOV camera as the simulator, smaller image):
   a grounding label for the question's attention (bit-packed per pair);
 - target centres (count questions): per feature cell, how many of the counted instances showing at least
   CENTRE_MIN_PIXELS (full camera-resolution) pixels have their pixel centroid there (per count-question pair);
-- target density (count questions, with `count_density`): per feature cell, the share of each counted instance's
-  pixels (same CENTRE_MIN_PIXELS rule) that fall in it, summed over the instances: the map sums to the count, and
-  a large thing spreads its one count over all its cells instead of one centroid cell;
 - block colours: per 2x2 pixel block showing an object (furniture or thing), the colour name (`model.COLOUR_WORDS`
   index) of its surface before lighting (each triangle's own colour named as `sim.answer_checks` names it);
   NO_COLOUR where the block's pixels disagree or show walls, floors, ceilings or nothing.
@@ -69,7 +66,6 @@ class DataConfig:
     # The question generator's one-reading checks (QuestionConfig.answer_checks); the shipped weights were trained
     # on questions made before them.
     answer_checks: bool = False
-    count_density: bool = False  # also store the target density of count questions (an experimental count target)
 
     def __post_init__(self) -> None:
         check_bounds(self)
@@ -101,21 +97,6 @@ def centre_counts(ids: np.ndarray, target_ids, min_pixels: float) -> np.ndarray:
         if len(r) >= min_pixels:
             out[int(r.mean()) // STRIDE * cols + int(c.mean()) // STRIDE] += 1
     return out
-
-
-def density_map(ids: np.ndarray, target_ids, min_pixels: float) -> np.ndarray:
-    """(cells,) float32, row-major over the STRIDE-pixel grid: each of target_ids showing at least min_pixels
-    pixels adds its share of pixels in each cell (so it adds 1 over the grid). ids: (H, W) instance ids."""
-    H, W = ids.shape
-    rows, cols = feature_grid(W, H)
-    cell = (np.arange(H)[:, None] // STRIDE) * cols + np.arange(W)[None, :] // STRIDE
-    out = np.zeros(rows * cols)
-    for tid in target_ids:
-        mine = ids == tid
-        n = int(mine.sum())
-        if n >= min_pixels:
-            out += np.bincount(cell[mine], minlength=rows * cols) / n
-    return out.astype(np.float32)
 
 
 def block_colours(tris: np.ndarray, tri_colour: np.ndarray) -> np.ndarray:
@@ -213,7 +194,6 @@ def house_samples(split: str, hseed: int, dcfg: DataConfig) -> dict | None:
     counted = [qi for qi, q in enumerate(questions) if q.category == "count"]
     centre_min = CENTRE_MIN_PIXELS * (dcfg.width * dcfg.height) / (cam.width * cam.height)
     centres = np.zeros((V, len(counted), cell_count(dcfg.width, dcfg.height)), np.uint8)
-    density = np.zeros(centres.shape if dcfg.count_density else (V, len(counted), 0), np.float16)
     tri_colour = triangle_colours(renderer.mesh, [o.instance_id for o in scene.objects])
     colours = np.empty((V, -(-dcfg.height // COLOUR_POOL), -(-dcfg.width // COLOUR_POOL)), np.uint8)
     for v, (x, y, yaw) in enumerate(poses):
@@ -225,8 +205,6 @@ def house_samples(split: str, hseed: int, dcfg: DataConfig) -> dict | None:
             target_cells[v, qi] = cells_showing(ids, q.target_ids)
         for k, qi in enumerate(counted):
             centres[v, k] = centre_counts(ids, questions[qi].target_ids, centre_min)
-            if dcfg.count_density:
-                density[v, k] = density_map(ids, questions[qi].target_ids, centre_min)
         d = np.hypot(*(cell_xy - (x, y)).T)
         ang = wrap_angle(np.arctan2(cell_xy[:, 1] - y, cell_xy[:, 0] - x) - yaw)
         sel = np.nonzero((d >= WORTH_MIN_M) & (d <= POINT_MAX_M) & (np.abs(ang) < math.radians(62)))[0]
@@ -271,7 +249,7 @@ def house_samples(split: str, hseed: int, dcfg: DataConfig) -> dict | None:
     return {"images": images, "points": points, "has_points": has_points, "relevant": relevant, "worth": worth,
             "dir_label": dir_label, "point_dist": point_dist, "questions": qrec, "poses": poses.astype(np.float32),
             "target_cells": np.packbits(target_cells, axis=-1), "block_colours": colours,
-            "count_questions": np.asarray(counted, np.int64), "target_centres": centres, "target_density": density}
+            "count_questions": np.asarray(counted, np.int64), "target_centres": centres}
 
 
 def _worker(args):
@@ -308,7 +286,7 @@ def merge(houses: list[dict]) -> dict:
     """One flat dataset: views (images, points) and (view, question) pairs with their labels."""
     images, points, has_points, poses = [], [], [], []
     pv, pq, rel, wor, dl, pdist, cells = [], [], [], [], [], [], []
-    colours, centre_pair, centre_map, density_maps = [], [], [], []
+    colours, centre_pair, centre_map = [], [], []
     questions: list[dict] = []
     v0 = p0 = 0
     for h in houses:
@@ -329,20 +307,16 @@ def merge(houses: list[dict]) -> dict:
         counted = h["count_questions"]  # pairs of count questions: (view, question) -> view * Q + question
         centre_pair.append((p0 + np.arange(V)[:, None] * Q + counted[None, :]).ravel())
         centre_map.append(h["target_centres"].reshape(V * len(counted), h["target_centres"].shape[-1]))
-        density_maps.append(h["target_density"].reshape(V * len(counted), h["target_density"].shape[-1]))
         questions += h["questions"]
         v0 += V
         p0 += V * Q
-    out = {"images": np.concatenate(images), "points": np.concatenate(points),
+    return {"images": np.concatenate(images), "points": np.concatenate(points),
             "has_points": np.concatenate(has_points), "poses": np.concatenate(poses),
             "pair_view": np.concatenate(pv), "pair_question": np.concatenate(pq),
             "relevant": np.concatenate(rel), "worth": np.concatenate(wor), "dir_label": np.concatenate(dl),
             "point_dist": np.concatenate(pdist), "target_cells": np.concatenate(cells),
             "block_colours": np.concatenate(colours), "centre_pair": np.concatenate(centre_pair),
             "centre_map": np.concatenate(centre_map), "questions": questions}
-    if density_maps and density_maps[0].shape[-1]:  # rows as centre_map's (data made with count_density)
-        out["density_map"] = np.concatenate(density_maps)
-    return out
 
 
 def save(ds: dict, path) -> None:

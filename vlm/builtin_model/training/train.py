@@ -67,7 +67,6 @@ class TrainConfig:
     block_colour_weight: NonNegative = 0.0  # colour head vs every object block's colour before lighting
     count_head: bool = False  # the per-cell count head (model.BuiltinVLMNet)
     count_weight: NonNegative = 1.0  # its losses (with count_head)
-    count_density: bool = False  # the count head predicts a density map (needs data.count_density)
     exposure: Annotated[float, Range(ge=0, lt=1)] = 0.0  # random gain per training view: 1 +- exposure
     phantom_colours: Annotated[int, Range(ge=0, le=11)] = 0  # phantom-colour negatives per relevant location pair
     phantom_kinds: Annotated[int, Range(ge=0, le=10)] = 0  # phantom-kind negatives per view
@@ -76,8 +75,6 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         check_bounds(self)
-        if self.count_density and not (self.count_head and self.data.count_density):
-            raise ValueError("count_density needs count_head: true and data.count_density: true (its target)")
 
 
 class Batches:
@@ -100,7 +97,6 @@ class Batches:
         self.grid = feature_grid(W, H)
         self.block_colours = torch.from_numpy(ds["block_colours"]) if "block_colours" in ds else None
         self.centre_map = ds.get("centre_map")  # (count pairs, cells) centres per cell
-        self.density_map = ds.get("density_map")  # (count pairs, cells) things per cell (data.count_density)
         self.centre_row = np.full(len(ds["pair_view"]), -1, np.int64)  # pair -> its row of centre_map
         if "centre_pair" in ds:
             self.centre_row[ds["centre_pair"]] = np.arange(len(ds["centre_pair"]))
@@ -141,9 +137,6 @@ class Batches:
             row = self.centre_row[pairs.numpy()]
             centres = np.where(row[:, None] >= 0, self.centre_map[np.maximum(row, 0)].astype(np.int64), -1)
             out["centres"] = self._cell_map(centres, pf)
-            if self.density_map is not None:  # per pair its density map (0 for pairs of other questions)
-                density = np.where(row[:, None] >= 0, self.density_map[np.maximum(row, 0)].astype(np.float32), 0.0)
-                out["density"] = self._cell_map(density, pf)
         return out
 
     def _cell_map(self, per_cell: np.ndarray, flip: Optional[torch.Tensor]) -> torch.Tensor:
@@ -193,21 +186,17 @@ def losses(out: dict, b: dict, cfg: TrainConfig) -> dict:
 
 def count_loss(out: dict, b: dict) -> torch.Tensor:
     """On the rows the count head ran on: per-cell cross-entropy against the centres in each cell (classes 0, 1
-    and 2 or more), summed over the cells (with count_density: the absolute difference to the target density,
-    summed over the cells), plus the Gaussian negative log-likelihood of the visible count (all centres) under
-    the head's mean and variance; averaged over rows (0 without count rows)."""
+    and 2 or more), summed over the cells, plus the Gaussian negative log-likelihood of the visible count (all
+    centres) under the head's mean and variance; averaged over rows (0 without count rows)."""
     if "count_rows" not in out:
         return out["relevance"].new_zeros(())
     centres = b["centres"][out["count_rows"]]
     ok = centres[:, 0] >= 0
     if not ok.any():
         return out["relevance"].new_zeros(())
-    centres = centres[ok]
-    if "count_density" in out:
-        cells = (out["count_density"][ok] - b["density"][out["count_rows"]][ok]).abs().sum(1)
-    else:
-        cells = F.cross_entropy(out["count_logits"][ok], centres.clamp(max=COUNT_CLASSES - 1), reduction="none").sum(1)
-    total = centres.sum(1).to(cells.dtype)
+    logits, centres = out["count_logits"][ok], centres[ok]
+    cells = F.cross_entropy(logits, centres.clamp(max=COUNT_CLASSES - 1), reduction="none").sum(1)
+    total = centres.sum(1).to(logits.dtype)
     mean, var = out["count_mean"][ok], out["count_var"][ok]
     nll = 0.5 * torch.log(2 * math.pi * var) + (total - mean) ** 2 / (2 * var)
     return (cells + nll).mean()
@@ -258,7 +247,7 @@ def train(ds: dict, cfg: TrainConfig, log: Callable[[str], None] = print,
         log(f"phantoms: {len(ds['pair_view']) - n_pairs} not-relevant location pairs added to {n_pairs}")
     H, W = ds["images"].shape[1:3]
     model = BuiltinVLMNet(len(vocab), W, H, cfg.dim, cfg.emb, cfg.heads, cfg.key_dim, cfg.patch_dim,
-                          count_head=cfg.count_head, count_density=cfg.count_density)
+                          count_head=cfg.count_head)
     data = Batches(ds, vocab, model.config)
     rng = np.random.default_rng(cfg.seed)
     gen = torch.Generator().manual_seed(cfg.seed)
