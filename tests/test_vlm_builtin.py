@@ -576,10 +576,16 @@ def test_shipped_weights_were_trained_with_the_shipped_config():
 
     ckpt = torch.load(WEIGHTS_FILE, map_location="cpu", weights_only=True)
     recorded, shipped = ckpt["config"]["train"], asdict(load_config(T.TrainConfig, "train_vlm"))
+    defaults = asdict(T.TrainConfig())
+    for part in ("data", "eval_data"):  # data fields added later: at their defaults
+        later = shipped[part].keys() - recorded[part].keys()
+        assert later <= {"count_first"}
+        assert all(shipped[part][k] == defaults["data"][k] for k in later)
+        shipped[part] = {k: shipped[part][k] for k in recorded[part]}
     assert {k: shipped[k] for k in recorded} == recorded
     newer = shipped.keys() - recorded.keys()
     assert newer <= {"phantom_colours", "phantom_kinds"}
-    assert all(shipped[k] == asdict(T.TrainConfig())[k] for k in newer)
+    assert all(shipped[k] == defaults[k] for k in newer)
     assert ckpt["config"]["model"]["count_head"] is True
 
 
@@ -631,6 +637,19 @@ def test_data_cache_key_names_the_data_config():
                 data_cache_key("train", cfg.train_houses, 1, cfg.data),
                 data_cache_key("train", cfg.train_houses, 0, replace(cfg.data, random_views=11))}) == 5
     assert split_data_config("test", cfg) == cfg.eval_data != cfg.data
+    assert key == "dd70a8e7d54d"  # fields added later, at their defaults, keep the caches' names
+    assert key != data_cache_key("train", cfg.train_houses, 0, replace(cfg.data, count_first=1))
+
+
+def test_count_first_draws_count_questions_before_the_balanced_mix():
+    from dataclasses import replace
+
+    dcfg = D.DataConfig(width=32, height=24, questions_per_house=4, answerable_views=0, near_views=0,
+                        random_views=1, answer_checks=True)
+    balanced = [q["category"] for q in D.house_samples("train", 0, dcfg)["questions"]]
+    first = [q["category"] for q in D.house_samples("train", 0, replace(dcfg, count_first=2))["questions"]]
+    assert len(first) == len(balanced) == 4 and len(set(balanced)) == 4  # one of each, least-used first
+    assert first[:2] == ["count", "count"] and first.count("count") == balanced.count("count") + 1
 
 
 def test_evaluation_houses_keep_their_own_views():

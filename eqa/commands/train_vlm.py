@@ -56,8 +56,9 @@ def data_cache_key(split: str, n_houses: int, data_seed: int, dcfg) -> str:
     from vlm.builtin_model.training import data
 
     config = asdict(dcfg)
-    if not config["answer_checks"]:  # the data before the field existed: their caches keep their names
-        del config["answer_checks"]
+    for later in ("answer_checks", "count_first"):  # at their defaults: the data made before the fields existed
+        if not config[later]:  # keeps its cache names
+            del config[later]
     key = [split, n_houses, data_seed, config, data.DATA_VERSION]
     return hashlib.sha256(json.dumps(key).encode()).hexdigest()[:12]
 

@@ -66,6 +66,9 @@ class DataConfig:
     # The question generator's one-reading checks (QuestionConfig.answer_checks); the shipped weights were trained
     # on questions made before them.
     answer_checks: bool = False
+    # Count questions drawn before the generator's balanced mix of categories (least-used first), per house: more
+    # count questions among questions_per_house (an experimental option; 0 keeps the balanced mix).
+    count_first: Annotated[int, Range(ge=0, le=100)] = 0
 
     def __post_init__(self) -> None:
         check_bounds(self)
@@ -147,7 +150,8 @@ def house_samples(split: str, hseed: int, dcfg: DataConfig) -> dict | None:
 
     sim = SimConfig()
     qcfg = QuestionConfig(questions_per_house=dcfg.questions_per_house, answer_checks=dcfg.answer_checks)
-    questions = list(house_questions(split, hseed, qcfg, sim, {c: 0 for c in qcfg.categories}, {},
+    used = {c: -dcfg.count_first if c == "count" else 0 for c in qcfg.categories}  # count goes first
+    questions = list(house_questions(split, hseed, qcfg, sim, used, {},
                                      limit=dcfg.questions_per_house))
     if not questions:
         return None
