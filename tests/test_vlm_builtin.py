@@ -579,7 +579,7 @@ def test_shipped_weights_were_trained_with_the_shipped_config():
     defaults = asdict(T.TrainConfig())
     for part in ("data", "eval_data"):  # data fields added later: at their defaults
         later = shipped[part].keys() - recorded[part].keys()
-        assert later <= {"count_first"}
+        assert later <= {"count_first", "distractor_views"}
         assert all(shipped[part][k] == defaults["data"][k] for k in later)
         shipped[part] = {k: shipped[part][k] for k in recorded[part]}
     assert {k: shipped[k] for k in recorded} == recorded
@@ -639,6 +639,7 @@ def test_data_cache_key_names_the_data_config():
     assert split_data_config("test", cfg) == cfg.eval_data != cfg.data
     assert key == "dd70a8e7d54d"  # fields added later, at their defaults, keep the caches' names
     assert key != data_cache_key("train", cfg.train_houses, 0, replace(cfg.data, count_first=1))
+    assert key != data_cache_key("train", cfg.train_houses, 0, replace(cfg.data, distractor_views=1))
 
 
 def test_count_first_draws_count_questions_before_the_balanced_mix():
@@ -650,6 +651,38 @@ def test_count_first_draws_count_questions_before_the_balanced_mix():
     first = [q["category"] for q in D.house_samples("train", 0, replace(dcfg, count_first=2))["questions"]]
     assert len(first) == len(balanced) == 4 and len(set(balanced)) == 4  # one of each, least-used first
     assert first[:2] == ["count", "count"] and first[2:] == balanced[:2]  # then the balanced mix from its start
+
+
+def test_distractor_views_face_look_alikes_that_do_not_answer_the_question():
+    """Each distractor pose shows another instance with a target's display name (>= the generator's min_pixels)
+    and none of the question's targets is what makes it relevant: the question is not answerable there."""
+    from sim.config import SimConfig
+    from sim.house import generate_house
+    from sim.question_templates import display_name
+    from sim.questions import HouseLabeller, QuestionConfig, house_questions
+
+    sim, qcfg = SimConfig(), QuestionConfig(questions_per_house=4, answer_checks=True, categories=("location",))
+    hseed = 3
+    questions = list(house_questions("train", hseed, qcfg, sim, {"location": 0}, {}, limit=4))
+    scene = generate_house(hseed, qcfg.n_rooms, sim.house, sim.robot)
+    labeller = HouseLabeller(scene, sim, qcfg)
+    cell_xy = labeller.fs.grid.cell_to_world(np.argwhere(labeller.reachable))
+    rng = np.random.default_rng(0)
+    shown = 0
+    for q in questions:
+        name = display_name(scene.object_by_id(q.target_ids[0]).category)
+        others = [o.instance_id for o in scene.objects if display_name(o.category) == name
+                  and o.instance_id not in q.target_ids]
+        poses = D.distractor_poses(scene, labeller, q.target_ids, cell_xy, rng, 2)
+        assert len(poses) <= (2 if others else 0)
+        if not poses:
+            continue
+        poses = np.asarray(poses)
+        ids, _, _ = labeller.caster.cast(poses)
+        assert np.all(labeller.caster.pixel_counts(ids, others).max(axis=1) >= qcfg.min_pixels)
+        assert not labeller.answerable(q.candidate(), poses).any()
+        shown += len(poses)
+    assert shown >= 2  # the house has look-alikes to show
 
 
 def test_evaluation_houses_keep_their_own_views():

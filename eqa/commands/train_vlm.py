@@ -56,8 +56,8 @@ def data_cache_key(split: str, n_houses: int, data_seed: int, dcfg) -> str:
     from vlm.builtin_model.training import data
 
     config = asdict(dcfg)
-    for later in ("answer_checks", "count_first"):  # at their defaults: the data made before the fields existed
-        if not config[later]:  # keeps its cache names
+    for later in ("answer_checks", "count_first", "distractor_views"):
+        if not config[later]:  # at its default: the data made before the field existed keeps its cache name
             del config[later]
     key = [split, n_houses, data_seed, config, data.DATA_VERSION]
     return hashlib.sha256(json.dumps(key).encode()).hexdigest()[:12]

@@ -5,7 +5,9 @@ Per house (train-split house seeds for training, test-split for evaluation) the 
 resolution (same 120-degree HFOV camera as the simulator, smaller image):
 
 - views: answerable viewpoints of each question (jittered), poses near them (random heading),
-  the question's start pose, and random poses on the house's main navigable component;
+  the question's start pose, optionally views of its look-alikes (`distractor_views`: other instances sharing a
+  target's display name, e.g. the grey sink of "Where is the white sink?"), and random poses on the house's main
+  navigable component;
 - relevance label: `HouseLabeller.answerable` (the ground-truth rule of the question generator);
 - answer label: the question's answer index (used only where the view is relevant);
 - direction: 3 floor points 2-10 m from the robot, at least 1 m apart, drawn at random among those that
@@ -69,6 +71,9 @@ class DataConfig:
     # Count questions drawn before the generator's balanced mix of categories (least-used first), per house: more
     # count questions among questions_per_house (an experimental option; 0 keeps the balanced mix).
     count_first: Annotated[int, Range(ge=0, le=100)] = 0
+    # Views of look-alikes per question: each faces another instance with a target's display name (another colour,
+    # another room), a hard negative for the question's relevance (an experimental option; 0 adds none).
+    distractor_views: Annotated[int, Range(ge=0, le=100)] = 0
 
     def __post_init__(self) -> None:
         check_bounds(self)
@@ -127,6 +132,36 @@ def triangle_colours(mesh, object_ids) -> np.ndarray:
     return np.append(np.where(on_object, to_word[colour_names(mesh.color)], -1), -1)
 
 
+def distractor_poses(scene, labeller, target_ids, cell_xy: np.ndarray, rng: np.random.Generator, n: int,
+                     tries: int = 6) -> list[np.ndarray]:
+    """Up to n base poses (x, y, yaw; world m, rad), each facing a look-alike of the targets: another instance
+    with a target's display name. Per pose a look-alike is drawn, `tries` reachable cells 1-3.5 m from it are
+    cast, and the pose where it shows the most pixels is kept when that is at least the generator's min_pixels.
+    cell_xy: (N, 2) reachable cell centres. No look-alike (doors, "floor" targets): no pose."""
+    from sim.question_templates import display_name
+
+    targets = [scene.object_by_id(i) for i in target_ids]
+    names = {display_name(t.category) for t in targets if t is not None}  # doors are not objects
+    others = [o for o in scene.objects
+              if display_name(o.category) in names and o.instance_id not in set(target_ids)]
+    out: list[np.ndarray] = []
+    for _ in range(n if others else 0):
+        o = others[rng.integers(len(others))]
+        centre = (np.asarray(o.bbox_min[:2]) + np.asarray(o.bbox_max[:2])) / 2.0
+        near = np.nonzero((np.hypot(*(cell_xy - centre).T) >= 1.0) & (np.hypot(*(cell_xy - centre).T) <= 3.5))[0]
+        if len(near) == 0:
+            continue
+        xy = cell_xy[rng.choice(near, size=min(tries, len(near)), replace=False)]
+        yaw = np.arctan2(centre[1] - xy[:, 1], centre[0] - xy[:, 0]) + rng.uniform(-0.25, 0.25, size=len(xy))
+        poses = np.column_stack([xy, yaw])
+        ids, _, _ = labeller.caster.cast(poses)
+        px = labeller.caster.pixel_counts(ids, [o.instance_id])[:, 0]
+        best = int(np.argmax(px))
+        if px[best] >= labeller.cfg.min_pixels:
+            out.append(poses[best])
+    return out
+
+
 def _choose_points(xy: np.ndarray, order: np.ndarray) -> list[int]:
     """Up to N_POINTS indices into xy (world m), greedily in the given (shuffled) order, at least POINT_MERGE_M
     apart."""
@@ -183,6 +218,8 @@ def house_samples(split: str, hseed: int, dcfg: DataConfig) -> dict | None:
             xy = near[rng.integers(len(near))] if len(near) else c[:2]
             poses.append(np.array([xy[0], xy[1], rng.uniform(-math.pi, math.pi)]))
         poses.append(np.asarray(q.start, dtype=np.float64))
+        if dcfg.distractor_views:
+            poses.extend(distractor_poses(scene, labeller, q.target_ids, cell_xy, rng, dcfg.distractor_views))
     for i in rng.choice(len(cell_xy), size=dcfg.random_views, replace=len(cell_xy) < dcfg.random_views):
         poses.append(np.array([cell_xy[i, 0], cell_xy[i, 1], rng.uniform(-math.pi, math.pi)]))
     poses = np.asarray(poses)
