@@ -148,7 +148,8 @@ def distractor_poses(scene, labeller, target_ids, cell_xy: np.ndarray, rng: np.r
     for _ in range(n if others else 0):
         o = others[rng.integers(len(others))]
         centre = (np.asarray(o.bbox_min[:2]) + np.asarray(o.bbox_max[:2])) / 2.0
-        near = np.nonzero((np.hypot(*(cell_xy - centre).T) >= 1.0) & (np.hypot(*(cell_xy - centre).T) <= 3.5))[0]
+        d = np.hypot(*(cell_xy - centre).T)
+        near = np.nonzero((d >= 1.0) & (d <= 3.5))[0]
         if len(near) == 0:
             continue
         xy = cell_xy[rng.choice(near, size=min(tries, len(near)), replace=False)]
