@@ -31,14 +31,11 @@ CLASSES = ("look-alike", "part of the target", "neither", "targets not objects")
 
 def view_class(scene, labeller, target_ids: list[int], pose: np.ndarray, min_pixels: float) -> str:
     """The class (CLASSES) of one view at base pose (x, y, yaw; world m, rad)."""
-    from sim.question_templates import display_name
+    from vlm.builtin_model.training.data import look_alikes
 
-    targets = [scene.object_by_id(i) for i in target_ids]
-    if not targets or any(t is None for t in targets):
+    if not target_ids or any(scene.object_by_id(i) is None for i in target_ids):
         return "targets not objects"
-    names = {display_name(t.category) for t in targets}
-    others = [o.instance_id for o in scene.objects
-              if display_name(o.category) in names and o.instance_id not in set(target_ids)]
+    others = [o.instance_id for o in look_alikes(scene, target_ids)]
     ids, _, _ = labeller.caster.cast(pose[None])
     if others and labeller.caster.pixel_counts(ids, others).max() >= min_pixels:
         return "look-alike"

@@ -132,18 +132,23 @@ def triangle_colours(mesh, object_ids) -> np.ndarray:
     return np.append(np.where(on_object, to_word[colour_names(mesh.color)], -1), -1)
 
 
-def distractor_poses(scene, labeller, target_ids, cell_xy: np.ndarray, rng: np.random.Generator, n: int,
-                     tries: int = 6) -> list[np.ndarray]:
-    """Up to n base poses (x, y, yaw; world m, rad), each facing a look-alike of the targets: another instance
-    with a target's display name. Per pose a look-alike is drawn, `tries` reachable cells 1-3.5 m from it are
-    cast, and the pose where it shows the most pixels is kept when that is at least the generator's min_pixels.
-    cell_xy: (N, 2) reachable cell centres. No look-alike (doors, "floor" targets): no pose."""
+def look_alikes(scene, target_ids) -> list:
+    """The scene's objects, other than the targets, with a target object's display name (a grey sink for a white
+    sink's question); target ids that are not objects (doors) name nothing."""
     from sim.question_templates import display_name
 
-    targets = [scene.object_by_id(i) for i in target_ids]
-    names = {display_name(t.category) for t in targets if t is not None}  # doors are not objects
-    others = [o for o in scene.objects
-              if display_name(o.category) in names and o.instance_id not in set(target_ids)]
+    targets = {int(i) for i in target_ids}
+    names = {display_name(o.category) for o in map(scene.object_by_id, targets) if o is not None}
+    return [o for o in scene.objects if display_name(o.category) in names and o.instance_id not in targets]
+
+
+def distractor_poses(scene, labeller, target_ids, cell_xy: np.ndarray, rng: np.random.Generator, n: int,
+                     tries: int = 6) -> list[np.ndarray]:
+    """Up to n base poses (x, y, yaw; world m, rad), each facing one of the targets' `look_alikes`. Per pose a
+    look-alike is drawn, `tries` reachable cells 1-3.5 m from it are cast, and the pose where it shows the most
+    pixels is kept when that is at least the generator's min_pixels. cell_xy: (N, 2) reachable cell centres.
+    No look-alike (doors, "floor" targets): no pose."""
+    others = look_alikes(scene, target_ids)
     out: list[np.ndarray] = []
     for _ in range(n if others else 0):
         o = others[rng.integers(len(others))]
