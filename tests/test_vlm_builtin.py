@@ -579,12 +579,12 @@ def test_shipped_weights_were_trained_with_the_shipped_config():
     defaults = asdict(T.TrainConfig())
     for part in ("data", "eval_data"):  # data fields added later: at their defaults
         later = shipped[part].keys() - recorded[part].keys()
-        assert later <= {"count_first", "distractor_views"}
+        assert later <= {"count_first", "distractor_views", "kind_counts"}
         assert all(shipped[part][k] == defaults["data"][k] for k in later)
         shipped[part] = {k: shipped[part][k] for k in recorded[part]}
     assert {k: shipped[k] for k in recorded} == recorded
     newer = shipped.keys() - recorded.keys()
-    assert newer <= {"phantom_colours", "phantom_kinds"}
+    assert newer <= {"phantom_colours", "phantom_kinds", "kind_count_rows"}
     assert all(shipped[k] == defaults[k] for k in newer)
     assert ckpt["config"]["model"]["count_head"] is True
 

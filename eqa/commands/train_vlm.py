@@ -56,7 +56,7 @@ def data_cache_key(split: str, n_houses: int, data_seed: int, dcfg) -> str:
     from vlm.builtin_model.training import data
 
     config = asdict(dcfg)
-    for later in ("answer_checks", "count_first", "distractor_views"):
+    for later in ("answer_checks", "count_first", "distractor_views", "kind_counts"):
         if not config[later]:  # at its default: the data made before the field existed keeps its cache name
             del config[later]
     key = [split, n_houses, data_seed, config, data.DATA_VERSION]

@@ -22,7 +22,9 @@ resolution (same 120-degree HFOV camera as the simulator, smaller image):
   CENTRE_MIN_PIXELS (full camera-resolution) pixels have their pixel centroid there (per count-question pair);
 - block colours: per 2x2 pixel block showing an object (furniture or thing), the colour name (`model.COLOUR_WORDS`
   index) of its surface before lighting (each triangle's own colour named as `sim.answer_checks` names it);
-  NO_COLOUR where the block's pixels disagree or show walls, floors, ceilings or nothing.
+  NO_COLOUR where the block's pixels disagree or show walls, floors, ceilings or nothing;
+- optionally (`kind_counts`) target cells and centres of every count the house's named rooms could be asked, per
+  view where its things show (`training.kind_counts`).
 
 Every view is labelled against every question of its house, so one image serves several samples.
 Deterministic in (split, seed, house index).
@@ -74,6 +76,9 @@ class DataConfig:
     # Views of look-alikes per question: each faces another instance with a target's display name (another colour,
     # another room), a hard negative for the question's relevance (an experimental option; 0 adds none).
     distractor_views: Annotated[int, Range(ge=0, le=100)] = 0
+    # Count labels for every kind in every view (training.kind_counts): each view is also labelled against every
+    # count the house's named rooms could be asked (an experimental option; off adds nothing).
+    kind_counts: bool = False
 
     def __post_init__(self) -> None:
         check_bounds(self)
@@ -187,6 +192,7 @@ def house_samples(split: str, hseed: int, dcfg: DataConfig) -> dict | None:
     from sim.house import generate_house
     from sim.questions import HouseLabeller, QuestionConfig, house_questions
     from sim.render import Renderer
+    from vlm.builtin_model.training.kind_counts import count_queries, view_labels
     from vlm.visual_prompt import VISIBLE, project_points
 
     sim = SimConfig()
@@ -241,6 +247,8 @@ def house_samples(split: str, hseed: int, dcfg: DataConfig) -> dict | None:
     counted = [qi for qi, q in enumerate(questions) if q.category == "count"]
     centre_min = CENTRE_MIN_PIXELS * (dcfg.width * dcfg.height) / (cam.width * cam.height)
     centres = np.zeros((V, len(counted), cell_count(dcfg.width, dcfg.height)), np.uint8)
+    kind_queries = count_queries(scene) if dcfg.kind_counts else []
+    kind_labels = []
     tri_colour = triangle_colours(renderer.mesh, [o.instance_id for o in scene.objects])
     colours = np.empty((V, -(-dcfg.height // COLOUR_POOL), -(-dcfg.width // COLOUR_POOL)), np.uint8)
     for v, (x, y, yaw) in enumerate(poses):
@@ -252,6 +260,8 @@ def house_samples(split: str, hseed: int, dcfg: DataConfig) -> dict | None:
             target_cells[v, qi] = cells_showing(ids, q.target_ids)
         for k, qi in enumerate(counted):
             centres[v, k] = centre_counts(ids, questions[qi].target_ids, centre_min)
+        if dcfg.kind_counts:
+            kind_labels.append(view_labels(ids, kind_queries, centre_min))
         d = np.hypot(*(cell_xy - (x, y)).T)
         ang = wrap_angle(np.arctan2(cell_xy[:, 1] - y, cell_xy[:, 0] - x) - yaw)
         sel = np.nonzero((d >= WORTH_MIN_M) & (d <= POINT_MAX_M) & (np.abs(ang) < math.radians(62)))[0]
@@ -293,10 +303,25 @@ def house_samples(split: str, hseed: int, dcfg: DataConfig) -> dict | None:
     qrec = [{"question": q.question, "choices": list(q.choices), "answer_index": q.answer_index,
              "category": q.category, "template": q.template, "house_seed": q.house_seed, "id": q.id}
             for q in questions]
-    return {"images": images, "points": points, "has_points": has_points, "relevant": relevant, "worth": worth,
-            "dir_label": dir_label, "point_dist": point_dist, "questions": qrec, "poses": poses.astype(np.float32),
-            "target_cells": np.packbits(target_cells, axis=-1), "block_colours": colours,
-            "count_questions": np.asarray(counted, np.int64), "target_centres": centres}
+    out = {"images": images, "points": points, "has_points": has_points, "relevant": relevant, "worth": worth,
+           "dir_label": dir_label, "point_dist": point_dist, "questions": qrec, "poses": poses.astype(np.float32),
+           "target_cells": np.packbits(target_cells, axis=-1), "block_colours": colours,
+           "count_questions": np.asarray(counted, np.int64), "target_centres": centres}
+    if dcfg.kind_counts:
+        out.update(kind_house_labels(kind_queries, kind_labels, hseed))
+    return out
+
+
+def kind_house_labels(queries: list, labels: list, hseed: int) -> dict:
+    """A house's kind-count arrays (training.kind_counts) from its queries and per-view `view_labels`: question
+    records, and per stored pair (view-major) its view, query, bit-packed target cells and target centres."""
+    from vlm.builtin_model.training.kind_counts import kind_question
+
+    return {"kind_questions": [kind_question(text, hseed, k) for k, (text, _ids) in enumerate(queries)],
+            "kind_view": np.concatenate([np.full(len(q), v, np.int64) for v, (q, _c, _n) in enumerate(labels)]),
+            "kind_query": np.concatenate([q for q, _c, _n in labels]),
+            "kind_cells": np.packbits(np.concatenate([c for _q, c, _n in labels]), axis=-1),
+            "kind_centres": np.concatenate([n for _q, _c, n in labels])}
 
 
 def _worker(args):
@@ -357,22 +382,50 @@ def merge(houses: list[dict]) -> dict:
         questions += h["questions"]
         v0 += V
         p0 += V * Q
-    return {"images": np.concatenate(images), "points": np.concatenate(points),
+    out = {"images": np.concatenate(images), "points": np.concatenate(points),
             "has_points": np.concatenate(has_points), "poses": np.concatenate(poses),
             "pair_view": np.concatenate(pv), "pair_question": np.concatenate(pq),
             "relevant": np.concatenate(rel), "worth": np.concatenate(wor), "dir_label": np.concatenate(dl),
             "point_dist": np.concatenate(pdist), "target_cells": np.concatenate(cells),
             "block_colours": np.concatenate(colours), "centre_pair": np.concatenate(centre_pair),
-            "centre_map": np.concatenate(centre_map), "questions": questions}
+           "centre_map": np.concatenate(centre_map), "questions": questions}
+    if houses and all("kind_questions" in h for h in houses):
+        out.update(merge_kind_labels(houses))
+    return out
+
+
+def merge_kind_labels(houses: list[dict]) -> dict:
+    """The houses' kind-count arrays as one: kind_pair_view / kind_pair_question index the merged views and
+    kind_questions; per view, kind_first and kind_n give its house's queries."""
+    pv, pq, cells, centres, first, n = [], [], [], [], [], []
+    questions: list[dict] = []
+    v0 = 0
+    for h in houses:
+        V = len(h["images"])
+        pv.append(h["kind_view"] + v0)
+        pq.append(h["kind_query"] + len(questions))
+        cells.append(h["kind_cells"])
+        centres.append(h["kind_centres"])
+        first.append(np.full(V, len(questions), np.int64))
+        n.append(np.full(V, len(h["kind_questions"]), np.int64))
+        questions += h["kind_questions"]
+        v0 += V
+    return {"kind_pair_view": np.concatenate(pv), "kind_pair_question": np.concatenate(pq),
+            "kind_cells": np.concatenate(cells), "kind_centres": np.concatenate(centres),
+            "kind_first": np.concatenate(first), "kind_n": np.concatenate(n), "kind_questions": questions}
 
 
 def save(ds: dict, path) -> None:
-    arrays = {k: v for k, v in ds.items() if k != "questions"}
+    arrays = {k: v for k, v in ds.items() if k not in ("questions", "kind_questions")}
+    if "kind_questions" in ds:
+        arrays["kind_questions_json"] = np.array(json.dumps(ds["kind_questions"]))
     np.savez(path, questions_json=np.array(json.dumps(ds["questions"])), **arrays)
 
 
 def load(path) -> dict:
     with np.load(path) as z:
-        ds = {k: z[k] for k in z.files if k != "questions_json"}
+        ds = {k: z[k] for k in z.files if not k.endswith("questions_json")}
         ds["questions"] = json.loads(str(z["questions_json"]))
+        if "kind_questions_json" in z.files:
+            ds["kind_questions"] = json.loads(str(z["kind_questions_json"]))
     return ds

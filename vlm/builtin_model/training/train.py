@@ -11,7 +11,9 @@ before lighting; count: per-cell cross-entropy of the count head against the cou
 Gaussian negative log-likelihood of the visible count under its mean and variance; exposure: each training view's
 pixels scaled by a random gain in [1 - exposure, 1 + exposure] (clipped to [0, 1]); phantom colours: location
 questions renamed with colours their relevant views do not show, as not-relevant pairs; phantom kinds: views
-asked about a thing of their main colour of a kind their house lacks, as not-relevant pairs (training.phantoms).
+asked about a thing of their main colour of a kind their house lacks, as not-relevant pairs (training.phantoms);
+kind-count rows: per view extra count rows for the kinds of its house (training.kind_counts), which train only
+the count head and the grounding.
 Seeded: the same config and data give bit-identical weights on the same machine and thread count (CPU kernels
 are deterministic there; across CPUs results may differ in the last bits).
 """
@@ -33,6 +35,7 @@ from vlm.builtin_model.model import (ARCHITECTURE, COLOUR_EPS, COUNT_CLASSES, Bu
                                      state_hash)
 from vlm.builtin_model.tensors import norm_points, question_tensors
 from vlm.builtin_model.training.data import N_POINTS, NO_COLOUR, DataConfig
+from vlm.builtin_model.training.kind_counts import draw_rows
 from vlm.builtin_model.training.phantoms import add_phantom_colours, add_phantom_kinds
 from vlm.builtin_model.vocab import Vocab
 
@@ -70,6 +73,7 @@ class TrainConfig:
     exposure: Annotated[float, Range(ge=0, lt=1)] = 0.0  # random gain per training view: 1 +- exposure
     phantom_colours: Annotated[int, Range(ge=0, le=11)] = 0  # phantom-colour negatives per relevant location pair
     phantom_kinds: Annotated[int, Range(ge=0, le=10)] = 0  # phantom-kind negatives per view
+    kind_count_rows: Annotated[int, Range(ge=0, le=64)] = 0  # count rows per view from data.kind_counts labels
     threads: Annotated[int, Range(ge=1, le=256)] = 2
     max_steps: Optional[PositiveInt] = None  # stop early (smoke tests)
 
@@ -103,11 +107,19 @@ class Batches:
         pv = ds["pair_view"]
         self.starts = np.searchsorted(pv, np.arange(len(self.images)), side="left")
         self.ends = np.searchsorted(pv, np.arange(len(self.images)), side="right")
+        self.kind = None
+        if "kind_questions" in ds:  # count rows for every kind (training.kind_counts)
+            kv = ds["kind_pair_view"]
+            self.kind = {"q": question_tensors(ds["kind_questions"], vocab, cfg_model["max_q_len"],
+                                               cfg_model["max_c_len"]),
+                         "starts": np.searchsorted(kv, np.arange(len(self.images)), side="left"),
+                         "ends": np.searchsorted(kv, np.arange(len(self.images)), side="right")}
 
-    def batch(self, views: np.ndarray, flip: Optional[torch.Tensor] = None, gain: Optional[torch.Tensor] = None
-              ) -> dict:
+    def batch(self, views: np.ndarray, flip: Optional[torch.Tensor] = None, gain: Optional[torch.Tensor] = None,
+              kind_rows: int = 0, rng: Optional[np.random.Generator] = None) -> dict:
         """The tensors of `views` and all their pairs; flip: per view, mirror it left-right; gain: per view, scale
-        its pixels (clipped to [0, 1])."""
+        its pixels (clipped to [0, 1]); kind_rows: per view, up to that many kind-count rows (drawn with rng)
+        after the pairs, marked in "aux"."""
         pairs = torch.from_numpy(np.concatenate([np.arange(self.starts[v], self.ends[v]) for v in views]))
         local = {int(v): i for i, v in enumerate(views)}
         vt = torch.from_numpy(np.asarray(views))
@@ -137,7 +149,41 @@ class Batches:
             row = self.centre_row[pairs.numpy()]
             centres = np.where(row[:, None] >= 0, self.centre_map[np.maximum(row, 0)].astype(np.int64), -1)
             out["centres"] = self._cell_map(centres, pf)
+        if kind_rows > 0 and self.kind is not None:
+            out = self._with_kind_rows(out, views, flip, kind_rows, rng)
         return out
+
+    def _with_kind_rows(self, out: dict, views: np.ndarray, flip: Optional[torch.Tensor], k: int,
+                        rng: np.random.Generator) -> dict:
+        """`out` with up to k kind-count rows per view appended (kind_counts.draw_rows): their question, cells and
+        centres (zeros for a query the view does not show); no points, not relevant, no direction; "aux" marks
+        them."""
+        ds, kd = self.ds, self.kind
+        drawn = [draw_rows(int(v), kd["starts"], kd["ends"], ds["kind_pair_question"], ds["kind_first"],
+                           ds["kind_n"], k, rng) for v in views]
+        stored = np.concatenate([p for p, _q in drawn])
+        q = torch.from_numpy(np.concatenate([qs for _p, qs in drawn]))
+        local = torch.from_numpy(np.concatenate([np.full(len(p), i, np.int64) for i, (p, _q) in enumerate(drawn)]))
+        n = len(stored)
+        fh, fw = self.grid
+        cells = np.zeros((n, fh * fw), bool)
+        centres = np.zeros((n, fh * fw), np.int64)
+        hit = stored >= 0
+        cells[hit] = np.unpackbits(ds["kind_cells"][stored[hit]], axis=-1)[:, :fh * fw].astype(bool)
+        centres[hit] = ds["kind_centres"][stored[hit]]
+        pf = flip[local] if flip is not None else None
+        qt, ct, cm, ans, cc, cn = kd["q"]
+        extra = {"target_cells": self._cell_map(cells, pf), "pair_view": local, "q_tokens": qt[q], "c_tokens": ct[q],
+                 "c_mask": cm[q], "c_colours": cc[q], "c_numbers": cn[q], "answer": ans[q],
+                 "points": out["points"].new_zeros(n, N_POINTS, 2),
+                 "p_mask": torch.zeros(n, N_POINTS, dtype=torch.bool),
+                 "relevant": torch.zeros(n), "worth": torch.zeros(n), "dir": torch.full((n,), -1, dtype=torch.long),
+                 "pairs": torch.full((n,), -1, dtype=torch.long), "centres": self._cell_map(centres, pf)}
+        merged = dict(out)
+        for key, rows in extra.items():
+            merged[key] = torch.cat([out[key], rows])
+        merged["aux"] = torch.cat([torch.zeros(len(out["pairs"]), dtype=torch.bool), torch.ones(n, dtype=torch.bool)])
+        return merged
 
     def _cell_map(self, per_cell: np.ndarray, flip: Optional[torch.Tensor]) -> torch.Tensor:
         """(pairs, cells) row-major over the feature grid -> tensor, mirrored left-right in the rows where
@@ -157,15 +203,18 @@ def run_model(model: BuiltinVLMNet, b: dict) -> dict:
 
 
 def losses(out: dict, b: dict, cfg: TrainConfig) -> dict:
+    """Every loss of a batch; rows marked in b["aux"] (kind-count rows) train only the grounding and the count
+    head."""
     logp = torch.log_softmax(out["answer"], dim=-1)
     vis = b["relevant"] > 0.5
     picked = logp.gather(1, b["answer"].view(-1, 1)).squeeze(1)
     n = b["c_mask"].sum(1).float()
     kl_u = -(logp.masked_fill(~b["c_mask"], 0.0).sum(1) / n) - torch.log(n)
-    ans = -(picked[vis]).mean() if vis.any() else logp.new_zeros(())
-    uni = kl_u[~vis].mean() if (~vis).any() else logp.new_zeros(())
-    rel = F.binary_cross_entropy_with_logits(out["relevance"], b["relevant"])
-    worth = F.binary_cross_entropy_with_logits(out["worth"], b["worth"])
+    pair = ~b["aux"] if "aux" in b else torch.ones_like(vis)
+    ans = -(picked[vis & pair]).mean() if (vis & pair).any() else logp.new_zeros(())
+    uni = kl_u[~vis & pair].mean() if (~vis & pair).any() else logp.new_zeros(())
+    rel = F.binary_cross_entropy_with_logits(out["relevance"][pair], b["relevant"][pair])
+    worth = F.binary_cross_entropy_with_logits(out["worth"][pair], b["worth"][pair])
     ok = b["dir"] >= 0
     d = F.cross_entropy(out["direction"][ok], b["dir"][ok]) if ok.any() else logp.new_zeros(())
     total = ans + cfg.uniform_weight * uni + rel + cfg.worth_weight * worth + cfg.direction_weight * d
@@ -239,7 +288,14 @@ def train(ds: dict, cfg: TrainConfig, log: Callable[[str], None] = print,
     on_epoch(model, vocab, epoch) is called after each full epoch (model in eval mode during the call)."""
     torch.set_num_threads(cfg.threads)
     seed_all(cfg.seed)
-    vocab = Vocab.build([q["question"] for q in ds["questions"]] + [c for q in ds["questions"] for c in q["choices"]])
+    texts = [q["question"] for q in ds["questions"]] + [c for q in ds["questions"] for c in q["choices"]]
+    if cfg.kind_count_rows > 0:
+        if not cfg.count_head or "kind_questions" not in ds:
+            raise ValueError("kind_count_rows needs count_head: true and data made with data.kind_counts: true")
+        texts += [q["question"] for q in ds["kind_questions"]]  # their kinds' words (choices: number words)
+    else:
+        ds = {k: v for k, v in ds.items() if not k.startswith("kind_")}
+    vocab = Vocab.build(texts)
     n_pairs = len(ds["pair_view"])
     ds = add_phantom_colours(ds, cfg.phantom_colours, cfg.seed)  # after the vocabulary: they add no words
     ds = add_phantom_kinds(ds, cfg.phantom_kinds, cfg.seed)
@@ -250,6 +306,7 @@ def train(ds: dict, cfg: TrainConfig, log: Callable[[str], None] = print,
                           count_head=cfg.count_head)
     data = Batches(ds, vocab, model.config)
     rng = np.random.default_rng(cfg.seed)
+    kind_rng = np.random.default_rng(cfg.seed + 1)  # own stream: runs without kind rows draw as before
     gen = torch.Generator().manual_seed(cfg.seed)
     V = len(data.images)
     steps_per_epoch = max(1, math.ceil(V / cfg.views_per_step))
@@ -276,7 +333,7 @@ def train(ds: dict, cfg: TrainConfig, log: Callable[[str], None] = print,
             gain = None
             if cfg.exposure > 0:  # drawn only when on: the random stream of runs without it is unchanged
                 gain = 1.0 + cfg.exposure * (2.0 * torch.rand(len(views), generator=gen) - 1.0)
-            b = data.batch(views, flip, gain)
+            b = data.batch(views, flip, gain, cfg.kind_count_rows, kind_rng)
             out = run_model(model, b)
             if cfg.block_colour_weight > 0:
                 out["block_colour_logits"] = model.block_colour_logits(b["images"])
