@@ -383,11 +383,11 @@ def merge(houses: list[dict]) -> dict:
         v0 += V
         p0 += V * Q
     out = {"images": np.concatenate(images), "points": np.concatenate(points),
-            "has_points": np.concatenate(has_points), "poses": np.concatenate(poses),
-            "pair_view": np.concatenate(pv), "pair_question": np.concatenate(pq),
-            "relevant": np.concatenate(rel), "worth": np.concatenate(wor), "dir_label": np.concatenate(dl),
-            "point_dist": np.concatenate(pdist), "target_cells": np.concatenate(cells),
-            "block_colours": np.concatenate(colours), "centre_pair": np.concatenate(centre_pair),
+           "has_points": np.concatenate(has_points), "poses": np.concatenate(poses),
+           "pair_view": np.concatenate(pv), "pair_question": np.concatenate(pq),
+           "relevant": np.concatenate(rel), "worth": np.concatenate(wor), "dir_label": np.concatenate(dl),
+           "point_dist": np.concatenate(pdist), "target_cells": np.concatenate(cells),
+           "block_colours": np.concatenate(colours), "centre_pair": np.concatenate(centre_pair),
            "centre_map": np.concatenate(centre_map), "questions": questions}
     if houses and all("kind_questions" in h for h in houses):
         out.update(merge_kind_labels(houses))
