@@ -174,29 +174,32 @@ def _count_choices(rng: np.random.Generator, count: int, n_choices: int) -> tupl
     return _shuffled(rng, number_word(count), [number_word(n) for n in wrong])
 
 
+def table_counts(facts: HouseFacts, room: Room) -> list[tuple[str, str, list[SceneObject]]]:
+    """(template, question, counted things) of the room's table counts: the chairs at its dining table and the
+    pillows on its bed, where the room holds one of that kind and something to count."""
+    out = []
+    for table in facts.by_room[room.room_id]:
+        tname = display_name(table.category)
+        if len(facts.in_room(room, tname)) != 1:
+            continue
+        if table.category == "dining table":
+            things = [o for o in facts.objects if o.group == f"around:{table.instance_id}"]
+            out.append(("chairs_at_table", f"How many chairs are at the {tname} in the {room.kind}?", things))
+        elif table.category == "bed":
+            things = [o for o in facts.on(table) if o.category == "pillow"]
+            out.append(("pillows_on_bed", f"How many pillows are on the {tname} in the {room.kind}?", things))
+    return [t for t in out if t[2]]
+
+
 def count(facts: HouseFacts, rng: np.random.Generator, n_choices: int) -> list[Candidate]:
     """Chairs at a table, pillows on a bed, and "How many <things> are there in the <room>?"."""
     out = []
     for room in facts.named_rooms:
         objs = facts.by_room[room.room_id]
-        for table in objs:
-            tname = display_name(table.category)
-            if len(facts.in_room(room, tname)) != 1:
-                continue
-            if table.category == "dining table":
-                chairs = [o for o in facts.objects if o.group == f"around:{table.instance_id}"]
-                text = f"How many chairs are at the {tname} in the {room.kind}?"
-                template = "chairs_at_table"
-            elif table.category == "bed":
-                chairs = [o for o in facts.on(table) if o.category == "pillow"]
-                text = f"How many pillows are on the {tname} in the {room.kind}?"
-                template = "pillows_on_bed"
-            else:
-                continue
-            if chairs:
-                choices, idx = _count_choices(rng, len(chairs), n_choices)
-                out.append(Candidate("count", template, text, choices, idx, [o.instance_id for o in chairs],
-                                     mode="all", room_id=room.room_id, rooms=(room.room_id,)))
+        for template, text, things in table_counts(facts, room):
+            choices, idx = _count_choices(rng, len(things), n_choices)
+            out.append(Candidate("count", template, text, choices, idx, [o.instance_id for o in things],
+                                 mode="all", room_id=room.room_id, rooms=(room.room_id,)))
         # Only things whose number varies in this room kind ("How many fridges..." answers itself).
         varying = {display_name(c) for c, lo, hi in ROOM_RULES[room.kind] if hi > lo and hi >= 2}
         names = sorted(({display_name(o.category) for o in objs} & varying) - {"chair", "pillow"})

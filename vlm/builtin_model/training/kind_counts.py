@@ -24,26 +24,13 @@ TEMPLATE = "kind_count"
 def count_queries(scene) -> list[tuple[str, list[int]]]:
     """(question text, target instance ids) of every count the generator's templates could ask in the scene's
     uniquely named rooms, worded as `sim.question_templates.count` words them, without its choice of which."""
-    from sim.question_templates import HouseFacts, display_name, plural
+    from sim.question_templates import HouseFacts, display_name, plural, table_counts
 
     facts = HouseFacts(scene)
     out = []
     for room in facts.named_rooms:
         objs = facts.by_room[room.room_id]
-        for table in objs:
-            tname = display_name(table.category)
-            if len(facts.in_room(room, tname)) != 1:
-                continue
-            if table.category == "dining table":
-                ids = [o.instance_id for o in facts.objects if o.group == f"around:{table.instance_id}"]
-                text = f"How many chairs are at the {tname} in the {room.kind}?"
-            elif table.category == "bed":
-                ids = [o.instance_id for o in facts.on(table) if o.category == "pillow"]
-                text = f"How many pillows are on the {tname} in the {room.kind}?"
-            else:
-                continue
-            if ids:
-                out.append((text, ids))
+        out += [(text, [o.instance_id for o in things]) for _template, text, things in table_counts(facts, room)]
         for name in sorted({display_name(o.category) for o in objs} - {"chair", "pillow"}):
             ids = [o.instance_id for o in facts.in_room(room, name)]
             out.append((f"How many {plural(name)} are there in the {room.kind}?", ids))
