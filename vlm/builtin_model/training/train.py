@@ -81,6 +81,12 @@ class TrainConfig:
         check_bounds(self)
 
 
+def view_ranges(pair_view: np.ndarray, n_views: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per view, the [start, end) range of its rows in pair_view (rows stored view-major, sorted by view)."""
+    views = np.arange(n_views)
+    return np.searchsorted(pair_view, views, side="left"), np.searchsorted(pair_view, views, side="right")
+
+
 class Batches:
     """Tensors of a dataset and per-view pair ranges (pairs are stored view-major)."""
 
@@ -104,16 +110,13 @@ class Batches:
         self.centre_row = np.full(len(ds["pair_view"]), -1, np.int64)  # pair -> its row of centre_map
         if "centre_pair" in ds:
             self.centre_row[ds["centre_pair"]] = np.arange(len(ds["centre_pair"]))
-        pv = ds["pair_view"]
-        self.starts = np.searchsorted(pv, np.arange(len(self.images)), side="left")
-        self.ends = np.searchsorted(pv, np.arange(len(self.images)), side="right")
+        self.starts, self.ends = view_ranges(ds["pair_view"], len(self.images))
         self.kind = None
         if "kind_questions" in ds:  # count rows for every kind (training.kind_counts)
-            kv = ds["kind_pair_view"]
+            starts, ends = view_ranges(ds["kind_pair_view"], len(self.images))
             self.kind = {"q": question_tensors(ds["kind_questions"], vocab, cfg_model["max_q_len"],
                                                cfg_model["max_c_len"]),
-                         "starts": np.searchsorted(kv, np.arange(len(self.images)), side="left"),
-                         "ends": np.searchsorted(kv, np.arange(len(self.images)), side="right")}
+                         "starts": starts, "ends": ends}
 
     def batch(self, views: np.ndarray, flip: Optional[torch.Tensor] = None, gain: Optional[torch.Tensor] = None,
               kind_rows: int = 0, rng: Optional[np.random.Generator] = None) -> dict:
