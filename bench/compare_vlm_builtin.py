@@ -5,7 +5,8 @@ train-vlm work folder like `eqa train-vlm` makes them; --answer-checks makes the
 generator's one-reading checks (the generator's default) instead of the config's setting. The phantom-colour rows
 ask each relevant location view about colours it does not show, the phantom-kind rows ask each view about a thing
 of its main colour of a kind its house lacks (training.phantoms): the relevance AUROC of the real relevant
-location pairs against those.
+location pairs against those. --named-colour-power checks relevance against the colour a question names as
+`vlm.builtin.named_colour_power` does (evaluate.colour_checked).
 
     .venv/bin/python bench/compare_vlm_builtin.py --weights vlm/weights/builtin_vlm.pt \\
         out/train_vlm/model-4/builtin_vlm.pt --answer-checks --json out/compare_vlm.json
@@ -44,6 +45,8 @@ def main() -> int:
     ap.add_argument("--config", default="train_vlm", help="train-vlm config whose eval_data names the views")
     ap.add_argument("--answer-checks", action="store_true", help="questions made with the one-reading checks")
     ap.add_argument("--work-dir", default="out/train_vlm", help="train-vlm work folder (data caches)")
+    ap.add_argument("--named-colour-power", type=float, default=0.0,
+                    help="relevance checked against a named colour (vlm.builtin.named_colour_power; 0: off)")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--json", default=None, help="also write every checkpoint's metrics here")
     args = ap.parse_args()
@@ -70,12 +73,15 @@ def main() -> int:
         ckpt = check_checkpoint(torch.load(path, map_location="cpu", weights_only=True), Path(path))
         model, vocab = model_from_checkpoint(ckpt)
         pred = E.predict(model, vocab, with_phantoms)  # one pass: the real pairs keep their order among them
+        if args.named_colour_power > 0:
+            pred = E.colour_checked(pred, with_phantoms, args.named_colour_power)
         results[path] = E.evaluate({k: None if v is None else v[real] for k, v in pred.items()}, ds)
         results[path].update(phantom_metrics(pred["relevance"], with_phantoms))
         results[path]["model_id"] = ckpt["model_id"]
     m0 = results[args.weights[0]]
     print(f"{m0['houses']} test-split houses, {m0['questions']} questions, {m0['pairs']} pairs "
-          f"({m0['visible_pairs']} visible); one-reading checks {'on' if args.answer_checks else 'as configured'}")
+          f"({m0['visible_pairs']} visible); one-reading checks {'on' if args.answer_checks else 'as configured'}; "
+          f"named-colour power {args.named_colour_power:g}")
     print("| | " + " | ".join(results[p]["model_id"][-12:] for p in args.weights) + " |")
     print("|---" * (len(args.weights) + 1) + "|")
     for label, key in ROWS:

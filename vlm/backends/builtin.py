@@ -20,10 +20,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
-from typing import Optional, Sequence
+from typing import Annotated, Optional, Sequence
 
 import numpy as np
 
+from mapping.bounds import Range, check_bounds
 from vlm import prompts
 from vlm.cache import ResponseCache
 from vlm.errors import WeightsNotFoundError
@@ -44,12 +45,20 @@ METHOD = "builtin-heads"
 
 @dataclass
 class BuiltinConfig:
-    """The default compact model (`vlm.builtin`): weights file (default: the one shipped in vlm/weights/)."""
+    """The default compact model (`vlm.builtin`): weights file (default: the one shipped in vlm/weights/).
+    named_colour_power: the relevance of a question that names exactly one colour ("Where is the white sink?")
+    is multiplied by the colour head's probability of that colour where the grounded head looks, raised to this
+    power (0: the relevance head alone; vlm.builtin_model.runtime.BuiltinModel)."""
 
     weights: Optional[str] = None
     device: str = "cpu"
+    named_colour_power: Annotated[float, Range(ge=0, le=10)] = 0.0
 
-# architecture name -> "module:factory" building the loaded model from (checkpoint, device)
+    def __post_init__(self) -> None:
+        check_bounds(self)
+
+
+# architecture name -> "module:factory" building the loaded model from (checkpoint, device, named_colour_power)
 ARCHITECTURES: MappingProxyType = MappingProxyType({
     "eqa-cnn-xattn-v3": "vlm.builtin_model.runtime:BuiltinModel",  # with the colour head (v4-v6), count head (v6)
 })
@@ -101,7 +110,7 @@ def load_builtin(config: BuiltinConfig):
         raise ValueError(f"{path}: builtin architecture {ckpt['architecture']!r} is not implemented in this "
                          f"version (known: {sorted(ARCHITECTURES)})")
     module, name = factory.split(":")
-    return getattr(importlib.import_module(module), name)(ckpt, config.device)
+    return getattr(importlib.import_module(module), name)(ckpt, config.device, config.named_colour_power)
 
 
 def direction_prompt(question: str, points_px: Sequence[Sequence[float]]) -> str:
@@ -118,7 +127,7 @@ class BuiltinVLM(VLM):
 
     def __init__(self, model, cache: Optional[ResponseCache] = None) -> None:
         self.model = model
-        super().__init__(VLMInfo("builtin", model.model_id, METHOD), cache)
+        super().__init__(VLMInfo("builtin", model.scoring_id, METHOD), cache)
 
     @classmethod
     def from_config(cls, config: BuiltinConfig, cache: Optional[ResponseCache] = None) -> "BuiltinVLM":
@@ -153,7 +162,7 @@ class BuiltinTokenScorer:
 
     def __init__(self, model) -> None:
         self.model = model
-        self.model_id = model.model_id
+        self.model_id = model.scoring_id
 
     @staticmethod
     def parse(text: str) -> tuple[str, str, tuple[str, ...]]:

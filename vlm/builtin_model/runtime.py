@@ -1,5 +1,6 @@
 """The loaded builtin model: resizes a view to the network's input once, encodes it once, and runs any
-mix of the queries (one fused row per query; `locate` included) in a single forward pass."""
+mix of the queries (one fused row per query; `locate` included) in a single forward pass. Relevance can be
+checked against a colour the question names (BuiltinModel, named_colour_power)."""
 from __future__ import annotations
 
 import functools
@@ -9,8 +10,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from vlm.builtin_model.model import STRIDE, feature_grid, model_from_checkpoint
+from vlm.builtin_model.model import COLOUR_EPS, COLOUR_WORDS, STRIDE, feature_grid, model_from_checkpoint
 from vlm.builtin_model.tensors import norm_points, question_tensors
+from vlm.builtin_model.vocab import tokenize
 from vlm.queries import MAX_CHOICES, QueryKind, cell_label
 
 
@@ -24,14 +26,30 @@ def _cell_labels(net_width: int, net_height: int, width: int, height: int) -> tu
     return tuple(cell_label(min(max(a, 0.0), width - 1.0), min(max(b, 0.0), height - 1.0)) for a, b in zip(u, v))
 
 
-class BuiltinModel:
-    """Built from a validated checkpoint dict (see vlm/backends/builtin.py) on `device`."""
+def named_colour(question: str) -> int:
+    """Index in COLOUR_WORDS of the one colour a question names ("Where is the white sink?"); -1 when it names
+    none or several."""
+    named = {COLOUR_WORDS.index(w) for w in tokenize(question) if w in COLOUR_WORDS}
+    return named.pop() if len(named) == 1 else -1
 
-    def __init__(self, ckpt: dict, device: str = "cpu"):
+
+class BuiltinModel:
+    """Built from a validated checkpoint dict (see vlm/backends/builtin.py) on `device`.
+    named_colour_power: for a relevance query whose question names exactly one colour, the relevance
+    probability r becomes r * min(1, c + COLOUR_EPS) ** named_colour_power, with c the colour head's probability
+    of that colour pooled by the grounded head's attention: the thing the question is about must have its colour,
+    not only its kind or a colour seen elsewhere in the view. 0 leaves the relevance head's output as it is."""
+
+    def __init__(self, ckpt: dict, device: str = "cpu", named_colour_power: float = 0.0):
+        if named_colour_power < 0:
+            raise ValueError(f"named_colour_power must be >= 0, got {named_colour_power}")
+        self.named_colour_power = float(named_colour_power)
         self.model, self.vocab = model_from_checkpoint(ckpt)
         self.device = torch.device(device)
         self.model.to(self.device)
         self.model_id = str(ckpt["model_id"])
+        # what scores a view: the weights, and the colour check when it is on (calibrations and caches hold for it)
+        self.scoring_id = self.model_id + (f"+named-colour-{self.named_colour_power:g}" if named_colour_power else "")
         mc = self.model.config
         self.width, self.height = int(mc["width"]), int(mc["height"])
         self.max_q, self.max_c = int(mc["max_q_len"]), int(mc["max_c_len"])
@@ -80,16 +98,30 @@ class BuiltinModel:
                          pts.to(self.device) if any_dir else None, pm.to(self.device) if any_dir else None,
                          cc.to(self.device) if any_answer else None, cn.to(self.device) if any_answer else None)
         result = []
-        for i, (kind, _q, choices, points) in enumerate(queries):
+        for i, (kind, question, choices, points) in enumerate(queries):
             if kind == QueryKind.ANSWER:
                 result.append(out["answer"][i, :len(choices)].double().cpu().numpy())
             elif kind == QueryKind.DIRECTION:
                 result.append(out["direction"][i, :len(points)].double().cpu().numpy())
             elif kind == QueryKind.LOCATE:
                 result.append(out["ground_logits"][i].double().cpu().numpy())
-            elif kind in (QueryKind.RELEVANCE, QueryKind.WORTH_EXPLORING):
-                logit = float(out["relevance" if kind == QueryKind.RELEVANCE else "worth"][i])
-                result.append(np.array([logit, 0.0]))
+            elif kind == QueryKind.RELEVANCE:
+                result.append(np.array([self._relevance_logit(out, i, question), 0.0]))
+            elif kind == QueryKind.WORTH_EXPLORING:
+                result.append(np.array([float(out["worth"][i]), 0.0]))
             else:
                 raise ValueError(f"unknown query kind {kind!r}")
         return result
+
+    def _relevance_logit(self, out: dict, row: int, question: str) -> float:
+        """The relevance head's logit of `row`, checked against the colour its question names (class docstring):
+        log r + power * log c as a logit, computed in log space."""
+        logit = float(out["relevance"][row])
+        colour = named_colour(question) if self.named_colour_power > 0 else -1
+        if colour < 0:
+            return logit
+        log_r = -float(np.logaddexp(0.0, -logit))  # log sigmoid(logit)
+        log_c = min(float(np.log(float(out["colour"][row, colour]) + COLOUR_EPS)), 0.0)  # a factor of at most 1
+        log_p = log_r + self.named_colour_power * log_c
+        log_p = min(log_p, -1e-12)  # a probability below 1: its logit is finite
+        return float(log_p - np.log(-np.expm1(log_p)))  # logit = log p - log(1 - p)
