@@ -33,6 +33,12 @@ def named_colour(question: str) -> int:
     return named.pop() if len(named) == 1 else -1
 
 
+def colour_factor(colour_prob, power: float):
+    """The factor min(1, c + COLOUR_EPS) ** power that the colour check puts on relevance (c: the pooled
+    probability of the named colour; floats or numpy arrays)."""
+    return np.minimum(np.asarray(colour_prob, dtype=float) + COLOUR_EPS, 1.0) ** power
+
+
 class BuiltinModel:
     """Built from a validated checkpoint dict (see vlm/backends/builtin.py) on `device`.
     named_colour_power: for a relevance query whose question names exactly one colour, the relevance
@@ -121,7 +127,6 @@ class BuiltinModel:
         if colour < 0:
             return logit
         log_r = -float(np.logaddexp(0.0, -logit))  # log sigmoid(logit)
-        log_c = min(float(np.log(float(out["colour"][row, colour]) + COLOUR_EPS)), 0.0)  # a factor of at most 1
-        log_p = log_r + self.named_colour_power * log_c
+        log_p = log_r + float(np.log(colour_factor(float(out["colour"][row, colour]), self.named_colour_power)))
         log_p = min(log_p, -1e-12)  # a probability below 1: its logit is finite
         return float(log_p - np.log(-np.expm1(log_p)))  # logit = log p - log(1 - p)

@@ -58,14 +58,13 @@ def predict(model: BuiltinVLMNet, vocab: Vocab, ds: dict, views_per_step: int = 
 
 def colour_checked(pred: dict, ds: dict, power: float) -> dict:
     """`pred` with the relevance of pairs whose question names one colour checked against it like the runtime's
-    named_colour_power does: relevance * (pooled probability of the colour + COLOUR_EPS) ** power."""
-    from vlm.builtin_model.model import COLOUR_EPS
-    from vlm.builtin_model.runtime import named_colour
+    named_colour_power does (runtime.colour_factor)."""
+    from vlm.builtin_model.runtime import colour_factor, named_colour
 
     named = np.array([named_colour(q["question"]) for q in ds["questions"]])[ds["pair_question"]]
     rows = np.flatnonzero(named >= 0)
     factor = np.ones(len(named))
-    factor[rows] = np.minimum((pred["colour"][rows, named[rows]] + COLOUR_EPS) ** power, 1.0)
+    factor[rows] = colour_factor(pred["colour"][rows, named[rows]], power)
     return {**pred, "relevance": pred["relevance"] * factor}
 
 
