@@ -13,7 +13,8 @@ pixels scaled by a random gain in [1 - exposure, 1 + exposure] (clipped to [0, 1
 questions renamed with colours their relevant views do not show, as not-relevant pairs; phantom kinds: views
 asked about a thing of their main colour of a kind their house lacks, as not-relevant pairs (training.phantoms);
 kind-count rows: per view extra count rows for the kinds of its house (training.kind_counts), which train only
-the count head and the grounding.
+the count head and the grounding. Fine-tuning: start from a checkpoint (init_weights) and train only the parameters
+named by a prefix (trainable), the rest frozen in eval mode.
 Seeded: the same config and data give bit-identical weights on the same machine and thread count (CPU kernels
 are deterministic there; across CPUs results may differ in the last bits).
 """
@@ -74,11 +75,19 @@ class TrainConfig:
     phantom_colours: Annotated[int, Range(ge=0, le=11)] = 0  # phantom-colour negatives per relevant location pair
     phantom_kinds: Annotated[int, Range(ge=0, le=10)] = 0  # phantom-kind negatives per view
     kind_count_rows: Annotated[int, Range(ge=0, le=64)] = 0  # count rows per view from data.kind_counts labels
+    # Fine-tuning: start from this checkpoint (its vocabulary and its dim, emb, heads, key_dim and patch_dim, not
+    # those here; count_head must match it). None trains from scratch.
+    init_weights: Optional[str] = None
+    # With init_weights, only the parameters whose names start with this prefix train ("count_": the count head);
+    # the rest stay as they were, the network in eval mode (batch-norm statistics kept). Empty: all train.
+    trainable: str = ""
     threads: Annotated[int, Range(ge=1, le=256)] = 2
     max_steps: Optional[PositiveInt] = None  # stop early (smoke tests)
 
     def __post_init__(self) -> None:
         check_bounds(self)
+        if self.trainable and self.init_weights is None:
+            raise ValueError("trainable names the parameters to fine-tune: it needs init_weights")
 
 
 def view_ranges(pair_view: np.ndarray, n_views: int) -> tuple[np.ndarray, np.ndarray]:
@@ -298,15 +307,20 @@ def train(ds: dict, cfg: TrainConfig, log: Callable[[str], None] = print,
         texts += [q["question"] for q in ds["kind_questions"]]  # their kinds' words (choices: number words)
     else:
         ds = {k: v for k, v in ds.items() if not k.startswith("kind_")}
-    vocab = Vocab.build(texts)
+    start = initial_checkpoint(cfg.init_weights) if cfg.init_weights else None
+    vocab = Vocab.build(texts) if start is None else Vocab(start["config"]["vocab"][2:])
     n_pairs = len(ds["pair_view"])
     ds = add_phantom_colours(ds, cfg.phantom_colours, cfg.seed)  # after the vocabulary: they add no words
     ds = add_phantom_kinds(ds, cfg.phantom_kinds, cfg.seed)
     if len(ds["pair_view"]) > n_pairs:
         log(f"phantoms: {len(ds['pair_view']) - n_pairs} not-relevant location pairs added to {n_pairs}")
     H, W = ds["images"].shape[1:3]
-    model = BuiltinVLMNet(len(vocab), W, H, cfg.dim, cfg.emb, cfg.heads, cfg.key_dim, cfg.patch_dim,
-                          count_head=cfg.count_head)
+    if start is None:
+        model = BuiltinVLMNet(len(vocab), W, H, cfg.dim, cfg.emb, cfg.heads, cfg.key_dim, cfg.patch_dim,
+                              count_head=cfg.count_head)
+    else:
+        model = fine_tuned_network(start, cfg, W, H, log)
+    params = [p for p in model.parameters() if p.requires_grad]
     data = Batches(ds, vocab, model.config)
     rng = np.random.default_rng(cfg.seed)
     kind_rng = np.random.default_rng(cfg.seed + 1)  # own stream: runs without kind rows draw as before
@@ -316,7 +330,7 @@ def train(ds: dict, cfg: TrainConfig, log: Callable[[str], None] = print,
     total_steps = steps_per_epoch * cfg.epochs
     if cfg.max_steps is not None:
         total_steps = min(total_steps, cfg.max_steps)
-    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
     if total_steps >= 4:  # warm-up of 10 % of the steps, at least 2 (OneCycleLR divides by warm-up steps - 1)
         sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=total_steps,
                                                     pct_start=min(0.5, max(0.1, 2.0 / total_steps)))
@@ -324,7 +338,8 @@ def train(ds: dict, cfg: TrainConfig, log: Callable[[str], None] = print,
         sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda _step: 1.0)
     history: list[dict] = []
     step, t0 = 0, time.perf_counter()
-    model.train()
+    train_mode = not cfg.trainable  # fine-tuning part of the network: batch-norm statistics stay as they were
+    model.train(train_mode)
     acc: dict = {}
     while step < total_steps:
         order = rng.permutation(V)
@@ -342,9 +357,10 @@ def train(ds: dict, cfg: TrainConfig, log: Callable[[str], None] = print,
                 out["block_colour_logits"] = model.block_colour_logits(b["images"])
             ls = losses(out, b, cfg)
             opt.zero_grad(set_to_none=True)
-            ls["total"].backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
-            opt.step()
+            if ls["total"].requires_grad:  # fine-tuning the count head: a batch without count rows has no gradient
+                ls["total"].backward()
+                torch.nn.utils.clip_grad_norm_(params, 5.0)
+                opt.step()
             sched.step()
             step += 1
             for k, v in ls.items():
@@ -362,9 +378,44 @@ def train(ds: dict, cfg: TrainConfig, log: Callable[[str], None] = print,
             if on_epoch is not None and step % steps_per_epoch == 0:
                 model.eval()
                 on_epoch(model, vocab, step // steps_per_epoch)
-                model.train()
+                model.train(train_mode)
     model.eval()
     return model, vocab, history
+
+
+def initial_checkpoint(path: str) -> dict:
+    """The validated checkpoint dict that fine-tuning starts from (TrainConfig.init_weights)."""
+    from vlm.backends.builtin import check_checkpoint
+
+    p = Path(path)
+    if not p.is_file():
+        raise ValueError(f"init_weights: no checkpoint at {p}")
+    return check_checkpoint(torch.load(p, map_location="cpu", weights_only=True), p)
+
+
+def fine_tuned_network(start: dict, cfg: TrainConfig, width: int, height: int,
+                       log: Callable[[str], None]) -> BuiltinVLMNet:
+    """The network of checkpoint `start`, with only the parameters named by cfg.trainable left trainable (all
+    when empty). ValueError when the data's view size or the count head does not match the checkpoint."""
+    from vlm.builtin_model.model import model_from_checkpoint
+
+    model, _ = model_from_checkpoint(start)
+    if (model.config["width"], model.config["height"]) != (width, height):
+        raise ValueError(f"init_weights {start['model_id']} takes {model.config['width']}x{model.config['height']} "
+                         f"views, the data has {width}x{height}")
+    if cfg.count_head != model.has_count_head:
+        raise ValueError(f"count_head: {cfg.count_head}, but init_weights {start['model_id']} "
+                         f"{'has' if model.has_count_head else 'has no'} count head")
+    names = [n for n, _ in model.named_parameters()]
+    chosen = [n for n in names if n.startswith(cfg.trainable)]
+    if not chosen:
+        raise ValueError(f"trainable {cfg.trainable!r} names no parameter of {start['model_id']}")
+    for n, p in model.named_parameters():
+        p.requires_grad_(n in chosen)
+    log(f"fine-tuning {start['model_id']}: {sum(p.numel() for p in model.parameters() if p.requires_grad)} of "
+        f"{sum(p.numel() for p in model.parameters())} parameters train ({len(chosen)} tensors"
+        f"{', prefix ' + repr(cfg.trainable) if cfg.trainable else ''})")
+    return model
 
 
 # -- checkpoint ------------------------------------------------------------------------------------------
