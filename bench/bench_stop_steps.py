@@ -42,10 +42,9 @@ def fit_logistic(x: np.ndarray, y: np.ndarray) -> np.ndarray:
 
 
 def episode_arrays(folder: Path) -> list[dict]:
-    """Per episode with VLM rows: category, truth, budget, number choices, and per row step, R, p, whether the
-    plan found nothing left to explore, answerable."""
+    """Per episode with VLM rows: category, truth, budget, number choices, its VLM rows, and per row R, p and
+    whether it is answerable."""
     from eqa.metrics import vlm_rows
-    from eqa.records import EXPLORED_REASONS
     from eqa.report import load_run
     from vlm.builtin_model.model import choice_number
 
@@ -53,35 +52,39 @@ def episode_arrays(folder: Path) -> list[dict]:
     for s, rows in load_run(folder)[2]:
         rows = vlm_rows(rows)
         if rows:
-            out.append({"cat": s["category"], "truth": s["truth"], "budget": s["budget"],
+            out.append({"cat": s["category"], "truth": s["truth"], "budget": s["budget"], "rows": rows,
                         "numbers": all(choice_number(c) >= 0 for c in s["choices"]),
-                        "step": np.array([r.step for r in rows]), "R": np.array([r.relevance for r in rows]),
-                        "P": np.array([r.p_answer for r in rows]),
-                        "explored": np.array([r.reason in EXPLORED_REASONS for r in rows]),
+                        "R": np.array([r.relevance for r in rows]), "P": np.array([r.p_answer for r in rows]),
                         "answerable": np.array([bool(r.truth.answerable) for r in rows])})
     return out
 
 
 def replay(e: dict, R: np.ndarray, P: np.ndarray, q: float) -> tuple[bool, float, str]:
-    """Conformal stopping (eqa.stopping.ConformalStop, stop_on_empty) on transformed outputs: (right,
-    normalised steps, how it ended)."""
-    members = np.ones(P.shape[1], bool)
-    best, answer = -1.0, None
-    for i in range(len(R)):
-        if R[i] > best:
-            best, answer = R[i], int(np.argmax(P[i]))
-        members &= 1 + R[i] * (1 - P[i]) <= q
-        if members.sum() == 1:
-            return int(np.argmax(members)) == e["truth"], e["step"][i] / e["budget"], "confident"
-        if members.sum() == 0:
-            return answer == e["truth"], e["step"][i] / e["budget"], "empty set"
-        if e["explored"][i] or e["step"][i] >= e["budget"]:
-            break
-    return answer == e["truth"], e["step"][i] / e["budget"], "budget or explored"
+    """The agent's conformal stop (eqa.stopping, StopConfig's defaults) at threshold q on the episode's rows with
+    relevance R and answer probabilities P in place of the recorded ones: (right, normalised steps, how it
+    ended)."""
+    from dataclasses import replace
+
+    from eqa.method import StopConfig
+    from eqa.stopping import ConformalStop
+    from eqa.stopping import replay as replay_policy
+
+    rows = [replace(r, views=r.views[:-1] + [replace(r.newest, relevance=float(R[i]), p_answer=list(P[i]))])
+            for i, r in enumerate(e["rows"])]
+    cfg = StopConfig(policy="conformal")
+    policy = ConformalStop(P.shape[1], q, stop_on_empty=cfg.stop_on_empty, stop_when_explored=cfg.stop_when_explored,
+                           answer_rule=cfg.answer_rule)
+    stop, answer = replay_policy(policy, rows, e["budget"])
+    end = ("confident" if policy.stopped_confident else
+           "empty set" if not policy.final_set else "budget or explored")
+    return answer == e["truth"], rows[stop].step / e["budget"], end
 
 
 def score(R: np.ndarray, P: np.ndarray, truth: int) -> float:
-    return 1.0 + float(np.max(R * (1 - P[:, truth])))
+    """The episode's non-conformity (vlm.conformal.nonconformity) with outputs R, P."""
+    from vlm.conformal import nonconformity
+
+    return nonconformity(zip(R, P), truth)
 
 
 def main() -> int:
