@@ -585,8 +585,7 @@ def test_shipped_weights_were_trained_with_the_shipped_config():
         shipped[part] = {k: shipped[part][k] for k in recorded[part]}
     assert {k: shipped[k] for k in recorded} == recorded
     newer = shipped.keys() - recorded.keys()
-    assert newer <= {"phantom_colours", "phantom_kinds", "kind_count_rows", "init_weights", "trainable",
-                     "target_head", "target_weight"}
+    assert newer <= {"phantom_colours", "phantom_kinds", "kind_count_rows", "init_weights", "trainable"}
     assert all(shipped[k] == defaults[k] for k in newer)
     assert ckpt["config"]["model"]["count_head"] is True
 

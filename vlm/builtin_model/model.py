@@ -27,7 +27,6 @@ COLOUR_EPS = 1e-3  # floor of a pooled colour probability before its log
 NUMBER_WORDS = ("none", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten")
 COUNT_HIDDEN = 48  # channels of the count head
 COUNT_CLASSES = 3  # per feature cell: 0, 1 or 2 (or more) centres of counted things
-TARGET_HIDDEN = 32  # channels of the target head
 
 
 def _normalise(images: torch.Tensor) -> torch.Tensor:
@@ -127,24 +126,16 @@ class BuiltinVLMNet(nn.Module):
     things lie in each feature cell (0, 1, 2 or more), from the cell features and every attention map of the row
     (standardised per map, detached), FiLM-modulated by the question. Its expected count mu and variance (the
     cells' own plus a learned floor) score each number choice n by weight * -(n - mu)^2 / (2 variance), scaled
-    by the relevance probability like the colour term.
-
-    target_head (v14): a per-cell map of where the question's targets are, used instead of the grounded
-    attention head to pool the colour head (the colour of the thing asked about, not of its neighbours): the
-    grounded head's logits (detached) plus a correction from the cell features and every attention map of the row
-    (standardised per map, detached), FiLM-modulated by the question. Its last layer starts at zero, so a network
-    given the head starts with the grounded head's pooling exactly."""
+    by the relevance probability like the colour term."""
 
     def __init__(self, vocab_size: int, width: int = 224, height: int = 168, dim: int = 96, emb: int = 64,
                  heads: int = 4, key_dim: int = 16, patch_dim: int = 16, max_q_len: int = 16, max_c_len: int = 4,
-                 count_head: bool = False, target_head: bool = False):
+                 count_head: bool = False):
         super().__init__()
         self.config = dict(vocab_size=vocab_size, width=width, height=height, dim=dim, emb=emb, heads=heads,
                            key_dim=key_dim, patch_dim=patch_dim, max_q_len=max_q_len, max_c_len=max_c_len)
         if count_head:  # recorded only when on: the checkpoints before it stay as they were
             self.config["count_head"] = True
-        if target_head:
-            self.config["target_head"] = True
         self.heads, self.key_dim, self.dim = heads, key_dim, dim
         self.feat_dim = fd = dim + patch_dim  # feature channels per cell (without the colour head's)
         self.cnn = nn.Sequential(_conv(3, 24, 5, 2), _conv(24, 48, 3, 2), _conv(48, dim, 3, 2),
@@ -179,14 +170,6 @@ class BuiltinVLMNet(nn.Module):
                 self.count_out.bias.copy_(torch.tensor([0.0, -6.0, -8.0]))
             self.count_log_weight = nn.Parameter(torch.tensor(0.0))
             self.count_log_var = nn.Parameter(torch.tensor(math.log(0.25)))
-        self.has_target_head = target_head
-        if target_head:
-            self.target_in = nn.Conv2d(fd + HOPS * heads, TARGET_HIDDEN, 1)
-            self.target_film = nn.Linear(dim, 2 * TARGET_HIDDEN)
-            self.target_mid = nn.Conv2d(TARGET_HIDDEN, TARGET_HIDDEN, 3, padding=1)
-            self.target_out = nn.Conv2d(TARGET_HIDDEN, 1, 1)
-            nn.init.zeros_(self.target_out.weight)
-            nn.init.zeros_(self.target_out.bias)
         nn.init.normal_(self.pos, std=0.02)
 
     # -- encoders -----------------------------------------------------------------------------------
@@ -229,9 +212,8 @@ class BuiltinVLMNet(nn.Module):
         index each choice names, -1 for other choices (choice_colour); c_numbers: (P, C) long, the number each
         choice names, -1 otherwise (choice_number). Returns logits per head ("relevance", "worth", "ground_logits"
         (P, cells), "answer" with choices, "direction" with points), "z" (the fused row), "cell_colours"
-        (B, cells, colours) and "colour" (P, colours), the cell colours pooled by the grounded head's attention (with
-        the target head: by the softmax of its "target_logits" (P, cells)); with the count head and number choices
-        also "count_rows" (R,) the rows it ran on, "count_logits"
+        (B, cells, colours) and "colour" (P, colours), the cell colours pooled by the grounded head's attention;
+        with the count head and number choices also "count_rows" (R,) the rows it ran on, "count_logits"
         (R, COUNT_CLASSES, cells), "count_mean" and "count_var" (R,)."""
         feats, cell_colours = feats.split([self.feat_dim, len(COLOUR_WORDS)], dim=1)
         B, FD, fh, fw = feats.shape
@@ -260,9 +242,7 @@ class BuiltinVLMNet(nn.Module):
                "ground_logits": logit_maps[0][:, 0]}  # first hop, first head: trained to find the targets
         lmaps = torch.cat(logit_maps, dim=1).view(P, HOPS * h, fh, fw)  # every head's attention logits, per row
         out["cell_colours"] = cell_colours.flatten(2).transpose(1, 2)  # (B, N, colours)
-        if self.has_target_head:
-            out["target_logits"] = self._target(out["ground_logits"], feats, pair_view, q, lmaps)
-        attn = torch.softmax(out.get("target_logits", out["ground_logits"]), dim=-1)
+        attn = torch.softmax(out["ground_logits"], dim=-1)
         out["colour"] = torch.einsum("pn,pnc->pc", attn, out["cell_colours"][pair_view])
         if c_tokens is not None:
             c = self.encode_choices(c_tokens)
@@ -286,17 +266,6 @@ class BuiltinVLMNet(nn.Module):
             logits = self.dir(torch.cat([local, wide, at_point, zk, points], dim=-1)).squeeze(-1)
             out["direction"] = logits.masked_fill(~p_mask, float("-inf")) if p_mask is not None else logits
         return out
-
-    def _target(self, ground_logits: torch.Tensor, feats: torch.Tensor, pair_view: torch.Tensor, q: torch.Tensor,
-                lmaps: torch.Tensor) -> torch.Tensor:
-        """(P, cells) target logits: the grounded head's logits (detached) plus the target head's correction."""
-        maps = lmaps.detach()
-        maps = (maps - maps.mean((2, 3), keepdim=True)) / (maps.std((2, 3), keepdim=True) + 1e-3)
-        x = self.target_in(torch.cat([feats[pair_view], maps], dim=1))
-        gamma, beta = self.target_film(q).chunk(2, dim=-1)
-        x = F.relu(x * (1 + gamma[..., None, None]) + beta[..., None, None])
-        x = self.target_out(F.relu(self.target_mid(x))).flatten(1)
-        return ground_logits.detach() + x
 
     def _count(self, out: dict, feats: torch.Tensor, pair_view: torch.Tensor, q: torch.Tensor, lmaps: torch.Tensor,
                c_numbers: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:

@@ -71,11 +71,6 @@ class TrainConfig:
     block_colour_weight: NonNegative = 0.0  # colour head vs every object block's colour before lighting
     count_head: bool = False  # the per-cell count head (model.BuiltinVLMNet)
     count_weight: NonNegative = 1.0  # its losses (with count_head)
-    # The target head (model.BuiltinVLMNet) that pools the colour head; fine-tuning a checkpoint without it adds it
-    # (its pooling starts as the checkpoint's).
-    target_head: bool = False
-    target_weight: NonNegative = 1.0  # its grounding loss (with target_head)
-    target_colour_only: bool = False  # its grounding loss only on rows whose choices name colours
     exposure: Annotated[float, Range(ge=0, lt=1)] = 0.0  # random gain per training view: 1 +- exposure
     phantom_colours: Annotated[int, Range(ge=0, le=11)] = 0  # phantom-colour negatives per relevant location pair
     phantom_kinds: Annotated[int, Range(ge=0, le=10)] = 0  # phantom-kind negatives per view
@@ -244,12 +239,6 @@ def losses(out: dict, b: dict, cfg: TrainConfig) -> dict:
     if cfg.block_colour_weight > 0:
         parts["blocks"] = F.cross_entropy(out["block_colour_logits"], b["block_colours"], ignore_index=NO_COLOUR)
         total = total + cfg.block_colour_weight * parts["blocks"]
-    if cfg.target_head:
-        cells = b["target_cells"]
-        if cfg.target_colour_only:
-            cells = cells & (b["c_colours"] >= 0).any(1, keepdim=True)
-        parts["target"] = grounding_loss(out["target_logits"], cells)
-        total = total + cfg.target_weight * parts["target"]
     if cfg.count_head:
         parts["count"] = count_loss(out, b)
         total = total + cfg.count_weight * parts["count"]
@@ -328,7 +317,7 @@ def train(ds: dict, cfg: TrainConfig, log: Callable[[str], None] = print,
     H, W = ds["images"].shape[1:3]
     if start is None:
         model = BuiltinVLMNet(len(vocab), W, H, cfg.dim, cfg.emb, cfg.heads, cfg.key_dim, cfg.patch_dim,
-                              count_head=cfg.count_head, target_head=cfg.target_head)
+                              count_head=cfg.count_head)
     else:
         model = fine_tuned_network(start, cfg, W, H, log)
     params = [p for p in model.parameters() if p.requires_grad]
@@ -382,8 +371,7 @@ def train(ds: dict, cfg: TrainConfig, log: Callable[[str], None] = print,
                 rec.update(step=step, epoch=step / steps_per_epoch, elapsed_s=time.perf_counter() - t0)
                 history.append(rec)
                 acc = {}
-                optional = "".join(f" {k} {rec[k]:.3f}" for k in ("ground", "target", "colour", "blocks", "count")
-                                   if k in rec)
+                optional = "".join(f" {k} {rec[k]:.3f}" for k in ("ground", "colour", "blocks", "count") if k in rec)
                 log(f"step {step}/{total_steps} epoch {rec['epoch']:.2f} loss {rec['total']:.3f} "
                     f"(ans {rec['answer']:.3f} uni {rec['uniform']:.3f} rel {rec['relevance']:.3f} "
                     f"worth {rec['worth']:.3f} dir {rec['direction']:.3f}{optional}) {rec['elapsed_s']:.0f}s")
@@ -407,9 +395,8 @@ def initial_checkpoint(path: str) -> dict:
 
 def fine_tuned_network(start: dict, cfg: TrainConfig, width: int, height: int,
                        log: Callable[[str], None]) -> BuiltinVLMNet:
-    """The network of checkpoint `start` (given a new target head when cfg.target_head asks for one it lacks),
-    with only the parameters named by cfg.trainable left trainable (all when empty). ValueError when the data's
-    view size, the count head or the target head does not match the checkpoint."""
+    """The network of checkpoint `start`, with only the parameters named by cfg.trainable left trainable (all
+    when empty). ValueError when the data's view size or the count head does not match the checkpoint."""
     from vlm.builtin_model.model import model_from_checkpoint
 
     model, _ = model_from_checkpoint(start)
@@ -419,10 +406,6 @@ def fine_tuned_network(start: dict, cfg: TrainConfig, width: int, height: int,
     if cfg.count_head != model.has_count_head:
         raise ValueError(f"count_head: {cfg.count_head}, but init_weights {start['model_id']} "
                          f"{'has' if model.has_count_head else 'has no'} count head")
-    if model.has_target_head and not cfg.target_head:
-        raise ValueError(f"target_head: false, but init_weights {start['model_id']} has a target head")
-    if cfg.target_head and not model.has_target_head:
-        model = with_target_head(model)
     names = [n for n, _ in model.named_parameters()]
     chosen = [n for n in names if n.startswith(cfg.trainable)]
     if not chosen:
@@ -433,17 +416,6 @@ def fine_tuned_network(start: dict, cfg: TrainConfig, width: int, height: int,
         f"{sum(p.numel() for p in model.parameters())} parameters train ({len(chosen)} tensors"
         f"{', prefix ' + repr(cfg.trainable) if cfg.trainable else ''})")
     return model
-
-
-def with_target_head(model: BuiltinVLMNet) -> BuiltinVLMNet:
-    """A copy of `model` (in eval mode) with a new target head: every other parameter and buffer is model's, and
-    the head's zero last layer makes its colour pooling model's own."""
-    config = {k: v for k, v in model.config.items() if k != "count_head"}
-    grown = BuiltinVLMNet(**config, count_head=model.has_count_head, target_head=True)
-    missing, unexpected = grown.load_state_dict(model.state_dict(), strict=False)
-    if unexpected or any(not k.startswith("target_") for k in missing):
-        raise ValueError(f"adding a target head: unexpected {unexpected}, missing {missing}")
-    return grown.eval()
 
 
 # -- checkpoint ------------------------------------------------------------------------------------------
