@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import warnings
 from pathlib import Path
 
@@ -42,11 +41,7 @@ def main() -> int:
 
     from eqa.metrics import bootstrap_interval, cluster_bootstrap, vlm_rows
     from eqa.report import load_runs
-    from mapping.frame import Intrinsics, base_pose, camera_mount
-    from sim.config import SimConfig
-    from sim.house import generate_house
-    from sim.questions import QuestionConfig
-    from sim.render import Renderer
+    from sim.recorded_views import HouseCamera, read_question_files
     from vlm.backends.builtin import BuiltinConfig, load_builtin
     from vlm.builtin_model.runtime import named_colour
 
@@ -54,11 +49,7 @@ def main() -> int:
     if 0.0 not in args.powers:
         args.powers.insert(0, 0.0)
     models = {p: load_builtin(BuiltinConfig(weights=args.weights, named_colour_power=p)) for p in args.powers}
-    questions = {}
-    for path in args.datasets:
-        for line in path.read_text().splitlines():
-            q = json.loads(line)
-            questions[q["id"]] = q
+    questions = read_question_files(args.datasets)
     for folder in args.runs:
         model_id = json.loads((folder / "vlm.json").read_text()).get("model_id", "")
         if "+named-colour" in model_id:
@@ -68,22 +59,15 @@ def main() -> int:
     held = [(s, rows) for s, rows in held if rows]
     if not held:
         raise SystemExit("no episodes of questions that name one colour in these runs")
-    sim = SimConfig()
-    cam = sim.camera
-    T_base_cam = camera_mount(cam.mount_height, math.radians(cam.pitch_down_deg))
+    camera = HouseCamera()
     right = {p: [] for p in args.powers}
     answerable = {p: [] for p in args.powers}
-    house, renderer = None, None
     for s, rows in tqdm(held, desc="episodes", unit="ep"):
         q = questions[s["episode_id"]]
-        if q["house_seed"] != house:
-            house = q["house_seed"]
-            scene = generate_house(house, QuestionConfig().n_rooms, sim.house, sim.robot)
-            renderer = Renderer(scene, Intrinsics.from_hfov(cam.width, cam.height, math.radians(cam.hfov_deg)))
         relevance = {p: [] for p in args.powers}
         for r in rows:
             v = [v for v in r.views if v.p_answer is not None][-1]
-            rgb, *_ = renderer.render_triangles(base_pose(v.xy[0], v.xy[1], v.yaw) @ T_base_cam)
+            rgb, *_ = camera.render(q, v.xy[0], v.xy[1], v.yaw)
             for p, model in models.items():
                 relevance[p].append(float(model.scores(rgb, [("relevance", q["question"], (), None)])[0][0]))
         for p in args.powers:

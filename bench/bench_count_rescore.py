@@ -20,8 +20,6 @@ from __future__ import annotations
 
 import argparse
 import copy
-import json
-import math
 import warnings
 from pathlib import Path
 
@@ -66,11 +64,7 @@ def main() -> int:
 
     from eqa.metrics import calibration_scores, cluster_bootstrap, conformal_coverage, vlm_rows
     from eqa.report import load_run
-    from mapping.frame import Intrinsics, base_pose, camera_mount
-    from sim.config import SimConfig
-    from sim.house import generate_house
-    from sim.questions import QuestionConfig
-    from sim.render import Renderer
+    from sim.recorded_views import HouseCamera, read_question_files
     from vlm.backends.builtin import BuiltinConfig, weights_path
     from vlm.builtin_model.runtime import BuiltinModel
     from vlm.conformal import calibrate
@@ -92,35 +86,24 @@ def main() -> int:
             raise SystemExit(f"{path}: differs from {base_path} outside the count head ({where}); its episodes "
                              "would take other paths: run them with `eqa bench`")
         models[name] = BuiltinModel(ckpt)
-    questions = {}
-    for path in args.datasets:
-        for line in path.read_text().splitlines():
-            q = json.loads(line)
-            questions[q["id"]] = q
+    questions = read_question_files(args.datasets)
     loaded = [load_run(f)[2] for f in args.runs]
     for f, eps in zip(args.runs, loaded):
         model_id = (eps[0][0].get("vlm") or {}).get("model_id", "")
         if not model_id.startswith(base_ckpt["model_id"]):
             raise SystemExit(f"{f} ran {model_id}, not the --base weights {base_ckpt['model_id']}")
-    sim = SimConfig()
-    cam = sim.camera
-    T_base_cam = camera_mount(cam.mount_height, math.radians(cam.pitch_down_deg))
+    camera = HouseCamera()
     probs = {name: {} for name in models}
     worst = 0.0
     count_eps = [(s, rows) for eps in loaded for s, rows in eps if s["category"] == "count" and vlm_rows(rows)]
-    house, renderer = None, None
     for s, rows in tqdm(sorted(count_eps, key=lambda e: questions[e[0]["episode_id"]]["house_seed"]),
                         desc="count episodes", unit="ep"):
         q = questions[s["episode_id"]]
-        if q["house_seed"] != house:
-            house = q["house_seed"]
-            scene = generate_house(house, QuestionConfig().n_rooms, sim.house, sim.robot)
-            renderer = Renderer(scene, Intrinsics.from_hfov(cam.width, cam.height, math.radians(cam.hfov_deg)))
         for i, r in enumerate(rows):
             if r.p_answer is None:
                 continue
             v = r.newest
-            rgb, *_ = renderer.render_triangles(base_pose(v.xy[0], v.xy[1], v.yaw) @ T_base_cam)
+            rgb, *_ = camera.render(q, v.xy[0], v.xy[1], v.yaw)
             for name, model in models.items():
                 p = restricted_softmax(model.scores(rgb, [("answer", q["question"], q["choices"], None)])[0])
                 probs[name][(s["episode_id"], i)] = p

@@ -15,8 +15,6 @@ count template, and how many views show every counted thing's centre (the genera
 from __future__ import annotations
 
 import argparse
-import json
-import math
 from collections import defaultdict
 from pathlib import Path
 
@@ -53,11 +51,7 @@ def main() -> int:
 
     import torch
 
-    from mapping.frame import Intrinsics, base_pose, camera_mount
-    from sim.config import SimConfig
-    from sim.house import generate_house
-    from sim.questions import QuestionConfig
-    from sim.render import Renderer
+    from sim.recorded_views import HouseCamera, read_question_files
     from vlm.builtin_model.runtime import BuiltinModel
     from vlm.builtin_model.training.data import CENTRE_MIN_PIXELS, centre_counts
 
@@ -68,31 +62,18 @@ def main() -> int:
         if not path:
             ap.error(f"--weights takes NAME=PATH, got {spec!r}")
         models[name] = BuiltinModel(torch.load(path, map_location="cpu", weights_only=True))
-    questions = {}
-    for path in args.datasets:
-        for line in path.read_text().splitlines():
-            q = json.loads(line)
-            questions[q["id"]] = q
+    questions = read_question_files(args.datasets)
     views = count_views(args.runs, questions)
     if not views:
         raise SystemExit("no answerable views of count questions in these runs")
-    sim = SimConfig()
-    cam = sim.camera
-    T_base_cam = camera_mount(cam.mount_height, math.radians(cam.pitch_down_deg))
-    sizes = {"camera": (cam.width, cam.height), "224x168": LOW}
-    centre_min = CENTRE_MIN_PIXELS * LOW[0] * LOW[1] / (cam.width * cam.height)
+    cameras = {"camera": HouseCamera(), "224x168": HouseCamera(width=LOW[0], height=LOW[1])}
+    full = cameras["camera"]
+    centre_min = CENTRE_MIN_PIXELS * LOW[0] * LOW[1] / (full.width * full.height)
     right = defaultdict(list)
     templates, all_centres = [], []
-    house, renderers = None, {}
     for q, (x, y, yaw) in views:
-        if q["house_seed"] != house:
-            house = q["house_seed"]
-            scene = generate_house(house, QuestionConfig().n_rooms, sim.house, sim.robot)
-            renderers = {k: Renderer(scene, Intrinsics.from_hfov(w, h, math.radians(cam.hfov_deg)))
-                         for k, (w, h) in sizes.items()}
-        T_world_cam = base_pose(x, y, yaw) @ T_base_cam
-        for size, renderer in renderers.items():
-            rgb, _depth, ids, _tris = renderer.render_triangles(T_world_cam)
+        for size, camera in cameras.items():
+            rgb, _depth, ids, _tris = camera.render(q, x, y, yaw)
             if size == "224x168":
                 all_centres.append(int(centre_counts(ids, q["target_ids"], centre_min).sum()) == len(q["target_ids"]))
             for name, model in models.items():
