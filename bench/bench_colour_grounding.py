@@ -14,7 +14,6 @@ cell, or further: another thing). Prints accuracy overall and by attention mass.
 from __future__ import annotations
 
 import argparse
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -35,17 +34,13 @@ def main() -> int:
     import torch
     from scipy.ndimage import binary_dilation
 
-    from eqa.commands.train_vlm import cached_data, split_data_config
-    from eqa.config import load_config
+    from eqa.commands.train_vlm import held_out_data
     from vlm.backends.builtin import check_checkpoint
     from vlm.builtin_model.model import COLOUR_EPS, model_from_checkpoint
     from vlm.builtin_model.training import train as T
 
     torch.set_num_threads(args.threads)
-    cfg = load_config(T.TrainConfig, args.config)
-    if args.answer_checks:
-        cfg = replace(cfg, eval_data=replace(split_data_config("test", cfg), answer_checks=True))
-    ds = cached_data("test", cfg.eval_houses, cfg, Path(args.work_dir), print)
+    ds = held_out_data(args.config, args.answer_checks, Path(args.work_dir), print)
     path = Path(args.weights)
     ckpt = check_checkpoint(torch.load(path, map_location="cpu", weights_only=True), path)
     model, vocab = model_from_checkpoint(ckpt)

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import json
-from dataclasses import replace
 from pathlib import Path
 
 ROWS = (("visible answers", "answer_acc_visible"), ("  count", ("by_category", "count")),
@@ -53,19 +52,14 @@ def main() -> int:
 
     import torch
 
-    from eqa.commands.train_vlm import cached_data, split_data_config
-    from eqa.config import load_config
+    from eqa.commands.train_vlm import held_out_data
     from vlm.backends.builtin import check_checkpoint
     from vlm.builtin_model.model import model_from_checkpoint
     from vlm.builtin_model.training import evaluate as E
-    from vlm.builtin_model.training import train as T
     from vlm.builtin_model.training.phantoms import add_phantom_colours, add_phantom_kinds, phantom_metrics
 
     torch.set_num_threads(args.threads)
-    cfg = load_config(T.TrainConfig, args.config)
-    if args.answer_checks:
-        cfg = replace(cfg, eval_data=replace(split_data_config("test", cfg), answer_checks=True))
-    ds = cached_data("test", cfg.eval_houses, cfg, Path(args.work_dir), print)
+    ds = held_out_data(args.config, args.answer_checks, Path(args.work_dir), print)
     with_phantoms = add_phantom_kinds(add_phantom_colours(ds, PHANTOMS_PER_PAIR, seed=0), 1, seed=0)
     real = with_phantoms["pair_question"] < len(ds["questions"])  # ds's own pairs, in ds's order
     results = {}

@@ -91,6 +91,20 @@ def cached_data(split: str, n_houses: int, cfg, work: Path, log) -> dict:
     return ds
 
 
+def held_out_data(config_name: str, answer_checks: bool, work: Path, log) -> dict:
+    """The cached evaluation data of train-vlm config `config_name` (its eval_houses test-split houses and
+    eval_data views), with questions made with the one-reading checks when answer_checks (else as configured)."""
+    from dataclasses import replace
+
+    from eqa.config import load_config
+    from vlm.builtin_model.training.train import TrainConfig
+
+    cfg = load_config(TrainConfig, config_name)
+    if answer_checks:
+        cfg = replace(cfg, eval_data=replace(split_data_config("test", cfg), answer_checks=True))
+    return cached_data("test", cfg.eval_houses, cfg, work, log)
+
+
 def model_card(ckpt: dict, cfg, metrics: dict | None, config_name: str) -> str:
     """MODEL_CARD.md of a trained folder: what it is, how it was trained, its held-out figures."""
     from dataclasses import asdict
